@@ -1,0 +1,104 @@
+"""The life of a lot, for all three sale formats, as one transition table.
+
+Like h11's `_state.py`: the table is the whole truth about which event may happen in which status and where
+it leads. `decide` asks `allows()` before it emits an event; `evolve` asks `after()` and treats a missing entry
+as a bug, never as an input error.
+
+    timed:   scheduled -LotOpened-> open -LotSold-> sold
+                                         -LotPassed-> passed
+    live:    scheduled -LotOpened-> open <-FairWarningCalled/BidAccepted-> fair_warning
+             open|fair_warning -LotSold/LotPassed-> sold|passed -LotReopened-> open
+             open|fair_warning -LotPaused-> paused -LotResumed-> open
+    tender:  scheduled -ViewingOpened-> viewing -LotOpened-> open (sealed bids)
+             open -LotSold-> sold | -LotPassed-> passed | -AcceptanceOffered-> awaiting_acceptance
+             awaiting_acceptance -LotSold-> sold | -LotPassed-> passed
+    any status but sold, passed, withdrawn: -LotWithdrawn-> withdrawn
+
+Only the timed format is driven by commands today; the live and tender rows are the agreed design that the
+later issue fills in.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Format = Literal["timed", "live", "tender"]
+Status = Literal[
+    "scheduled",
+    "viewing",
+    "open",
+    "fair_warning",
+    "paused",
+    "awaiting_acceptance",
+    "sold",
+    "passed",
+    "withdrawn",
+]
+
+FINAL: frozenset[Status] = frozenset({"sold", "passed", "withdrawn"})
+
+# Events that happen within a status and leave it unchanged.
+_STAYS: dict[Format, dict[Status, frozenset[str]]] = {
+    "timed": {"open": frozenset({"BidAccepted", "ProxyBidPlaced", "MaxBidRaised", "LotExtended"})},
+    "live": {
+        "open": frozenset({"BidAccepted", "ProxyBidPlaced", "MaxBidRaised", "IncrementChanged"}),
+    },
+    "tender": {"open": frozenset({"TenderBidSubmitted"})},
+}
+
+_MOVES: dict[Format, dict[tuple[Status, str], Status]] = {
+    "timed": {
+        ("scheduled", "LotOpened"): "open",
+        ("open", "LotSold"): "sold",
+        ("open", "LotPassed"): "passed",
+        ("scheduled", "LotPassed"): "passed",
+    },
+    "live": {
+        ("scheduled", "LotOpened"): "open",
+        ("open", "FairWarningCalled"): "fair_warning",
+        ("fair_warning", "BidAccepted"): "open",
+        ("fair_warning", "ProxyBidPlaced"): "open",
+        ("open", "LotSold"): "sold",
+        ("fair_warning", "LotSold"): "sold",
+        ("open", "LotPassed"): "passed",
+        ("fair_warning", "LotPassed"): "passed",
+        ("sold", "LotReopened"): "open",
+        ("passed", "LotReopened"): "open",
+        ("open", "LotPaused"): "paused",
+        ("fair_warning", "LotPaused"): "paused",
+        ("paused", "LotResumed"): "open",
+    },
+    "tender": {
+        ("scheduled", "ViewingOpened"): "viewing",
+        ("viewing", "LotOpened"): "open",
+        ("open", "LotSold"): "sold",
+        ("open", "LotPassed"): "passed",
+        ("open", "AcceptanceOffered"): "awaiting_acceptance",
+        ("awaiting_acceptance", "LotSold"): "sold",
+        ("awaiting_acceptance", "LotPassed"): "passed",
+    },
+}
+
+
+class IllegalTransition(Exception):
+    """An event was applied in a status where the table does not allow it: a bug in decide, not bad input."""
+
+
+def allows(fmt: Format, status: Status, event: str) -> bool:
+    return after(fmt, status, event) is not None
+
+
+def after(fmt: Format, status: Status, event: str) -> Status | None:
+    """The status an event leads to, or None when the event can't happen in that status."""
+    if event == "LotWithdrawn":
+        return None if status in FINAL else "withdrawn"
+    if event in _STAYS[fmt].get(status, frozenset()):
+        return status
+    return _MOVES[fmt].get((status, event))
+
+
+def next_status(fmt: Format, status: Status, event: str) -> Status:
+    moved = after(fmt, status, event)
+    if moved is None:
+        raise IllegalTransition(f"{event} cannot happen to a {fmt} lot that is {status}")
+    return moved

@@ -1,0 +1,73 @@
+"""Buyer's premium: marginal bands in basis points, computed exactly and rounded once, half up.
+
+The bidding core shows bidders the premium-inclusive total before they confirm; settlement invoices with the
+same function, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import msgspec
+
+BASIS_POINTS = 10_000
+
+
+class PremiumBand(msgspec.Struct, frozen=True, array_like=True):
+    """The slice of the hammer price from `starts_at` up to the next band is charged `rate_bp`."""
+
+    starts_at: int
+    rate_bp: int
+
+
+class PremiumSchedule(msgspec.Struct, frozen=True):
+    bands: tuple[PremiumBand, ...]
+
+    def __post_init__(self) -> None:
+        if not self.bands or self.bands[0].starts_at != 0:
+            raise ValueError("a premium schedule starts with a band at 0")
+        if any(b.rate_bp < 0 or b.rate_bp > BASIS_POINTS for b in self.bands):
+            raise ValueError("rates are basis points between 0 and 10000")
+        if any(a.starts_at >= b.starts_at for a, b in pairwise(self.bands)):
+            raise ValueError("bands must start at strictly ascending amounts")
+
+
+def premium_slices(hammer: int, schedule: PremiumSchedule) -> list[tuple[int, int]]:
+    """The hammer price cut into (amount, rate_bp) slices, one per band it reaches."""
+    bounds = [b.starts_at for b in schedule.bands[1:]] + [max(hammer, schedule.bands[-1].starts_at)]
+    slices = []
+    for band, upper in zip(schedule.bands, bounds, strict=True):
+        amount = min(hammer, upper) - band.starts_at
+        if amount > 0:
+            slices.append((amount, band.rate_bp))
+    return slices
+
+
+def round_half_up(numerator: int, denominator: int) -> int:
+    """Exact integer division rounded half up (for non-negative amounts)."""
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def premium(hammer: int, schedule: PremiumSchedule) -> int:
+    """Premium on a hammer price: the exact sum of its slices, rounded once."""
+    exact = sum(amount * rate for amount, rate in premium_slices(hammer, schedule))
+    return round_half_up(exact, BASIS_POINTS)
+
+
+def all_in(amount: int, schedule: PremiumSchedule) -> int:
+    """What a buyer would owe for a lot knocked down at `amount`, premium included (before tax and shipping)."""
+    return amount + premium(amount, schedule)
+
+
+def flat(rate_bp: int) -> PremiumSchedule:
+    return PremiumSchedule((PremiumBand(0, rate_bp),))
+
+
+def _usd(rows: list[tuple[int, int]]) -> PremiumSchedule:
+    return PremiumSchedule(tuple(PremiumBand(start * 100, rate) for start, rate in rows))
+
+
+# Christie's 2023 schedule (DOMAIN.md default), Sotheby's 2025, and the trade rate Rapaport charges.
+CHRISTIES_2023_USD = _usd([(0, 2600), (1_000_000, 2100), (6_000_000, 1500)])
+SOTHEBYS_2025_USD = _usd([(0, 2700), (1_000_000, 2200), (8_000_000, 1500)])
+TRADE_RATE = flat(0)
