@@ -1,0 +1,299 @@
+"""Sales, lots, consignors and bidders: the catalogue kept in PostgreSQL.
+
+A sale is validated as a whole before anything is written (`sale_problems`), then inserted in one
+transaction; `terms_for` derives each lot's bidding terms, which the store loads into Redis. The hidden
+reserve never leaves this module in a listing meant for buyers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Annotated, Any, Literal
+
+import asyncpg
+import msgspec
+
+from auction.diamonds import Diamond, Money, ShortText, diamond_problem
+from auction.engine.ladder import DIAMOND_LADDER_USD, Ladder
+from auction.engine.lot import LotTerms, SoftClose
+from auction.engine.premium import CHRISTIES_2023_USD, PremiumSchedule
+
+Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
+SaleFormat = Literal["timed", "live", "tender"]
+
+
+class SaleSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Per-sale rules; every default is DOMAIN.md's."""
+
+    ladder: Ladder = DIAMOND_LADDER_USD
+    soft_close: SoftClose = SoftClose()
+    premium: PremiumSchedule = CHRISTIES_2023_USD
+    stagger_ms: int = 60_000  # lots close one after another, this far apart
+
+
+class NewLot(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    lot: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+    title: ShortText
+    consignor_id: int
+    diamond: Diamond
+    low_estimate: Money
+    high_estimate: Money
+    reserve: Money
+    opening: Annotated[int, msgspec.Meta(ge=1, le=10**13)]
+    details: dict[str, str] = {}
+
+
+class NewSale(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    id: Annotated[int, msgspec.Meta(ge=1)]
+    name: ShortText
+    currency: Currency
+    starts_at_ms: int
+    first_close_ms: int  # lot 1 closes here; lot k closes (k-1) * stagger later
+    lots: list[NewLot]
+    format: SaleFormat = "timed"
+    settings: SaleSettings = SaleSettings()
+
+
+class LotListing(msgspec.Struct, frozen=True):
+    """A lot as the catalogue shows it to anyone: every diamond field, estimates, no reserve."""
+
+    sale: int
+    lot: int
+    title: str
+    consignor_id: int
+    diamond: Diamond
+    low_estimate: int
+    high_estimate: int
+    opening: int
+    start_ms: int
+    end_ms: int
+
+
+class SaleSummary(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+    currency: str
+    format: str
+    starts_at_ms: int
+    lots: int
+
+
+class Bidder(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+    company: str
+
+
+def sale_problems(sale: NewSale) -> list[str]:
+    """Everything wrong with a sale before it is built, each naming the lot and field."""
+    problems = []
+    numbers = [lot.lot for lot in sale.lots]
+    if len(set(numbers)) != len(numbers):
+        problems.append("lots: lot numbers must be unique")
+    if sale.first_close_ms <= sale.starts_at_ms:
+        problems.append("first_close_ms: must be after starts_at_ms")
+    for lot in sale.lots:
+        if lot.reserve > lot.low_estimate:
+            problems.append(f"lots[{lot.lot}].reserve: may not exceed the low estimate")
+        if lot.low_estimate > lot.high_estimate:
+            problems.append(f"lots[{lot.lot}].low_estimate: above the high estimate")
+        stone = diamond_problem(lot.diamond)
+        if stone:
+            problems.append(f"lots[{lot.lot}].diamond: {stone}")
+    return problems
+
+
+def lot_window(sale: NewSale, index: int) -> tuple[int, int]:
+    """(start, end) of the index-th lot in catalogue order: all open together, closes staggered."""
+    return sale.starts_at_ms, sale.first_close_ms + index * sale.settings.stagger_ms
+
+
+def terms_for(sale: NewSale) -> list[LotTerms]:
+    terms = []
+    for index, lot in enumerate(sorted(sale.lots, key=lambda lot: lot.lot)):
+        start, end = lot_window(sale, index)
+        terms.append(
+            LotTerms(
+                sale=sale.id,
+                lot=lot.lot,
+                opening=lot.opening,
+                reserve=lot.reserve,
+                start_ms=start,
+                end_ms=end,
+                ladder=sale.settings.ladder,
+                soft_close=sale.settings.soft_close,
+                consignor=lot.consignor_id,
+                format=sale.format,
+            )
+        )
+    return terms
+
+
+_SETTINGS_JSON = msgspec.json.Encoder()
+
+_INSERT_LOT = """
+INSERT INTO lots (sale_id, lot_no, title, consignor_id, carat_points, colour, fancy_colour, clarity, cut, polish,
+    symmetry, fluorescence, shape, measurements, lab, report_number, report_override_reason, low_estimate,
+    high_estimate, reserve, opening_price, start_ms, end_ms, details)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
+    $24::jsonb)
+"""
+
+
+def _lot_row(sale: NewSale, lot: NewLot, window: tuple[int, int]) -> tuple[Any, ...]:
+    d = lot.diamond
+    extra = {**lot.details, "colour_range": d.colour_range, "clarity_range": d.clarity_range}
+    return (
+        sale.id, lot.lot, lot.title, lot.consignor_id, d.carat_points, d.colour, d.fancy_colour, d.clarity, d.cut,
+        d.polish, d.symmetry, d.fluorescence, d.shape, d.measurements, d.lab, d.report_number,
+        d.report_override_reason, lot.low_estimate, lot.high_estimate, lot.reserve, lot.opening, *window,
+        _SETTINGS_JSON.encode({k: v for k, v in extra.items() if v is not None}).decode(),
+    )  # fmt: skip
+
+
+async def insert_sale(pg: asyncpg.Pool, sale: NewSale) -> None:
+    """Writes the sale and its lots in one transaction. Call sale_problems first."""
+    ordered = sorted(sale.lots, key=lambda lot: lot.lot)
+    async with pg.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO sales (id, name, currency, format, starts_at_ms, settings) VALUES ($1,$2,$3,$4,$5,$6::jsonb)",
+            sale.id,
+            sale.name,
+            sale.currency,
+            sale.format,
+            sale.starts_at_ms,
+            _SETTINGS_JSON.encode(sale.settings).decode(),
+        )
+        rows = [_lot_row(sale, lot, lot_window(sale, i)) for i, lot in enumerate(ordered)]
+        await conn.executemany(_INSERT_LOT, rows)
+
+
+async def list_sales(pg: asyncpg.Pool) -> list[SaleSummary]:
+    rows = await pg.fetch(
+        "SELECT s.id, s.name, s.currency, s.format, s.starts_at_ms, count(l.lot_no) AS lots "
+        "FROM sales s LEFT JOIN lots l ON l.sale_id = s.id GROUP BY s.id ORDER BY s.starts_at_ms DESC, s.id"
+    )
+    return [SaleSummary(**dict(row)) for row in rows]
+
+
+async def sale_summary(pg: asyncpg.Pool, sale_id: int) -> SaleSummary | None:
+    row = await pg.fetchrow(
+        "SELECT s.id, s.name, s.currency, s.format, s.starts_at_ms, count(l.lot_no) AS lots "
+        "FROM sales s LEFT JOIN lots l ON l.sale_id = s.id WHERE s.id = $1 GROUP BY s.id",
+        sale_id,
+    )
+    return SaleSummary(**dict(row)) if row else None
+
+
+async def sale_settings(pg: asyncpg.Pool, sale_id: int) -> SaleSettings | None:
+    raw = await pg.fetchval("SELECT settings::text FROM sales WHERE id = $1", sale_id)
+    return msgspec.json.decode(raw, type=SaleSettings) if raw else None
+
+
+_DIAMOND_COLUMNS = (
+    "carat_points, shape, colour, fancy_colour, clarity, cut, polish, symmetry, fluorescence, measurements, lab, "
+    "report_number, report_override_reason"
+)
+
+
+def _listing(row: asyncpg.Record) -> LotListing:
+    extra = msgspec.json.decode(row["details"])
+    fields = {name.strip(): row[name.strip()] for name in _DIAMOND_COLUMNS.split(",")}
+    diamond = Diamond(
+        **{k: v for k, v in fields.items() if v is not None},
+        colour_range=extra.get("colour_range"),
+        clarity_range=extra.get("clarity_range"),
+    )
+    return LotListing(
+        sale=row["sale_id"],
+        lot=row["lot_no"],
+        title=row["title"],
+        consignor_id=row["consignor_id"],
+        diamond=diamond,
+        low_estimate=row["low_estimate"],
+        high_estimate=row["high_estimate"],
+        opening=row["opening_price"],
+        start_ms=row["start_ms"],
+        end_ms=row["end_ms"],
+    )
+
+
+async def lot_listings(pg: asyncpg.Pool, sale_id: int, lot_no: int | None = None) -> list[LotListing]:
+    rows = await pg.fetch(
+        f"SELECT sale_id, lot_no, title, consignor_id, {_DIAMOND_COLUMNS}, low_estimate, high_estimate, "
+        "opening_price, start_ms, end_ms, details::text AS details FROM lots "
+        "WHERE sale_id = $1 AND ($2::int IS NULL OR lot_no = $2) ORDER BY lot_no",
+        sale_id,
+        lot_no,
+    )
+    return [_listing(row) for row in rows]
+
+
+async def stored_terms(pg: asyncpg.Pool, sale_id: int) -> list[LotTerms]:
+    """Each lot's bidding terms as the record holds them: enough to rebuild the lots from PostgreSQL alone."""
+    settings = await sale_settings(pg, sale_id)
+    if settings is None:
+        return []
+    fmt = await pg.fetchval("SELECT format FROM sales WHERE id = $1", sale_id)
+    rows = await pg.fetch(
+        "SELECT lot_no, opening_price, reserve, start_ms, end_ms, consignor_id FROM lots WHERE sale_id = $1 "
+        "ORDER BY lot_no",
+        sale_id,
+    )
+    return [
+        LotTerms(
+            sale=sale_id,
+            lot=r["lot_no"],
+            opening=r["opening_price"],
+            reserve=r["reserve"],
+            start_ms=r["start_ms"],
+            end_ms=r["end_ms"],
+            ladder=settings.ladder,
+            soft_close=settings.soft_close,
+            consignor=r["consignor_id"],
+            format=fmt,
+        )
+        for r in rows
+    ]
+
+
+async def add_consignor(pg: asyncpg.Pool, name: str, company: str) -> int:
+    consignor_id: int = await pg.fetchval(
+        "INSERT INTO consignors (name, company) VALUES ($1, $2) RETURNING id", name, company
+    )
+    return consignor_id
+
+
+def _token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def add_bidder(pg: asyncpg.Pool, name: str, company: str) -> tuple[Bidder, str]:
+    """A bidder and the bearer token they bid with. Only the token's hash is kept."""
+    token = secrets.token_urlsafe(24)
+    bidder_id = await pg.fetchval(
+        "INSERT INTO bidders (name, company, token_sha256) VALUES ($1, $2, $3) RETURNING id",
+        name,
+        company,
+        _token_digest(token),
+    )
+    return Bidder(bidder_id, name, company), token
+
+
+async def register(pg: asyncpg.Pool, sale_id: int, bidder_id: int, paddle: int) -> None:
+    await pg.execute(
+        "INSERT INTO registrations (sale_id, bidder_id, paddle) VALUES ($1, $2, $3)", sale_id, bidder_id, paddle
+    )
+
+
+async def bidder_for_token(pg: asyncpg.Pool, token: str) -> Bidder | None:
+    row = await pg.fetchrow("SELECT id, name, company FROM bidders WHERE token_sha256 = $1", _token_digest(token))
+    return Bidder(row["id"], row["name"], row["company"]) if row else None
+
+
+async def paddle_of(pg: asyncpg.Pool, sale_id: int, bidder_id: int) -> int | None:
+    paddle: int | None = await pg.fetchval(
+        "SELECT paddle FROM registrations WHERE sale_id = $1 AND bidder_id = $2", sale_id, bidder_id
+    )
+    return paddle

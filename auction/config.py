@@ -1,0 +1,57 @@
+"""Settings, as one frozen object built from the environment in the entry point only (arq's style).
+
+AUCTION_REDIS_URL      redis://... ; unset: start an embedded Redis under the state folder
+AUCTION_DATABASE_URL   postgresql://... ; unset: start an embedded PostgreSQL under the state folder
+AUCTION_STATE_DIR      where embedded servers keep their data (default .state)
+AUCTION_DURABILITY     redis (default) or postgres: when a bid is acknowledged, see README "Durability"
+AUCTION_APPENDFSYNC    always (default), everysec or no: the embedded Redis's fsync policy
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal, get_args
+
+import msgspec
+
+Durability = Literal["redis", "postgres"]
+AppendFsync = Literal["always", "everysec", "no"]
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the program can't use; the message names it."""
+
+
+class Settings(msgspec.Struct, frozen=True):
+    redis_url: str | None = None
+    database_url: str | None = None
+    state_dir: Path = Path(".state")
+    durability: Durability = "redis"
+    appendfsync: AppendFsync = "always"
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = env.get(name, default)
+    if value not in allowed:
+        raise SettingsError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    value = env.get(name) or None
+    if value is not None and not value.startswith(schemes):
+        raise SettingsError(f"{name}: expected a URL starting with {' or '.join(schemes)}")
+    return value
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    return Settings(
+        redis_url=_url(env, "AUCTION_REDIS_URL", ("redis://", "rediss://", "unix://")),
+        database_url=_url(env, "AUCTION_DATABASE_URL", ("postgresql://", "postgres://")),
+        state_dir=Path(env.get("AUCTION_STATE_DIR", ".state")),
+        durability=_choice(env, "AUCTION_DURABILITY", get_args(Durability), "redis"),  # type: ignore[arg-type]
+        appendfsync=_choice(env, "AUCTION_APPENDFSYNC", get_args(AppendFsync), "always"),  # type: ignore[arg-type]
+    )
