@@ -1,0 +1,3 @@
+from auction.cli import main
+
+raise SystemExit(main())

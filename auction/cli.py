@@ -1,0 +1,104 @@
+"""The `auction` command. Settings are read from the environment here and nowhere else.
+
+auction serve [--host H] [--port P]     everything, in one process group (embedded servers unless URLs)
+auction demo [--duration S] [--lots N] [--bidders N] [--json]
+auction db migrate
+auction gateway / auction worker        the group's children, started by `serve`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from auction.config import Settings, SettingsError, settings_from_env
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="auction", description="Live online auctions for the diamond trade.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("serve", "gateway"):
+        sub = commands.add_parser(name, help="run everything" if name == "serve" else "run one gateway process")
+        sub.add_argument("--host", default="127.0.0.1")
+        sub.add_argument("--port", type=_positive, default=8080)
+    commands.add_parser("worker", help="run the persister and the scheduler")
+    demo = commands.add_parser("demo", help="a timed sale of diamonds with a crowd of bidder bots")
+    demo.add_argument("--duration", type=_positive, default=60, help="seconds until the last lot's scheduled close")
+    demo.add_argument("--lots", type=_positive, default=24)
+    demo.add_argument("--bidders", type=_positive, default=12)
+    demo.add_argument("--port", type=_positive, default=None, help="gateway port (default: a free one)")
+    demo.add_argument("--json", action="store_true", help="print the final summary as one JSON object")
+    demo.add_argument("--seed", type=int, default=7)
+    db = commands.add_parser("db", help="database administration")
+    db.add_subparsers(dest="db_command", required=True).add_parser("migrate", help="apply pending migrations")
+    return parser
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    match args.command:
+        case "serve":
+            from ops.runner import serve_forever
+
+            asyncio.run(serve_forever(settings, args.host, args.port))
+        case "gateway":
+            from auction.gateway.app import run_gateway
+
+            asyncio.run(run_gateway(_required_urls(settings), args.host, args.port, settings.durability))
+        case "worker":
+            from auction.worker import run_worker
+
+            redis_url, database_url = _required_urls(settings)
+            asyncio.run(run_worker(redis_url, database_url, settings.durability))
+        case "demo":
+            from auction.demo import DemoOptions, run_demo
+
+            options = DemoOptions(args.duration, args.lots, args.bidders, args.port, args.json, args.seed)
+            return asyncio.run(run_demo(settings, options))
+        case "db":
+            return asyncio.run(_migrate(settings))
+    return 0
+
+
+def _required_urls(settings: Settings) -> tuple[str, str]:
+    if not settings.redis_url or not settings.database_url:
+        raise SettingsError("AUCTION_REDIS_URL and AUCTION_DATABASE_URL must be set (`auction serve` sets them)")
+    return settings.redis_url, settings.database_url
+
+
+async def _migrate(settings: Settings) -> int:
+    from ops.embedded import start_services
+    from ops.migrate import migrate
+
+    services = await asyncio.to_thread(
+        start_services, settings.state_dir, settings.redis_url, settings.database_url, settings.appendfsync
+    )
+    try:
+        applied = await migrate(services.database_url)
+    finally:
+        services.stop()
+    print("applied: " + (", ".join(applied) if applied else "nothing, the schema is current"))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = settings_from_env()
+        return _dispatch(args, settings)
+    except SettingsError as exc:
+        print(f"auction: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

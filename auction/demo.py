@@ -1,0 +1,227 @@
+"""`auction demo`: a timed sale of diamonds run in compressed time by a crowd of bidder bots.
+
+It starts the whole process group (embedded Redis and PostgreSQL unless URLs are set), builds the sale,
+registers the bots as bidders with paddles, and lets them bid over the real websocket API while a watcher
+prints the sale as it happens. At the end it waits for the record in PostgreSQL to catch up, checks that every
+lot rebuilt from PostgreSQL alone equals its state in Redis, and prints a summary per lot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import asyncpg
+import redis.asyncio as aioredis
+import websockets
+
+from auction import catalog
+from auction.bots import Bot, Temperament
+from auction.catalog import NewSale
+from auction.config import Settings
+from auction.demo_sale import demo_sale, valuation
+from auction.engine.lot import LotState
+from auction.rebuild import rebuild_from_record
+from auction.store import LotStore
+from ops.runner import process_group
+
+TEMPERAMENTS: list[Temperament] = ["proxy", "active", "active", "sniper"]
+CONSIGNORS = [("Ruth Abrams", "Abrams Fine Gems"), ("Jan de Wit", "De Wit Diamonds BV"), ("Priya Shah", "Shah Exports")]
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    duration_s: int
+    lots: int
+    bidders: int
+    port: int | None
+    json: bool
+    seed: int
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _money(cents: int) -> str:
+    return f"${cents // 100:,}"
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def _build(pg: asyncpg.Pool, store: LotStore, rng: random.Random, options: DemoOptions) -> NewSale:
+    consignors = [await catalog.add_consignor(pg, name, company) for name, company in CONSIGNORS]
+    sale_id = int(time.time())
+    sale = demo_sale(rng, sale_id, consignors, options.lots, _now_ms(), options.duration_s)
+    problems = catalog.sale_problems(sale)
+    if problems:
+        raise RuntimeError("the demo sale is invalid: " + "; ".join(problems))
+    await catalog.insert_sale(pg, sale)
+    await store.create_lots(catalog.terms_for(sale))
+    return sale
+
+
+async def _register_bots(pg: asyncpg.Pool, sale: NewSale, rng: random.Random, count: int) -> list[Bot]:
+    bots = []
+    for index in range(count):
+        name = f"bot{index + 1:02d}"
+        bidder, token = await catalog.add_bidder(pg, name, f"Demo Trading {index + 1} Ltd")
+        paddle = 101 + index
+        await catalog.register(pg, sale.id, bidder.id, paddle)
+        values = {lot.lot: valuation(rng, lot) for lot in sale.lots}
+        bots.append(Bot(name, token, paddle, TEMPERAMENTS[index % len(TEMPERAMENTS)], values, random.Random(index)))
+    return bots
+
+
+async def _watch(ws_url: str, sale: NewSale, out: TextIO, done: asyncio.Event) -> None:
+    """An anonymous watcher: prints the sale as the public sees it, and notices when every lot is final."""
+    final: set[int] = set()
+    titles = {lot.lot: lot.title for lot in sale.lots}
+    async with websockets.connect(ws_url, max_size=2**20) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "sale": sale.id, "lots": None, "resume": None}))
+        async for frame in ws:
+            msg = json.loads(frame)
+            if msg["type"] == "snapshot" and msg["lot_state"]["status"] in ("sold", "passed", "withdrawn"):
+                final.add(msg["lot"])
+            if msg["type"] == "event":
+                line = _describe(msg["lot"], titles[msg["lot"]], msg["event"])
+                if line:
+                    print(line, file=out, flush=True)
+                if msg["event"]["type"] in ("sold", "passed", "withdrawn"):
+                    final.add(msg["lot"])
+            if len(final) == len(sale.lots):
+                done.set()
+                return
+
+
+def _describe(lot: int, title: str, event: dict[str, Any]) -> str | None:
+    match event["type"]:
+        case "opened":
+            return f"lot {lot:>3} open       {title}"
+        case "bid":
+            auto = " (auto)" if event["auto"] else ""
+            met = "" if event["reserve_met"] else "  reserve not met"
+            return f"lot {lot:>3} bid        paddle {event['paddle']} {_money(event['amount'])}{auto}{met}"
+        case "extended":
+            ends = time.strftime("%H:%M:%S", time.localtime(event["end_ms"] // 1000))
+            return f"lot {lot:>3} extended   soft close: now ends {ends}"
+        case "sold":
+            return f"lot {lot:>3} SOLD       {_money(event['hammer'])} to paddle {event['paddle']}"
+        case "passed":
+            return f"lot {lot:>3} passed     reserve not reached"
+    return None
+
+
+async def _await_record(pg: asyncpg.Pool, states: list[LotState], sale_id: int, timeout_s: float = 30.0) -> int:
+    """Waits until PostgreSQL holds every event Redis has; returns how many that is."""
+    expected = sum(state.seq for state in states)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        recorded: int = await pg.fetchval("SELECT count(*) FROM lot_events WHERE sale_id = $1", sale_id)
+        if recorded >= expected or time.monotonic() > deadline:
+            return recorded
+        await asyncio.sleep(0.2)
+
+
+def _lot_summary(state: LotState) -> dict[str, Any]:
+    sold = state.status == "sold"
+    return {
+        "lot": state.terms.lot,
+        "status": state.status,
+        "hammer": state.price if sold else 0,
+        "reserve": state.terms.reserve,
+        "winner_paddle": state.leader_paddle if sold else None,
+        "bids": state.bid_count,
+        "extensions": state.extensions,
+    }
+
+
+def _print_table(summary: dict[str, Any], titles: dict[int, str], out: TextIO) -> None:
+    print("\n lot  result  hammer        reserve       paddle  bids  ext  stone", file=out)
+    for row in summary["lots"]:
+        paddle = row["winner_paddle"] or "-"
+        print(
+            f" {row['lot']:>3}  {row['status']:<6}  {_money(row['hammer']):>12}  {_money(row['reserve']):>12}"
+            f"  {paddle!s:>6}  {row['bids']:>4}  {row['extensions']:>3}  {titles[row['lot']]}",
+            file=out,
+        )
+    sold = [row for row in summary["lots"] if row["status"] == "sold"]
+    print(
+        f"\n{len(sold)} sold, {len(summary['lots']) - len(sold)} passed; total hammer "
+        f"{_money(sum(r['hammer'] for r in sold))}; bids accepted {summary['bids_accepted']}, "
+        f"rejected {summary['bids_rejected']} {dict(summary['bids_rejected_by_reason'])}",
+        file=out,
+    )
+
+
+async def run_demo(settings: Settings, options: DemoOptions) -> int:
+    out = sys.stderr if options.json else sys.stdout
+    port = options.port or _free_port()
+    rng = random.Random(options.seed)
+    async with process_group(settings, "127.0.0.1", port) as group:
+        redis = aioredis.Redis.from_url(group.services.redis_url)
+        pg = await asyncpg.create_pool(group.services.database_url, min_size=1, max_size=4)
+        store = LotStore(redis, pg=pg)
+        try:
+            summary = await _run_sale(group.base_url, pg, store, rng, options, out)
+        finally:
+            await store.close()
+            await pg.close()
+            await redis.aclose()
+    if options.json:
+        print(json.dumps(summary))
+    return 0 if summary["record_verified"] else 1
+
+
+async def _run_sale(
+    base_url: str, pg: asyncpg.Pool, store: LotStore, rng: random.Random, options: DemoOptions, out: TextIO
+) -> dict[str, Any]:
+    sale = await _build(pg, store, rng, options)
+    bots = await _register_bots(pg, sale, rng, options.bidders)
+    ws_url = base_url.replace("http://", "ws://") + "/ws"
+    print(
+        f"sale {sale.id}: {len(sale.lots)} lots, {len(bots)} bidders. Watch it at {base_url}/sales/{sale.id}", file=out
+    )
+    done = asyncio.Event()
+    watcher = asyncio.create_task(_watch(ws_url, sale, out, done))
+    bidding = [asyncio.create_task(bot.run(ws_url, sale.id, done)) for bot in bots]
+    cap = max(lot.end_ms for lot in catalog.terms_for(sale)) - _now_ms() + 4 * sale.settings.soft_close.window_ms
+    try:
+        await asyncio.wait_for(done.wait(), timeout=cap / 1000 + 30)
+    finally:
+        for task in [watcher, *bidding]:
+            task.cancel()
+        await asyncio.gather(watcher, *bidding, return_exceptions=True)
+    states = sorted(await store.states(sale.id), key=lambda s: s.terms.lot)
+    recorded = await _await_record(pg, states, sale.id)
+    rebuilt = [await rebuild_from_record(pg, state.terms) for state in states]
+    verified = rebuilt == states
+    rejected: Counter[str] = sum((bot.rejected for bot in bots), Counter())
+    summary = {
+        "sale": sale.id,
+        "lots": [_lot_summary(state) for state in states],
+        "bids_accepted": sum(bot.accepted for bot in bots),
+        "bids_rejected": sum(rejected.values()),
+        "bids_rejected_by_reason": dict(rejected),
+        "events_recorded": recorded,
+        "record_verified": verified,
+    }
+    _print_table(summary, {lot.lot: lot.title for lot in sale.lots}, out)
+    print(
+        f"record: {recorded} events in PostgreSQL; every lot rebuilt from it "
+        + ("equals its state in Redis" if verified else "DIFFERS from Redis"),
+        file=out,
+    )
+    return summary

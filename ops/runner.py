@@ -1,0 +1,142 @@
+"""The process group behind `auction serve`: servers, migrations, then the gateway and the worker.
+
+    auction serve
+      |- embedded redis-server and PostgreSQL   (only when no URL is configured)
+      |- auction gateway   (HTTP + websockets; as many as you like behind a load balancer in production)
+      '- auction worker    (persister: streams -> PostgreSQL; scheduler: opens and closes lots on time)
+
+Children are separate processes so that the gateway's event loop owns a core of its own. A child that dies is
+restarted after a short pause; stopping the group stops the children first, then the servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from auction.config import Settings
+from ops.embedded import Services, start_services
+from ops.migrate import migrate
+
+RESTART_PAUSE_S = 1.0
+HEALTH_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(*self.argv, env=self.env)
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        if self.process is None or self.process.returncode is not None:
+            return
+        self.process.terminate()
+        try:
+            await asyncio.wait_for(self.process.wait(), grace_s)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+@dataclass
+class ProcessGroup:
+    services: Services
+    children: list[Child]
+    base_url: str
+    _watch: list[asyncio.Task[None]] = field(default_factory=list)
+    stopping: bool = False
+
+    async def _supervise(self, child: Child) -> None:
+        """Keeps a child running: a crash is logged and the child started again."""
+        while not self.stopping:
+            assert child.process is not None
+            code = await child.process.wait()
+            if self.stopping:
+                return
+            print(f"[runner] {child.name} exited with {code}; restarting", file=sys.stderr)
+            child.restarts += 1
+            await asyncio.sleep(RESTART_PAUSE_S)
+            await child.start()
+
+    async def stop(self) -> None:
+        self.stopping = True
+        for task in self._watch:
+            task.cancel()
+        await asyncio.gather(*(child.stop() for child in self.children))
+        self.services.stop()
+
+
+def _child_env(services: Services, settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        AUCTION_REDIS_URL=services.redis_url,
+        AUCTION_DATABASE_URL=services.database_url,
+        AUCTION_DURABILITY=settings.durability,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+async def wait_healthy(base_url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                async with http.get(f"{base_url}/api/health") as reply:
+                    if reply.status == 200:
+                        return
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"the gateway at {base_url} did not become healthy within {timeout_s:.0f} s")
+
+
+@contextlib.asynccontextmanager
+async def process_group(settings: Settings, host: str, port: int) -> AsyncIterator[ProcessGroup]:
+    """Everything running, healthy, and stopped again on the way out."""
+    services = await asyncio.to_thread(
+        start_services, settings.state_dir, settings.redis_url, settings.database_url, settings.appendfsync
+    )
+    try:
+        await migrate(services.database_url)
+    except BaseException:
+        services.stop()
+        raise
+    env = _child_env(services, settings)
+    python = [sys.executable, "-m", "auction"]
+    children = [
+        Child("gateway", [*python, "gateway", "--host", host, "--port", str(port)], env),
+        Child("worker", [*python, "worker"], env),
+    ]
+    group = ProcessGroup(services, children, f"http://{host}:{port}")
+    try:
+        for child in children:
+            await child.start()
+        group._watch = [asyncio.create_task(group._supervise(child)) for child in children]
+        await wait_healthy(group.base_url)
+        yield group
+    finally:
+        await group.stop()
+
+
+async def serve_forever(settings: Settings, host: str, port: int) -> None:
+    """`auction serve`: run until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with process_group(settings, host, port) as group:
+        print(f"auction: serving on {group.base_url}  (Redis {group.services.redis_url})", flush=True)
+        await stop.wait()
