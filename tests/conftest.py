@@ -1,0 +1,102 @@
+"""Fixtures shared by every test: one Redis and one PostgreSQL per session, migrated once.
+
+With AUCTION_REDIS_URL / AUCTION_DATABASE_URL set, tests run against those servers; otherwise embedded ones
+start in a temporary folder. Against a given PostgreSQL the session works in a database of its own
+(`auction_test_<hex>`, dropped at the end), and against a given Redis every test uses fresh sale ids from
+`new_sale_id`, so a shared server never needs flushing and real data is never touched.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from ops.embedded import EmbeddedRedis, Services, create_database, drop_database, start_services, with_database
+from ops.migrate import migrate
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    started = start_services(
+        tmp_path_factory.mktemp("services"),
+        redis_url=os.environ.get("AUCTION_REDIS_URL") or None,
+        database_url=os.environ.get("AUCTION_DATABASE_URL") or None,
+    )
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(services: Services) -> str:
+    return services.redis_url
+
+
+@pytest.fixture(scope="session")
+async def database_url(services: Services) -> AsyncIterator[str]:
+    """The session's migrated database: a throwaway one when the server was given by URL."""
+    if not os.environ.get("AUCTION_DATABASE_URL"):
+        await migrate(services.database_url)
+        yield services.database_url
+        return
+    name = f"auction_test_{secrets.token_hex(6)}"
+    await create_database(services.database_url, name)
+    try:
+        url = with_database(services.database_url, name)
+        await migrate(url)
+        yield url
+    finally:
+        await drop_database(services.database_url, name)
+
+
+@pytest.fixture(scope="session")
+async def pg(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A client per test (cheap: it connects lazily), so one test's connection state never leaks into another."""
+    client = Redis.from_url(redis_url, decode_responses=False)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def new_sale_id() -> Callable[[], int]:
+    """Unique sale ids: a counter from a random 12-digit base, so sessions sharing a server don't collide.
+
+    Kept below 2**53 so ids survive a round trip through JavaScript numbers.
+    """
+    counter = itertools.count(10**11 + secrets.randbelow(9 * 10**11))
+    return lambda: next(counter)
+
+
+@pytest.fixture
+def embedded_redis_factory(tmp_path: Path) -> Iterator[Callable[..., EmbeddedRedis]]:
+    """Start a private Redis (for tests that kill -9 it); every one started is stopped at test end."""
+    started: list[EmbeddedRedis] = []
+
+    def start(appendfsync: str = "always") -> EmbeddedRedis:
+        server = EmbeddedRedis(tmp_path / f"redis{len(started)}", appendfsync=appendfsync)
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
