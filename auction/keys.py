@@ -1,0 +1,66 @@
+"""Every Redis key the engine uses, in one place (arq's constants.py style).
+
+All keys of a sale carry the hash tag `{S}` so that a sale lives in one Redis Cluster slot and every atomic
+step (one Lua call) touches one slot. The only key outside a sale is `auction:sales`, global on purpose: the
+persister and the scheduler read it to find sales, and no atomic step ever touches it.
+
+Keys are returned as `str`; redis-py encodes them. Values under them are bytes (msgpack state, JSON events),
+so clients must be built with `decode_responses=False`.
+"""
+
+from __future__ import annotations
+
+# Set of the ids of every sale whose lots are loaded into Redis (read by the persister and the scheduler).
+ACTIVE_SALES = "auction:sales"
+
+# Consumer group, on every sale's event stream, through which the persister copies events to PostgreSQL.
+PERSISTER_GROUP = "persister"
+
+# Hash fields of a lot key.
+VERSION_FIELD = "v"  # the lot's last event seq, "0" at creation: what the commit script compares (CAS)
+STATE_FIELD = "s"  # msgspec msgpack of LotState
+
+# Stream entry fields.
+EVENT_FIELD = "e"  # JSON of one event, tagged with its "type" (msgspec json of the AnyEvent union)
+LOT_FIELD = "lot"  # per-sale stream only: the lot the event belongs to
+SEQ_FIELD = "seq"  # per-sale stream only: the event's seq within its lot
+
+
+def sale_prefix(sale: int) -> str:
+    """The hash-tagged prefix shared by every key of a sale."""
+    return f"sale:{{{sale}}}"
+
+
+def lot_state(sale: int, lot: int) -> str:
+    """Hash: `v` (version) and `s` (encoded LotState) of one lot."""
+    return f"{sale_prefix(sale)}:lot:{lot}"
+
+
+def lot_events(sale: int, lot: int) -> str:
+    """Stream of one lot's events, entry id `<seq>-0`: XRANGE from `<after+1>-0` resumes a watcher."""
+    return f"{lot_state(sale, lot)}:events"
+
+
+def sale_events(sale: int) -> str:
+    """Stream (auto ids) of every event of a sale, fields lot/seq/e: watchers' fan-out and the persister."""
+    return f"{sale_prefix(sale)}:events"
+
+
+def sale_answers(sale: int) -> str:
+    """Hash: dedupe key "<bidder>:<client_id>" -> the encoded first answer, so a resent bid gets it again."""
+    return f"{sale_prefix(sale)}:answers"
+
+
+def sale_lots(sale: int) -> str:
+    """Sorted set of every lot of the sale (score = lot number), final or not: what `states()` lists."""
+    return f"{sale_prefix(sale)}:lots"
+
+
+def sale_opens(sale: int) -> str:
+    """Sorted set lot -> start_ms of lots still scheduled; the scheduler opens those that are due."""
+    return f"{sale_prefix(sale)}:opens"
+
+
+def sale_closes(sale: int) -> str:
+    """Sorted set lot -> current end_ms of lots not yet final; an extension moves the score."""
+    return f"{sale_prefix(sale)}:closes"

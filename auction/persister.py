@@ -1,0 +1,175 @@
+"""Copies every event from Redis into the record, PostgreSQL's `lot_events`.
+
+Save, then acknowledge: the persister reads each active sale's event stream (`sale:{S}:events`) through the
+consumer group "persister", inserts a batch with one INSERT ... ON CONFLICT (sale_id, lot_no, seq) DO NOTHING,
+and only then XACKs it. A crash between insert and ack re-delivers the batch, which the primary key turns into
+a no-op; so does running two persisters, or the store's postgres durability mode having written the rows first.
+
+On every pass a consumer first re-reads its own pending entries (delivered before a crash, never acked), then
+claims entries that another consumer left pending for longer than `claim_idle_ms` (it died), then reads new
+ones. Errors are StoreError (see auction.store), translated from Redis and asyncpg at this edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from auction import keys
+from auction.engine.messages import EVENT_DECODER, AnyEvent
+from auction.store import EventRow, StoreError, event_row, translate_errors, write_events
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL_S = 0.05  # how long an idle persister waits before looking again
+RETRY_AFTER_ERROR_S = 1.0  # how long it backs off when Redis or PostgreSQL failed
+
+_LOT = keys.LOT_FIELD.encode()
+_EVENT = keys.EVENT_FIELD.encode()
+
+
+async def load_lot_events(pg: asyncpg.Pool, sale: int, lot: int) -> list[AnyEvent]:
+    """A lot's recorded events in seq order (data read as text, whatever jsonb codec the pool has)."""
+    rows = await pg.fetch(
+        "SELECT data::text FROM lot_events WHERE sale_id = $1 AND lot_no = $2 ORDER BY seq", sale, lot
+    )
+    return [EVENT_DECODER.decode(row[0]) for row in rows]
+
+
+class Persister:
+    def __init__(
+        self,
+        redis: Redis,
+        pg: asyncpg.Pool,
+        *,
+        consumer: str = "persister-1",
+        batch: int = 500,
+        claim_idle_ms: int = 30_000,
+    ) -> None:
+        self._redis = redis
+        self._pg = pg
+        self._consumer = consumer
+        self._batch = batch
+        self._claim_idle_ms = claim_idle_ms
+        self._grouped: set[int] = set()  # sales whose stream already has our consumer group
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Persist until `stop` is set; a failing Redis or PostgreSQL is retried, never fatal."""
+        while not stop.is_set():
+            try:
+                written = await self.drain_once()
+            except StoreError:
+                log.warning("persister %s: pass failed, retrying", self._consumer, exc_info=True)
+                await _wait(stop, RETRY_AFTER_ERROR_S)
+                continue
+            if written == 0:
+                await _wait(stop, IDLE_POLL_S)
+
+    async def drain_once(self) -> int:
+        """Persist everything currently in the streams of active sales; returns the rows newly written."""
+        with translate_errors("persisting events"):
+            return sum([await self._drain_sale(sale) for sale in await self._active_sales()])
+
+    async def stream_lag(self) -> int:
+        """Entries not yet acknowledged, across active sales: pending plus never delivered."""
+        with translate_errors("measuring stream lag"):
+            return sum([await self._sale_lag(sale) for sale in await self._active_sales()])
+
+    async def _active_sales(self) -> list[int]:
+        sales = sorted(int(sale) for sale in await self._redis.smembers(keys.ACTIVE_SALES))
+        for sale in sales:
+            if sale not in self._grouped:
+                await self._create_group(sale)
+        return sales
+
+    async def _create_group(self, sale: int) -> None:
+        """From id 0: a sale's events written before the group existed are persisted too."""
+        try:
+            await self._redis.xgroup_create(keys.sale_events(sale), keys.PERSISTER_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._grouped.add(sale)
+
+    async def _drain_sale(self, sale: int) -> int:
+        try:
+            return await self._drain_group(sale)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._grouped.discard(sale)  # the stream vanished (say, Redis lost it): recreate the group next pass
+            return 0
+
+    async def _drain_group(self, sale: int) -> int:
+        written = await self._read_and_store(sale, "0")  # ours from before a crash
+        written += await self._claim_abandoned(sale)
+        return written + await self._read_and_store(sale, ">")
+
+    async def _read_and_store(self, sale: int, start: str) -> int:
+        """Read from `start` ("0": our pending entries, ">": new ones) until a short read."""
+        written = 0
+        while True:
+            reply: Any = await self._redis.xreadgroup(
+                keys.PERSISTER_GROUP, self._consumer, {keys.sale_events(sale): start}, count=self._batch
+            )
+            entries = reply[0][1] if reply else []
+            written += await self._store(sale, entries)
+            if len(entries) < self._batch:
+                return written
+
+    async def _claim_abandoned(self, sale: int) -> int:
+        """Take over entries another consumer was given but did not ack within claim_idle_ms."""
+        written, cursor = 0, "0-0"
+        while True:
+            cursor_raw, entries, *_deleted = await self._redis.xautoclaim(
+                keys.sale_events(sale),
+                keys.PERSISTER_GROUP,
+                self._consumer,
+                min_idle_time=self._claim_idle_ms,
+                start_id=cursor,
+                count=self._batch,
+            )
+            written += await self._store(sale, entries)
+            cursor = cursor_raw.decode() if isinstance(cursor_raw, bytes) else str(cursor_raw)
+            if cursor == "0-0":
+                return written
+
+    async def _store(self, sale: int, entries: list[Any]) -> int:
+        """Insert, then ack: an entry is acked only once PostgreSQL has it."""
+        if not entries:
+            return 0
+        rows = [_row(sale, fields) for _id, fields in entries if fields]  # fields is None if the entry was deleted
+        written = await write_events(self._pg, rows)
+        await self._redis.xack(keys.sale_events(sale), keys.PERSISTER_GROUP, *[entry_id for entry_id, _ in entries])
+        return written
+
+    async def _sale_lag(self, sale: int) -> int:
+        for group in await self._redis.xinfo_groups(keys.sale_events(sale)):
+            if group["name"] in (keys.PERSISTER_GROUP, keys.PERSISTER_GROUP.encode()):
+                return int(group["pending"]) + await self._undelivered(sale, group)
+        return 0
+
+    async def _undelivered(self, sale: int, group: dict[str, Any]) -> int:
+        """Redis 7 reports `lag`; when it can't (it is None), count past the last delivered id."""
+        if group.get("lag") is not None:
+            return int(group["lag"])
+        last = group["last-delivered-id"]
+        last_id = last.decode() if isinstance(last, bytes) else str(last)
+        after: list[Any] = await self._redis.xrange(keys.sale_events(sale), min=f"({last_id}")  # type: ignore[assignment]
+        return len(after)
+
+
+def _row(sale: int, fields: dict[bytes, bytes]) -> EventRow:
+    data = fields[_EVENT]
+    return event_row(sale, int(fields[_LOT]), EVENT_DECODER.decode(data), data.decode())
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
