@@ -95,7 +95,7 @@ class Bot:
         """The amount to bid on `lot` now, or None."""
         seen = self.lots.get(lot)
         value = self.values.get(lot, 0)
-        if seen is None or seen.status not in ("open", "scheduled") or lot in self._pending:
+        if seen is None or seen.status != "open" or lot in self._pending:
             return None
         if seen.leader_paddle == self.paddle or seen.next_minimum > value:
             return None

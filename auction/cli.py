@@ -55,7 +55,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         case "gateway":
             from auction.gateway.app import run_gateway
 
-            asyncio.run(run_gateway(_required_urls(settings), args.host, args.port, settings.durability))
+            redis_url, database_url = _required_urls(settings)
+            asyncio.run(run_gateway(redis_url, database_url, args.host, args.port, settings.durability))
         case "worker":
             from auction.worker import run_worker
 

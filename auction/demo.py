@@ -63,7 +63,7 @@ def _now_ms() -> int:
 
 async def _build(pg: asyncpg.Pool, store: LotStore, rng: random.Random, options: DemoOptions) -> NewSale:
     consignors = [await catalog.add_consignor(pg, name, company) for name, company in CONSIGNORS]
-    sale_id = int(time.time())
+    sale_id = _now_ms()  # unique enough for a demo, and sortable
     sale = demo_sale(rng, sale_id, consignors, options.lots, _now_ms(), options.duration_s)
     problems = catalog.sale_problems(sale)
     if problems:

@@ -115,6 +115,6 @@ def demo_sale(
 def valuation(rng: random.Random, lot: NewLot) -> int:
     """A bot's private value for a lot: around the estimates, below the reserve for the lots meant to pass."""
     if lot.lot % PASSING_EVERY == 0:
-        return lot.reserve * rng.randint(6_000, 9_500) // 10_000
+        return _round_to(lot.reserve * rng.randint(6_000, 9_000) // 10_000, 10_000)
     mid = (lot.low_estimate + lot.high_estimate) // 2
-    return mid * rng.randint(6_000, 13_000) // 10_000
+    return _round_to(mid * rng.randint(6_000, 13_000) // 10_000, 10_000)  # traders think in round figures

@@ -1,0 +1,45 @@
+"""`auction demo --json` end to end: the real CLI, process group, websocket bots, scheduler and persister."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from auction.demo_sale import PASSING_EVERY
+
+LOTS = 6
+BIDDERS = 6
+
+
+def test_demo_runs_a_timed_sale_and_its_record_rebuilds(redis_url: str, database_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "AUCTION_REDIS_URL": redis_url, "AUCTION_DATABASE_URL": database_url}
+    env["AUCTION_STATE_DIR"] = str(tmp_path)
+    argv = [sys.executable, "-m", "auction", "demo", "--json", "--duration", "10", "--lots", str(LOTS)]
+    done = subprocess.run(
+        [*argv, "--bidders", str(BIDDERS)], env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+
+    lots = summary["lots"]
+    assert [row["lot"] for row in lots] == list(range(1, LOTS + 1))
+    assert summary["record_verified"] is True
+    assert summary["bids_accepted"] > 0
+    assert summary["events_recorded"] > summary["bids_accepted"] // 2
+    paddles = range(101, 101 + BIDDERS)
+    for row in lots:
+        assert row["status"] in ("sold", "passed")
+        if row["status"] == "sold":
+            assert row["hammer"] >= row["reserve"]
+            assert row["winner_paddle"] in paddles
+            assert row["bids"] >= 1
+        else:
+            assert row["hammer"] == 0 and row["winner_paddle"] is None
+    # The demo sets every sixth lot's reserve above what any bot will pay.
+    assert lots[PASSING_EVERY - 1]["status"] == "passed"
+    assert any(row["status"] == "sold" for row in lots)
+    # The progress went to stderr, so stdout held nothing but the JSON object.
+    assert "Watch it at http://127.0.0.1:" in done.stderr
