@@ -1,0 +1,332 @@
+"""Live events to watchers: one reader per sale, each event encoded once, never a slow watcher holding others up.
+
+A `SaleFeed` runs while a sale has watchers in this process. It reads the sale's event stream with XREAD BLOCK
+from the entry that was last when it started, projects each event to its public form, encodes the `event`
+frame once and puts the same bytes on the bounded `Outbox` of every watcher that wants that lot. An outbox
+that is full marks its connection as lagged; the connection closes it (1013) and the client resumes.
+
+Subscribing without missing or repeating an event (PROTOCOL.md "Subscribe, snapshot, resume"):
+1. the `Watch` joins the feed first, in priming mode: live events for it are buffered;
+2. once the feed's start position is fixed, the watch is primed with a snapshot per lot (or, for a lot in
+   `resume`, the events after the client's seq, from the lot's own stream), which sets its `last_seq`;
+3. the buffer is flushed and the watch goes live. From then on an event is delivered only if its seq is
+   `last_seq + 1`; an older one is skipped, and a gap (a newer one) is filled from the lot's stream first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from auction import keys
+from auction.engine.lot import LotState, LotTerms
+from auction.engine.messages import EVENT_DECODER, AnyEvent
+from auction.engine.views import lot_view, public_event
+from auction.gateway.protocol import Error, EventFrame, Snapshot, encode
+from auction.store import LotStore
+
+log = logging.getLogger(__name__)
+
+OUTBOX_FRAMES = 1024  # frames a connection may have unsent before it is dropped as lagged
+READ_COUNT = 500  # stream entries per XREAD
+BLOCK_MS = 2_000  # how long one XREAD waits; short enough that a cancelled reader is noticed promptly
+RETRY_S = 0.5  # pause after a failed read before trying again from the same position
+TERMS_CACHED = 100_000  # lots whose terms are kept in memory
+PAGE = 1000  # events per read of a lot's stream when priming or filling a gap
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Outbox:
+    """A connection's bounded queue of encoded frames, drained by the connection's one writer task.
+
+    Putting never waits: a full outbox flips to `lagged` and refuses everything after, so the feed moves on
+    at once and the connection closes itself.
+    """
+
+    def __init__(self, limit: int | None = None, on_lag: Callable[[], None] | None = None) -> None:
+        self._frames: deque[bytes] = deque()
+        self._limit = limit or OUTBOX_FRAMES
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._on_lag = on_lag
+        self.lagged = False
+
+    def put(self, frame: bytes) -> bool:
+        if self.lagged:
+            return False
+        if len(self._frames) >= self._limit:
+            self.give_up()
+            return False
+        self._frames.append(frame)
+        self._wake.set()
+        return True
+
+    def give_up(self) -> None:
+        """Drop what is queued and refuse the rest; `on_lag` closes the connection (once)."""
+        if self.lagged:
+            return
+        self.lagged = True
+        self._frames.clear()
+        self._wake.set()
+        if self._on_lag is not None:
+            self._on_lag()
+
+    async def take(self) -> list[bytes]:
+        """Every frame queued so far (waiting for one); empty once the outbox has lagged."""
+        while not self._frames and not self.lagged:
+            self._wake.clear()
+            await self._wake.wait()
+        frames = list(self._frames)
+        self._frames.clear()
+        self._drained.set()
+        return frames
+
+    async def room(self) -> None:
+        """Wait until the outbox is at most half full. Only priming waits here (a big sale's snapshots, a long
+        resume), and only for its own connection's writer; the live feed never waits."""
+        while len(self._frames) >= self._limit // 2 and not self.lagged:
+            self._drained.clear()
+            await self._drained.wait()
+
+
+class Watch:
+    """One connection watching one sale: the lots it wants, and the last seq it was sent of each."""
+
+    def __init__(self, sale: int, lots: Iterable[int] | None, outbox: Outbox) -> None:
+        self.sale = sale
+        self.lots = None if lots is None else frozenset(lots)
+        self.outbox = outbox
+        self.last_seq: dict[int, int] = {}
+        self.priming = True
+        self.buffer: deque[tuple[int, int, bytes]] = deque()
+
+    def wants(self, lot: int) -> bool:
+        return self.lots is None or lot in self.lots
+
+
+class TermsCache:
+    """Each lot's terms, read once: they are fixed when the sale is built."""
+
+    def __init__(self, store: LotStore) -> None:
+        self._store = store
+        self._terms: dict[tuple[int, int], LotTerms] = {}
+
+    def remember(self, state: LotState) -> None:
+        if len(self._terms) >= TERMS_CACHED:
+            self._terms.clear()  # crude, and enough: a miss costs one read
+        self._terms[(state.terms.sale, state.terms.lot)] = state.terms
+
+    async def get(self, sale: int, lot: int) -> LotTerms | None:
+        terms = self._terms.get((sale, lot))
+        if terms is None:
+            state = await self._store.state(sale, lot)
+            if state is None:
+                return None
+            self.remember(state)
+            terms = state.terms
+        return terms
+
+
+class SaleFeed:
+    """The reader of one sale's stream, and the watches it delivers to."""
+
+    def __init__(self, hub: Hub, sale: int) -> None:
+        self.hub = hub
+        self.sale = sale
+        self.watches: set[Watch] = set()
+        self.started = asyncio.Event()
+        self.task = asyncio.create_task(self._run(), name=f"feed-{sale}")
+
+    async def _run(self) -> None:
+        position = await self._start_position()
+        self.started.set()
+        while True:
+            try:
+                reply: Any = await self.hub.redis.xread({keys.sale_events(self.sale): position}, READ_COUNT, BLOCK_MS)
+            except (RedisError, OSError) as exc:
+                log.warning("sale %s: reading the event stream failed (%s); retrying", self.sale, exc)
+                await asyncio.sleep(RETRY_S)
+                continue
+            for _stream, entries in reply or ():
+                for entry_id, fields in entries:
+                    position = entry_id
+                    await self._on_entry(fields)
+
+    async def _start_position(self) -> bytes | str:
+        """The id of the newest entry now: the reader delivers what comes after it."""
+        while True:
+            try:
+                newest: Any = await self.hub.redis.xrevrange(keys.sale_events(self.sale), count=1)
+                position: bytes | str = newest[0][0] if newest else "0-0"
+                return position
+            except (RedisError, OSError) as exc:
+                log.warning("sale %s: finding the stream's end failed (%s); retrying", self.sale, exc)
+                await asyncio.sleep(RETRY_S)
+
+    async def _on_entry(self, fields: dict[bytes, bytes]) -> None:
+        try:
+            lot = int(fields[keys.LOT_FIELD.encode()])
+            event = EVENT_DECODER.decode(fields[keys.EVENT_FIELD.encode()])
+            frame = await self.hub.event_frame(self.sale, lot, event)
+        except Exception:  # one bad entry must not stop the sale's feed
+            log.exception("sale %s: skipping an unreadable stream entry", self.sale)
+            return
+        if frame is None:
+            return
+        for watch in list(self.watches):
+            if not watch.wants(lot):
+                continue
+            try:
+                await self.hub.offer(watch, lot, event.seq, frame)
+            except Exception:  # e.g. filling a gap failed: that watcher reconnects and resumes; the rest go on
+                log.warning(
+                    "sale %s: dropping a watcher that could not be brought up to date", self.sale, exc_info=True
+                )
+                watch.outbox.give_up()
+
+
+class Hub:
+    """Every sale feed of this process."""
+
+    def __init__(self, redis: Redis, store: LotStore, on_watchers: Callable[[int], None] | None = None) -> None:
+        self.redis = redis
+        self.store = store
+        self.terms = TermsCache(store)
+        self._feeds: dict[int, SaleFeed] = {}
+        self._on_watchers = on_watchers or (lambda delta: None)
+
+    async def event_frame(self, sale: int, lot: int, event: AnyEvent) -> bytes | None:
+        terms = await self.terms.get(sale, lot)
+        if terms is None:
+            log.warning("sale %s lot %s: an event for a lot the store doesn't know", sale, lot)
+            return None
+        return encode(EventFrame(sale, lot, event.seq, public_event(terms, event)))
+
+    # ---- joining and leaving ------------------------------------------------------------------------------
+
+    async def subscribe(self, watch: Watch, resume: dict[int, int] | None) -> Error | None:
+        """Join the watch to its sale's feed, prime it and let it go live; or say why it can't watch."""
+        feed = self._feeds.get(watch.sale) or self._new_feed(watch.sale)
+        feed.watches.add(watch)
+        self._on_watchers(1)
+        try:
+            await feed.started.wait()
+            problem = await self._prime(watch, resume or {})
+            if problem is None:
+                await self._go_live(watch)
+        except BaseException:
+            self.unsubscribe(watch)
+            raise
+        if problem is not None:
+            self.unsubscribe(watch)
+        return problem
+
+    def unsubscribe(self, watch: Watch) -> None:
+        feed = self._feeds.get(watch.sale)
+        if feed is None or watch not in feed.watches:
+            return
+        feed.watches.discard(watch)
+        self._on_watchers(-1)
+        if not feed.watches:
+            feed.task.cancel()
+            del self._feeds[watch.sale]
+
+    def _new_feed(self, sale: int) -> SaleFeed:
+        feed = SaleFeed(self, sale)
+        self._feeds[sale] = feed
+        return feed
+
+    async def close(self) -> None:
+        feeds, self._feeds = list(self._feeds.values()), {}
+        for feed in feeds:
+            feed.task.cancel()
+        for feed in feeds:
+            with contextlib.suppress(asyncio.CancelledError):
+                await feed.task
+
+    @property
+    def sales(self) -> list[int]:
+        return list(self._feeds)
+
+    # ---- priming ------------------------------------------------------------------------------------------
+
+    async def _prime(self, watch: Watch, resume: dict[int, int]) -> Error | None:
+        states = {state.terms.lot: state for state in await self.store.states(watch.sale)}
+        if not states:
+            return Error("not_found", "sale", f"no sale {watch.sale}")
+        missing = sorted(set(watch.lots or ()) - set(states))
+        if missing:
+            return Error("not_found", "lots", f"sale {watch.sale} has no lot {missing[0]}")
+        for lot, state in states.items():
+            self.terms.remember(state)
+            if not watch.wants(lot):
+                continue
+            await watch.outbox.room()
+            if lot in resume:
+                await self._send_after(watch, lot, resume[lot])
+            else:
+                self._send_snapshot(watch, state)
+        return None
+
+    def _send_snapshot(self, watch: Watch, state: LotState) -> None:
+        view = lot_view(state)
+        watch.outbox.put(encode(Snapshot(view.sale, view.lot, now_ms(), view)))
+        watch.last_seq[view.lot] = view.seq
+
+    async def _send_after(self, watch: Watch, lot: int, after: int, upto: int | None = None) -> None:
+        """The lot's events after `after` (up to `upto`), read from its own stream; moves `last_seq`."""
+        watch.last_seq[lot] = after
+        while upto is None or watch.last_seq[lot] < upto:
+            events = await self.store.events_after(watch.sale, lot, watch.last_seq[lot], PAGE)
+            for event in events:
+                if upto is not None and event.seq > upto:
+                    return
+                if watch.priming:
+                    await watch.outbox.room()
+                frame = await self.event_frame(watch.sale, lot, event)
+                if frame is not None:
+                    watch.outbox.put(frame)
+                watch.last_seq[lot] = event.seq
+            if len(events) < PAGE:
+                return
+
+    async def _go_live(self, watch: Watch) -> None:
+        """Deliver what arrived while priming; no await stands between the last of it and going live."""
+        while watch.buffer:
+            lot, seq, frame = watch.buffer.popleft()
+            await self._deliver(watch, lot, seq, frame)
+        watch.priming = False
+
+    # ---- delivering ---------------------------------------------------------------------------------------
+
+    async def offer(self, watch: Watch, lot: int, seq: int, frame: bytes) -> None:
+        if watch.priming:
+            if len(watch.buffer) >= OUTBOX_FRAMES:
+                watch.outbox.give_up()  # priming that can't keep up with the live feed
+                return
+            watch.buffer.append((lot, seq, frame))
+            return
+        await self._deliver(watch, lot, seq, frame)
+
+    async def _deliver(self, watch: Watch, lot: int, seq: int, frame: bytes) -> None:
+        """Send the event at `seq` exactly once and in order, filling a gap from the lot's stream first."""
+        last = watch.last_seq.get(lot, 0)
+        if seq <= last or watch.outbox.lagged:
+            return
+        if seq > last + 1:
+            await self._send_after(watch, lot, last, upto=seq - 1)
+            if watch.last_seq[lot] >= seq:
+                return
+        watch.outbox.put(frame)
+        watch.last_seq[lot] = seq

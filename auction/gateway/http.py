@@ -1,0 +1,320 @@
+"""The HTTP API (JSON) and the watch page, declared as one route table that openapi.py documents.
+
+Errors are always `{"error": {"code", "field", "message"}}` with a fitting status: handlers raise `ApiError`
+and the `errors` middleware writes it; it also turns the router's 404/405 and any unexpected exception into
+the same shape, so a client never has to parse an HTML error page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from importlib import resources
+from typing import Any
+
+import asyncpg
+import msgspec
+from aiohttp import web
+from redis.asyncio import Redis
+
+from auction import catalog
+from auction.catalog import LotListing, SaleSettings, SaleSummary
+from auction.engine.messages import BidKind
+from auction.engine.views import AnyPublicEvent, LotView, lot_view, public_event
+from auction.gateway.fanout import Hub, now_ms
+from auction.gateway.live import ANONYMOUS, BadToken, BidDesk, BidTicket, Caller, Identities, token_of
+from auction.gateway.openapi import HTML, Handler, Query, Reply, Route
+from auction.gateway.protocol import (
+    MAX_FRAME_BYTES,
+    Ack,
+    Amount,
+    BidRejected,
+    ClientId,
+    Error,
+    ErrorCode,
+    TimeReply,
+    validation_error,
+)
+from auction.store import LotStore, StoreError
+
+log = logging.getLogger(__name__)
+
+HEALTH_TIMEOUT_S = 2.0
+EVENTS_LIMIT_DEFAULT = 100
+EVENTS_LIMIT_MAX = 1000
+MAX_ID = 2**53
+
+STATUS: dict[ErrorCode, int] = {
+    "invalid": 400,
+    "unknown_type": 400,
+    "too_large": 413,
+    "unauthorised": 401,
+    "not_found": 404,
+    "rate_limited": 429,
+    "lagged": 409,
+    "unavailable": 503,
+    "internal": 500,
+}
+
+
+# ---- bodies -----------------------------------------------------------------------------------------------------
+
+
+class BidBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    amount: Amount
+    client_id: ClientId
+    kind: BidKind = "bid"
+
+
+class ErrorInfo(msgspec.Struct, frozen=True):
+    code: ErrorCode
+    field: str | None
+    message: str
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    error: ErrorInfo
+
+
+class Health(msgspec.Struct, frozen=True):
+    ok: bool
+    redis: bool
+    postgres: bool
+
+
+class SaleDetail(msgspec.Struct, frozen=True):
+    sale: SaleSummary
+    settings: SaleSettings
+
+
+class LotEntry(msgspec.Struct, frozen=True):
+    """A lot's catalogue listing and its live state (null if the lot isn't loaded in the engine)."""
+
+    listing: LotListing
+    live: LotView | None
+
+
+class EventPage(msgspec.Struct, frozen=True):
+    """Public events after `after`; poll again with after = last_seq."""
+
+    sale: int
+    lot: int
+    events: list[AnyPublicEvent]
+    last_seq: int
+
+
+_ROUTER_CODES: dict[int, ErrorCode] = {404: "not_found", 413: "too_large"}  # aiohttp's own refusals, by status
+
+
+class ApiError(Exception):
+    def __init__(self, code: ErrorCode, field: str | None, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.error = Error(code, field, message)
+        self.status = status or STATUS[code]
+
+
+_ENCODER = msgspec.json.Encoder()
+# The watch page: plain HTML with inline JS, no build step. The sale id is an int, so substituting it is safe.
+_PAGE = resources.files("auction.gateway").joinpath("static/sale.html").read_text(encoding="utf-8")
+_BID_DECODER = msgspec.json.Decoder(BidBody)
+
+
+def reply(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_ENCODER.encode(body), status=status, content_type="application/json")
+
+
+def error_reply(error: Error, status: int) -> web.Response:
+    return reply(ErrorBody(ErrorInfo(error.code, error.field, error.message)), status)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The edge of the HTTP API: every failure leaves as a JSON error."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_reply(exc.error, exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _ROUTER_CODES.get(exc.status, "invalid")
+        return error_reply(Error(code, None, exc.reason), exc.status)
+    except StoreError:
+        log.warning("%s %s: the store failed", request.method, request.path, exc_info=True)
+        return error_reply(Error("unavailable", None, "the engine is unavailable; try again"), 503)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return error_reply(Error("internal", None, "the request could not be handled"), 500)
+
+
+def int_param(
+    raw: str | None, name: str, *, minimum: int = 1, maximum: int = MAX_ID, default: int | None = None
+) -> int:
+    """A path or query parameter as an int in range, or a 400 naming the parameter."""
+    if raw is None or raw == "":
+        if default is None:
+            raise ApiError("invalid", name, f"{name} is required")
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError("invalid", name, f"{name} must be a whole number, got {raw[:40]!r}") from None
+    if not minimum <= value <= maximum:
+        raise ApiError("invalid", name, f"{name} must be between {minimum} and {maximum}")
+    return value
+
+
+def _sale_lot(request: web.Request) -> tuple[int, int]:
+    sale = int_param(request.match_info["sale"], "sale")
+    return sale, int_param(request.match_info["lot"], "lot", maximum=2**31 - 1)
+
+
+class HttpApi:
+    def __init__(
+        self, redis: Redis, pg: asyncpg.Pool, store: LotStore, hub: Hub, identities: Identities, desk: BidDesk
+    ) -> None:
+        self.redis = redis
+        self.pg = pg
+        self.store = store
+        self.hub = hub
+        self.identities = identities
+        self.desk = desk
+
+    # ---- handlers -------------------------------------------------------------------------------------------
+
+    async def health(self, request: web.Request) -> web.Response:
+        redis_ok, pg_ok = await asyncio.gather(self._redis_ok(), self._pg_ok())
+        ok = redis_ok and pg_ok
+        return reply(Health(ok, redis_ok, pg_ok), 200 if ok else 503)
+
+    async def _redis_ok(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self.redis.ping(), HEALTH_TIMEOUT_S))
+        except Exception:
+            log.warning("health: Redis failed", exc_info=True)
+            return False
+
+    async def _pg_ok(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self.pg.fetchval("select 1"), HEALTH_TIMEOUT_S) == 1)
+        except Exception:
+            log.warning("health: PostgreSQL failed", exc_info=True)
+            return False
+
+    async def time(self, request: web.Request) -> web.Response:
+        return reply(TimeReply(now_ms()))
+
+    async def sales(self, request: web.Request) -> web.Response:
+        return reply(await catalog.list_sales(self.pg))
+
+    async def sale(self, request: web.Request) -> web.Response:
+        sale = int_param(request.match_info["sale"], "sale")
+        summary, settings = await asyncio.gather(
+            catalog.sale_summary(self.pg, sale), catalog.sale_settings(self.pg, sale)
+        )
+        if summary is None or settings is None:
+            raise ApiError("not_found", "sale", f"no sale {sale}")
+        return reply(SaleDetail(summary, settings))
+
+    async def lots(self, request: web.Request) -> web.Response:
+        sale = int_param(request.match_info["sale"], "sale")
+        listings = await catalog.lot_listings(self.pg, sale)
+        if not listings and await catalog.sale_summary(self.pg, sale) is None:
+            raise ApiError("not_found", "sale", f"no sale {sale}")
+        views = {state.terms.lot: lot_view(state) for state in await self.store.states(sale)}
+        return reply([LotEntry(listing, views.get(listing.lot)) for listing in listings])
+
+    async def lot(self, request: web.Request) -> web.Response:
+        sale, lot = _sale_lot(request)
+        listings = await catalog.lot_listings(self.pg, sale, lot)
+        if not listings:
+            raise ApiError("not_found", "lot", f"sale {sale} has no lot {lot}")
+        state = await self.store.state(sale, lot)
+        return reply(LotEntry(listings[0], lot_view(state) if state else None))
+
+    async def events(self, request: web.Request) -> web.Response:
+        sale, lot = _sale_lot(request)
+        after = int_param(request.query.get("after"), "after", minimum=0, default=0)
+        limit = int_param(request.query.get("limit"), "limit", maximum=EVENTS_LIMIT_MAX, default=EVENTS_LIMIT_DEFAULT)
+        terms = await self.hub.terms.get(sale, lot)
+        if terms is None:
+            raise ApiError("not_found", "lot", f"sale {sale} has no lot {lot}")
+        shown = [public_event(terms, e) for e in await self.store.events_after(sale, lot, after, limit)]
+        return reply(EventPage(sale, lot, shown, shown[-1].seq if shown else after))
+
+    async def bid(self, request: web.Request) -> web.Response:
+        received_ms, received_perf = now_ms(), time.perf_counter()
+        sale, lot = _sale_lot(request)
+        caller = await self._bidder(request)
+        body = await self._bid_body(request)
+        ticket = BidTicket(sale, lot, body.amount, body.client_id, body.kind, received_ms, received_perf)
+        answer = await self.desk.place(caller, ticket)
+        match answer:
+            case Ack():
+                return reply(answer)
+            case BidRejected():
+                return reply(answer, 403 if answer.reason == "not_allowed" else 409)
+            case Error():
+                return error_reply(answer, STATUS[answer.code])
+
+    async def _bidder(self, request: web.Request) -> Caller:
+        try:
+            caller = await self.identities.caller(token_of(request))
+        except BadToken as exc:
+            raise ApiError("unauthorised", "token", str(exc)) from exc
+        if caller is None:
+            raise ApiError("unauthorised", "token", "unknown token")
+        if caller == ANONYMOUS:
+            raise ApiError("unauthorised", "token", "bidding needs a bearer token")
+        return caller
+
+    async def _bid_body(self, request: web.Request) -> BidBody:
+        too_large = (request.content_length or 0) > MAX_FRAME_BYTES
+        data = b"" if too_large else await request.read()  # read() is bounded by the app's client_max_size
+        if too_large or len(data) > MAX_FRAME_BYTES:
+            raise ApiError("too_large", None, f"a bid body may be at most {MAX_FRAME_BYTES} bytes")
+        try:
+            return _BID_DECODER.decode(data)
+        except msgspec.ValidationError as exc:
+            error = validation_error(exc)
+            raise ApiError("invalid", error.field, error.message) from exc
+        except msgspec.DecodeError as exc:
+            raise ApiError("invalid", None, str(exc)) from exc
+
+    async def page(self, request: web.Request) -> web.Response:
+        sale = int_param(request.match_info["sale"], "sale")
+        return web.Response(text=_PAGE.replace("__SALE__", str(sale)), content_type="text/html")
+
+    # ---- the table ------------------------------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        bad = Reply("A parameter is invalid; `field` names it", ErrorBody)
+        missing = Reply("No such sale or lot", ErrorBody)
+        after = Query("after", "Events with seq greater than this", minimum=0, default=0)
+        limit = Query("limit", "At most this many events", minimum=1, maximum=EVENTS_LIMIT_MAX, default=100)
+        return [
+            Route("GET", "/api/health", self.health, "Redis and PostgreSQL reachable",
+                  {200: Reply("Both up", Health), 503: Reply("One is down; which is named", Health)}),
+            Route("GET", "/api/time", self.time, "The server clock, for countdowns", {200: Reply("Now", TimeReply)}),
+            Route("GET", "/api/sales", self.sales, "Every sale", {200: Reply("Sales", list[SaleSummary])}),
+            Route("GET", "/api/sales/{sale}", self.sale, "One sale and its rules",
+                  {200: Reply("The sale", SaleDetail), 400: bad, 404: missing}),
+            Route("GET", "/api/sales/{sale}/lots", self.lots, "The sale's lots, each with its live state",
+                  {200: Reply("Lots", list[LotEntry]), 400: bad, 404: missing}),
+            Route("GET", "/api/sales/{sale}/lots/{lot}", self.lot, "One lot with its live state",
+                  {200: Reply("The lot", LotEntry), 400: bad, 404: missing}),
+            Route("GET", "/api/sales/{sale}/lots/{lot}/events", self.events, "A lot's public events, for polling",
+                  {200: Reply("Events", EventPage), 400: bad, 404: missing}, query=(after, limit)),
+            Route("POST", "/api/sales/{sale}/lots/{lot}/bids", self.bid, "Place a bid or a maximum bid",
+                  {200: Reply("Kept", Ack), 400: bad, 401: Reply("No or unknown token", ErrorBody),
+                   403: Reply("Not registered for this sale (reason not_allowed)", BidRejected), 404: missing,
+                   409: Reply("Refused by the rules; next_amount is what would be accepted", BidRejected),
+                   413: Reply("Body over 4 KiB", ErrorBody),
+                   503: Reply("Outcome unknown; resend with the same client_id", ErrorBody)},
+                  body=BidBody, secured=True),
+            Route("GET", "/sales/{sale}", self.page, "A page to watch a sale live",
+                  {200: Reply("HTML", media=HTML), 400: bad}),
+        ]  # fmt: skip

@@ -1,0 +1,455 @@
+"""The live channel: who is calling, what they may do, and the websocket that drives the protocol.
+
+Like websockets' asyncio connection around its protocol object, this is the thin driver: it reads frames,
+decodes them (protocol.py), asks the store or the hub, and queues the answers on the connection's outbox.
+One writer task per connection drains the outbox, so a slow socket never blocks the reader or the fan-out.
+
+Identity is resolved once, when connecting: a bearer token (header, or `?token=` for browsers) names a bidder;
+no token is an anonymous watcher; a bad token is refused with HTTP 401 before the upgrade. `Identities.may`
+is the one place that decides what a caller may do; roles (consignor, operator) are new `Caller` kinds there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
+
+import asyncpg
+import msgspec
+from aiohttp import WSMessage, WSMsgType, web
+
+from auction import catalog
+from auction.engine.messages import BidAccepted, BidKind, MaxBidRaised, PlaceBid, Rejected
+from auction.engine.premium import PremiumSchedule, all_in
+from auction.gateway.fanout import Hub, Outbox, Watch, now_ms
+from auction.gateway.protocol import (
+    Ack,
+    AnyClientMessage,
+    AnyServerMessage,
+    Bid,
+    BidderInfo,
+    BidRejected,
+    Error,
+    MaxBid,
+    Quote,
+    QuoteReply,
+    Subscribe,
+    Time,
+    TimeReply,
+    Unsubscribe,
+    Welcome,
+    decode_client,
+    encode,
+)
+from auction.store import Accepted, LotNotFound, LotStore, StoreError, StoreUnavailable
+from ops.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+MAX_MSG_BYTES = 64 * 1024  # aiohttp closes the connection past this; PROTOCOL frames are refused at 4 KiB
+RATE_PER_S = 20.0
+RATE_BURST = 50
+MAX_REFUSED_IN_ROW = 200  # a client refused this often in a row is flooding: closed with 1008
+MAX_SALES_PER_CONNECTION = 32
+MAX_BIDS_IN_FLIGHT = 16  # per connection; past it the reader waits, which slows only this client
+IDENTITY_TTL_S = 30.0
+NO_PADDLE_TTL_S = 5.0  # a bidder registered just now should not wait long to be let in
+CACHE_ENTRIES = 100_000
+CLOSE_TIMEOUT_S = 2.0
+HEARTBEAT_S = 20.0
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+# ---- identity ---------------------------------------------------------------------------------------------------
+
+
+class Caller(msgspec.Struct, frozen=True):
+    """Who is on the other end. `id`/`name` are 0/"" for an anonymous watcher."""
+
+    kind: Literal["anonymous", "bidder"] = "anonymous"
+    id: int = 0
+    name: str = ""
+
+    def info(self) -> BidderInfo | None:
+        return BidderInfo(self.id, self.name) if self.kind == "bidder" else None
+
+
+ANONYMOUS = Caller()
+Action = Literal["watch", "quote", "bid"]
+
+
+class TtlCache(Generic[K, V]):
+    """A small in-process cache: entries expire, and it is emptied when it grows past `entries`."""
+
+    def __init__(self, entries: int = CACHE_ENTRIES) -> None:
+        self._items: dict[K, tuple[float, V]] = {}
+        self._entries = entries
+
+    def get(self, key: K) -> tuple[bool, V | None]:
+        hit = self._items.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            return False, None
+        return True, hit[1]
+
+    def put(self, key: K, value: V, ttl_s: float) -> None:
+        if len(self._items) >= self._entries:
+            self._items.clear()  # crude, and enough: a miss only costs one query
+        self._items[key] = (time.monotonic() + ttl_s, value)
+
+
+class Identities:
+    """Tokens to callers, and callers' paddles per sale, looked up in PostgreSQL and cached briefly."""
+
+    def __init__(self, pg: asyncpg.Pool, ttl_s: float = IDENTITY_TTL_S) -> None:
+        self._pg = pg
+        self._ttl_s = ttl_s
+        self._callers: TtlCache[str, Caller | None] = TtlCache()
+        self._paddles: TtlCache[tuple[int, int], int | None] = TtlCache()
+
+    async def caller(self, token: str | None) -> Caller | None:
+        """The caller a token names; ANONYMOUS without one; None for a token nobody holds."""
+        if token is None:
+            return ANONYMOUS
+        hit, cached = self._callers.get(token)
+        if hit:
+            return cached
+        bidder = await catalog.bidder_for_token(self._pg, token)
+        caller = Caller("bidder", bidder.id, bidder.name) if bidder else None
+        self._callers.put(token, caller, self._ttl_s)
+        return caller
+
+    async def paddle(self, caller: Caller, sale: int) -> int | None:
+        if caller.kind != "bidder":
+            return None
+        hit, cached = self._paddles.get((sale, caller.id))
+        if hit:
+            return cached
+        paddle = await catalog.paddle_of(self._pg, sale, caller.id)
+        self._paddles.put((sale, caller.id), paddle, self._ttl_s if paddle else NO_PADDLE_TTL_S)
+        return paddle
+
+    async def may(self, caller: Caller, action: Action, sale: int) -> bool:
+        """The only place that decides what a caller may do in a sale."""
+        match action:
+            case "watch" | "quote":
+                return True  # the catalogue and the live prices of a sale are public to the trade
+            case "bid":
+                return caller.kind == "bidder" and await self.paddle(caller, sale) is not None
+
+
+class BadToken(Exception):
+    """An Authorization header that is not `Bearer <token>`."""
+
+
+def token_of(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise BadToken("Authorization must be 'Bearer <token>'")
+        return token.strip()
+    return request.query.get("token") or None
+
+
+# ---- bids and quotes (shared with the HTTP API) --------------------------------------------------------------------
+
+BidAnswer = Ack | BidRejected | Error
+
+
+@dataclass(frozen=True, slots=True)
+class BidTicket:
+    """A bid as received: `received_ms` (server clock) becomes the command's time; `received_perf` times the ack."""
+
+    sale: int
+    lot: int
+    amount: int
+    client_id: str
+    kind: BidKind
+    received_ms: int
+    received_perf: float
+
+
+class BidDesk:
+    """Turns a caller's bid into a command, executes it, and answers as the protocol says."""
+
+    def __init__(self, store: LotStore, identities: Identities, metrics: Metrics) -> None:
+        self._store = store
+        self._identities = identities
+        self._metrics = metrics
+
+    async def place(self, caller: Caller, ticket: BidTicket) -> BidAnswer:
+        answer = await self._answer(caller, ticket)
+        if not isinstance(answer, Error):
+            reason = answer.reason if isinstance(answer, BidRejected) else None
+            self._metrics.bid_answered(reason, time.perf_counter() - ticket.received_perf)
+        return answer
+
+    async def _answer(self, caller: Caller, t: BidTicket) -> BidAnswer:
+        paddle = await self._identities.paddle(caller, t.sale)
+        if paddle is None or not await self._identities.may(caller, "bid", t.sale):
+            return BidRejected(t.client_id, t.sale, t.lot, "not_allowed", 0)
+        command = PlaceBid(t.received_ms, caller.id, paddle, t.amount, t.client_id, t.kind)
+        try:
+            outcome = await self._store.execute(t.sale, t.lot, command, dedupe=f"{caller.id}:{t.client_id}")
+        except LotNotFound:
+            return Error("not_found", "lot", f"sale {t.sale} has no lot {t.lot}")
+        except StoreUnavailable:
+            log.warning("bid %s:%s: outcome unknown", caller.id, t.client_id, exc_info=True)
+            return Error("unavailable", None, "the outcome is unknown: send the bid again with the same client_id")
+        if isinstance(outcome, Rejected):
+            return BidRejected(t.client_id, t.sale, t.lot, outcome.reason, outcome.next_amount)
+        return _ack(caller, t, outcome)
+
+
+def _ack(caller: Caller, t: BidTicket, outcome: Accepted) -> Ack:
+    state = outcome.state
+    leading = state.leader == caller.id
+    return Ack(t.client_id, t.sale, t.lot, state.seq, state.price, leading, _own_max(outcome, t.client_id, t.amount))
+
+
+def _own_max(outcome: Accepted, client_id: str, amount: int) -> int:
+    """The maximum the bid recorded (from its own event: a resent bid gets the first answer's figures)."""
+    for event in outcome.events:
+        if isinstance(event, BidAccepted | MaxBidRaised) and event.client_id == client_id:
+            return event.max_amount
+    return amount
+
+
+class Quotes:
+    """The premium-inclusive total a buyer would owe at an amount, with the sale's own premium schedule."""
+
+    def __init__(self, pg: asyncpg.Pool, hub: Hub) -> None:
+        self._pg = pg
+        self._hub = hub
+        self._schedules: TtlCache[int, PremiumSchedule | None] = TtlCache()
+
+    async def quote(self, sale: int, lot: int, amount: int) -> QuoteReply | Error:
+        schedule = await self._schedule(sale)
+        if schedule is None:
+            return Error("not_found", "sale", f"no sale {sale}")
+        if await self._hub.terms.get(sale, lot) is None:
+            return Error("not_found", "lot", f"sale {sale} has no lot {lot}")
+        total = all_in(amount, schedule)
+        return QuoteReply(sale, lot, amount, total - amount, total)
+
+    async def _schedule(self, sale: int) -> PremiumSchedule | None:
+        hit, cached = self._schedules.get(sale)
+        if hit:
+            return cached
+        settings = await catalog.sale_settings(self._pg, sale)
+        schedule = settings.premium if settings else None
+        self._schedules.put(sale, schedule, IDENTITY_TTL_S)
+        return schedule
+
+
+# ---- the websocket ----------------------------------------------------------------------------------------------
+
+
+class TokenBucket:
+    def __init__(self, rate: float = RATE_PER_S, burst: int = RATE_BURST) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+
+class LiveChannel:
+    """GET /ws: every connection of this process."""
+
+    def __init__(self, hub: Hub, identities: Identities, desk: BidDesk, quotes: Quotes) -> None:
+        self.hub = hub
+        self.identities = identities
+        self.desk = desk
+        self.quotes = quotes
+        self.connections: set[Connection] = set()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            caller = await self.identities.caller(token_of(request))
+        except BadToken as exc:
+            return unauthorised(str(exc))
+        if caller is None:
+            return unauthorised("unknown token")
+        ws = web.WebSocketResponse(max_msg_size=MAX_MSG_BYTES, heartbeat=HEARTBEAT_S)
+        await ws.prepare(request)
+        connection = Connection(self, ws, caller, request)
+        self.connections.add(connection)
+        try:
+            await connection.run()
+        finally:
+            self.connections.discard(connection)
+        return ws
+
+    async def close_all(self) -> None:
+        """On shutdown: 1001 Going Away to everyone, so clients reconnect elsewhere."""
+        await asyncio.gather(*(c.close(1001, "server shutting down") for c in list(self.connections)))
+
+
+def unauthorised(message: str) -> web.Response:
+    body = {"error": {"code": "unauthorised", "field": "token", "message": message}}
+    return web.json_response(body, status=401)
+
+
+class Connection:
+    def __init__(self, channel: LiveChannel, ws: web.WebSocketResponse, caller: Caller, request: web.Request):
+        self.channel = channel
+        self.ws = ws
+        self.caller = caller
+        self.request = request
+        self.outbox = Outbox(on_lag=self._lagged)
+        self.watches: dict[int, Watch] = {}
+        self.bucket = TokenBucket()
+        self.refused_in_row = 0
+        self.in_flight = asyncio.Semaphore(MAX_BIDS_IN_FLIGHT)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.writer: asyncio.Task[None] | None = None
+        self.closing: asyncio.Task[None] | None = None
+
+    def send(self, message: AnyServerMessage) -> None:
+        self.outbox.put(encode(message))
+
+    async def run(self) -> None:
+        self.writer = asyncio.create_task(self._write())
+        self.send(Welcome(now_ms(), self.caller.info()))
+        try:
+            async for frame in self.ws:
+                if not await self._on_frame(frame):
+                    break
+        finally:
+            for watch in self.watches.values():
+                self.channel.hub.unsubscribe(watch)
+            self.writer.cancel()
+            if not self.ws.closed:
+                await self.close(1000, "")
+
+    async def _write(self) -> None:
+        """The only task that writes to the socket: it never holds up the reader or the fan-out."""
+        with contextlib.suppress(ConnectionError):  # the peer went away; the reader notices and cleans up
+            while frames := await self.outbox.take():
+                for frame in frames:
+                    await self.ws.send_frame(frame, WSMsgType.TEXT)
+
+    def _lagged(self) -> None:
+        """The outbox overflowed. The writer may be stuck on a socket that doesn't drain: stop it, then close
+        from a task of its own (closing waits for the reader, which is this connection's other task)."""
+        if self.writer is not None:
+            self.writer.cancel()
+        self.closing = asyncio.create_task(self._close_lagged())
+
+    async def _close_lagged(self) -> None:
+        lagged = Error("lagged", None, "too far behind the live feed: reconnect and resume from your last seq")
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ws.send_frame(encode(lagged), WSMsgType.TEXT), CLOSE_TIMEOUT_S)
+        await self.close(1013, "lagged")
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close, and if the peer won't take even the close frame, drop the connection."""
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()), CLOSE_TIMEOUT_S)
+        except (TimeoutError, ConnectionError):
+            if self.request.transport is not None:
+                self.request.transport.abort()
+
+    # ---- reading ------------------------------------------------------------------------------------------------
+
+    async def _on_frame(self, frame: WSMessage) -> bool:
+        """Handle one frame; False once the connection should stop reading."""
+        received_ms, received_perf = now_ms(), time.perf_counter()
+        if frame.type != WSMsgType.TEXT:
+            if frame.type == WSMsgType.BINARY:
+                return await self._refuse(Error("invalid", None, "frames are JSON text, not binary"))
+            return frame.type not in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
+        if not self.bucket.take():
+            return await self._refuse(Error("rate_limited", None, f"at most {RATE_PER_S:.0f} messages a second"))
+        message = decode_client(frame.data)
+        if isinstance(message, Error):
+            return await self._refuse(message)
+        self.refused_in_row = 0
+        await self._guarded(lambda: self._dispatch(message, received_ms, received_perf))
+        return True
+
+    async def _refuse(self, error: Error) -> bool:
+        self.send(error)
+        self.refused_in_row += 1
+        if self.refused_in_row >= MAX_REFUSED_IN_ROW:
+            await self.close(1008, "too many refused messages")
+            return False
+        return True
+
+    async def _guarded(self, handler: Callable[[], Awaitable[None]]) -> None:
+        """The edge: no exception in one message may end the connection or the server."""
+        try:
+            await handler()
+        except StoreError:
+            log.warning("a message failed on the store", exc_info=True)
+            self.send(Error("unavailable", None, "the store is unavailable; try again"))
+        except Exception:
+            log.exception("a message failed")
+            self.send(Error("internal", None, "the message could not be handled"))
+
+    async def _dispatch(self, message: AnyClientMessage, received_ms: int, received_perf: float) -> None:
+        match message:
+            case Subscribe():
+                await self._subscribe(message)
+            case Unsubscribe(sale=sale):
+                watch = self.watches.pop(sale, None)
+                if watch is not None:
+                    self.channel.hub.unsubscribe(watch)
+            case Bid() | MaxBid():
+                await self._start_bid(message, received_ms, received_perf)
+            case Quote(sale=sale, lot=lot, amount=amount):
+                self.send(await self.channel.quotes.quote(sale, lot, amount))
+            case Time():
+                self.send(TimeReply(now_ms()))
+
+    async def _subscribe(self, message: Subscribe) -> None:
+        sale = message.sale
+        if not await self.channel.identities.may(self.caller, "watch", sale):
+            self.send(Error("unauthorised", "sale", f"you may not watch sale {sale}"))
+            return
+        if sale not in self.watches and len(self.watches) >= MAX_SALES_PER_CONNECTION:
+            self.send(Error("invalid", "sale", f"at most {MAX_SALES_PER_CONNECTION} sales per connection"))
+            return
+        old = self.watches.pop(sale, None)
+        if old is not None:
+            self.channel.hub.unsubscribe(old)
+        watch = Watch(sale, message.lots, self.outbox)
+        problem = await self.channel.hub.subscribe(watch, message.resume)
+        if problem is not None:
+            self.send(problem)
+        else:
+            self.watches[sale] = watch
+
+    async def _start_bid(self, message: Bid | MaxBid, received_ms: int, received_perf: float) -> None:
+        """Bids run concurrently (a program bids on many lots), at most MAX_BIDS_IN_FLIGHT at once."""
+        await self.in_flight.acquire()
+        task = asyncio.create_task(self._guarded(lambda: self._bid(message, received_ms, received_perf)))
+        self.tasks.add(task)
+        task.add_done_callback(self._bid_done)
+
+    def _bid_done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.in_flight.release()
+
+    async def _bid(self, message: Bid | MaxBid, received_ms: int, received_perf: float) -> None:
+        kind: BidKind = "max" if isinstance(message, MaxBid) else "bid"
+        ticket = BidTicket(
+            message.sale, message.lot, message.amount, message.client_id, kind, received_ms, received_perf
+        )
+        self.send(await self.channel.desk.place(self.caller, ticket))

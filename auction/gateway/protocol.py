@@ -1,0 +1,204 @@
+"""The websocket protocol: every message a frozen, tagged Struct; one union per direction (docs/PROTOCOL.md).
+
+Like msgspec's asyncio-kv example, one decoder is built once for what clients send (unknown fields refused)
+and one encoder for what the server sends. `decode_client` never raises: a frame that is not a valid message
+becomes an `Error` naming the field, which the connection sends back and then carries on.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+import msgspec
+
+from auction.engine.messages import RejectReason
+from auction.engine.views import AnyPublicEvent, LotView
+
+# Limits of the edge; PROTOCOL.md "Limits" repeats them for clients.
+MAX_FRAME_BYTES = 4096
+MAX_AMOUNT = 10**13  # 100 billion in a currency's minor unit: far above any stone ever sold
+MAX_LOTS_PER_SUBSCRIBE = 10_000
+
+Amount = Annotated[int, msgspec.Meta(ge=1, le=MAX_AMOUNT)]
+SaleId = Annotated[int, msgspec.Meta(ge=1, le=2**53)]  # ids survive a round trip through JavaScript numbers
+LotNo = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern="^[A-Za-z0-9_.:-]+$")]
+
+ErrorCode = Literal[
+    "invalid",  # malformed JSON, a wrong type, a value out of range; `field` names it
+    "unknown_type",  # a message type the server doesn't know
+    "too_large",  # a frame over MAX_FRAME_BYTES
+    "unauthorised",  # a bad token (HTTP only: a websocket with a bad token is refused before the upgrade)
+    "not_found",  # no such sale or lot
+    "rate_limited",  # over the per-connection rate; slow down
+    "lagged",  # the connection fell too far behind the live feed; reconnect and resume
+    "unavailable",  # Redis or PostgreSQL failed; for a bid the outcome is unknown: resend the same client_id
+    "internal",  # our fault; the message was not acted on
+]
+
+
+# --- client -> server --------------------------------------------------------------------------------------------
+
+
+class ClientMessage(msgspec.Struct, frozen=True, tag_field="type", forbid_unknown_fields=True):
+    pass
+
+
+class Subscribe(ClientMessage, frozen=True, tag="subscribe"):
+    """Watch a sale: all its lots (`lots` null) or some. `resume` maps a lot to the last seq the client saw;
+    those lots get the events after it instead of a snapshot."""
+
+    sale: SaleId
+    lots: Annotated[list[LotNo], msgspec.Meta(max_length=MAX_LOTS_PER_SUBSCRIBE)] | None = None
+    resume: Annotated[dict[LotNo, Seq], msgspec.Meta(max_length=MAX_LOTS_PER_SUBSCRIBE)] | None = None
+
+
+class Unsubscribe(ClientMessage, frozen=True, tag="unsubscribe"):
+    sale: SaleId
+
+
+class Bid(ClientMessage, frozen=True, tag="bid"):
+    sale: SaleId
+    lot: LotNo
+    amount: Amount
+    client_id: ClientId
+
+
+class MaxBid(ClientMessage, frozen=True, tag="max_bid"):
+    sale: SaleId
+    lot: LotNo
+    amount: Amount
+    client_id: ClientId
+
+
+class Quote(ClientMessage, frozen=True, tag="quote"):
+    sale: SaleId
+    lot: LotNo
+    amount: Amount
+
+
+class Time(ClientMessage, frozen=True, tag="time"):
+    pass
+
+
+AnyClientMessage = Subscribe | Unsubscribe | Bid | MaxBid | Quote | Time
+
+
+# --- server -> client --------------------------------------------------------------------------------------------
+
+
+class ServerMessage(msgspec.Struct, frozen=True, tag_field="type"):
+    pass
+
+
+class BidderInfo(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+
+
+class Welcome(ServerMessage, frozen=True, tag="welcome"):
+    server_ms: int
+    bidder: BidderInfo | None
+
+
+class Snapshot(ServerMessage, frozen=True, tag="snapshot"):
+    sale: int
+    lot: int
+    server_ms: int
+    lot_state: LotView
+
+
+class EventFrame(ServerMessage, frozen=True, tag="event"):
+    sale: int
+    lot: int
+    seq: int
+    event: AnyPublicEvent
+
+
+class Ack(ServerMessage, frozen=True, tag="ack"):
+    """A bid kept. `your_max` is the caller's own maximum (their bid amount when they are not leading)."""
+
+    client_id: str
+    sale: int
+    lot: int
+    seq: int
+    price: int
+    leading: bool
+    your_max: int
+
+
+class BidRejected(ServerMessage, frozen=True, tag="rejected"):
+    client_id: str
+    sale: int
+    lot: int
+    reason: RejectReason
+    next_amount: int
+
+
+class QuoteReply(ServerMessage, frozen=True, tag="quote"):
+    sale: int
+    lot: int
+    amount: int
+    premium: int
+    total: int
+
+
+class TimeReply(ServerMessage, frozen=True, tag="time"):
+    server_ms: int
+
+
+class Error(ServerMessage, frozen=True, tag="error"):
+    code: ErrorCode
+    field: str | None
+    message: str
+
+
+AnyServerMessage = Welcome | Snapshot | EventFrame | Ack | BidRejected | QuoteReply | TimeReply | Error
+
+CLIENT_DECODER = msgspec.json.Decoder(AnyClientMessage)
+SERVER_DECODER = msgspec.json.Decoder(AnyServerMessage)  # for clients written in Python, and the tests
+ENCODER = msgspec.json.Encoder()
+
+
+def encode(message: AnyServerMessage) -> bytes:
+    return ENCODER.encode(message)
+
+
+# msgspec names the place of a validation error as a JSONPath: "... - at `$.lots[1]`", or for a dict key
+# "... - at `key` in `$.resume`"; a missing or unknown field is named in the message instead.
+_AT = re.compile(r" - at `(?:key` in `)?\$\.?([^`]*)`$")
+_NAMED = re.compile(r"^Object (?:missing required|contains unknown) field `([^`]*)`")
+
+
+def error_field(message: str) -> str | None:
+    """The field a msgspec validation message is about: 'amount', 'lots[1]', 'resume'; None for the whole."""
+    named = _NAMED.match(message)
+    at = _AT.search(message)
+    path = at.group(1) if at else ""
+    if named:
+        return f"{path}.{named.group(1)}" if path else named.group(1)
+    return path or None
+
+
+def validation_error(exc: msgspec.ValidationError) -> Error:
+    message = str(exc)
+    field = error_field(message)
+    if field == "type" and message.startswith("Invalid value"):
+        return Error("unknown_type", "type", message)
+    return Error("invalid", field, message)
+
+
+def decode_client(frame: bytes | str) -> AnyClientMessage | Error:
+    """A client frame as a message, or the error frame that explains why it isn't one."""
+    data = frame.encode() if isinstance(frame, str) else frame  # the limit is in bytes, not characters
+    if len(data) > MAX_FRAME_BYTES:
+        return Error("too_large", None, f"a frame may be at most {MAX_FRAME_BYTES} bytes")
+    try:
+        message: AnyClientMessage = CLIENT_DECODER.decode(data)
+        return message
+    except msgspec.ValidationError as exc:
+        return validation_error(exc)
+    except msgspec.DecodeError as exc:
+        return Error("invalid", None, str(exc))

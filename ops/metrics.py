@@ -1,0 +1,88 @@
+"""Prometheus metrics of a gateway process, served at GET /metrics.
+
+Each gateway has its own registry (not prometheus_client's global one), so that tests can build several apps
+in one process. The stream lag is measured when scraped: it needs Redis, which a collector can't await.
+
+    auction_bids_total{outcome, reason}   bids answered: outcome accepted|rejected, reason "" when accepted
+    auction_ack_seconds                   from a bid frame received to its answer queued for the socket
+    auction_watchers                      sale subscriptions live in this process
+    auction_stream_lag                    sale stream entries not yet acknowledged by the persister group
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from auction import keys
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+ACK_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.bids = Counter("auction_bids", "Bids answered", ["outcome", "reason"], registry=self.registry)
+        self.ack_seconds = Histogram(
+            "auction_ack_seconds", "Bid frame received to answer sent", buckets=ACK_BUCKETS, registry=self.registry
+        )
+        self.watchers = Gauge("auction_watchers", "Sale subscriptions in this process", registry=self.registry)
+        self.stream_lag = Gauge(
+            "auction_stream_lag", "Sale stream entries the persister has not acknowledged", registry=self.registry
+        )
+
+    def bid_answered(self, reason: str | None, seconds: float) -> None:
+        """`reason` None for an accepted bid."""
+        if reason is None:
+            self.bids.labels("accepted", "").inc()
+        else:
+            self.bids.labels("rejected", reason).inc()
+        self.ack_seconds.observe(seconds)
+
+    def watchers_changed(self, delta: int) -> None:
+        self.watchers.inc(delta)
+
+    async def render(self, redis: Redis) -> bytes:
+        try:
+            self.stream_lag.set(await stream_lag(redis))
+        except (RedisError, OSError) as exc:
+            log.warning("stream lag not measured: %s", exc)  # the rest of the metrics are still worth serving
+        return bytes(generate_latest(self.registry))
+
+
+async def sale_streams(redis: Redis) -> list[str]:
+    """The event stream of every active sale (the set the persister reads)."""
+    members = await redis.smembers(keys.ACTIVE_SALES)
+    return [keys.sale_events(int(sale)) for sale in sorted(int(m) for m in members)]
+
+
+async def stream_lag(redis: Redis) -> int:
+    total = 0
+    for stream in await sale_streams(redis):
+        total += await _group_lag(redis, stream)
+    return total
+
+
+async def _group_lag(redis: Redis, stream: str) -> int:
+    """Entries of `stream` the persister group has not acknowledged: those not yet delivered to it ("lag",
+    Redis 7+) plus those delivered but not acknowledged ("pending"); without "lag", pending is the best known."""
+    try:
+        groups = await redis.xinfo_groups(stream)
+    except ResponseError:  # no such stream yet: nothing to lag behind
+        return 0
+    for group in groups:
+        if _text(group.get("name")) == keys.PERSISTER_GROUP:
+            lag = group.get("lag")  # None when Redis can't tell (after deletions); absent before Redis 7
+            return int(group.get("pending") or 0) + (int(lag) if lag is not None else 0)
+    return int(await redis.xlen(stream))  # no group yet: the persister has read nothing
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

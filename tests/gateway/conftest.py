@@ -1,0 +1,104 @@
+"""Fixtures for the gateway tests: a real gateway on a free port over the session's Redis and PostgreSQL, and
+helpers that build a sale and register bidders in it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+from aiohttp import web
+from redis.asyncio import Redis
+
+from auction import catalog
+from auction.catalog import NewLot, NewSale
+from auction.diamonds import Diamond
+from auction.gateway.app import make_app
+from auction.store import LotStore
+
+
+@dataclass
+class Running:
+    http: str  # http://127.0.0.1:port
+    ws: str  # ws://127.0.0.1:port/ws
+    app: web.Application
+    store: LotStore
+
+
+@pytest.fixture
+async def gateway(redis: Redis, pg: asyncpg.Pool) -> AsyncIterator[Running]:
+    store = LotStore(redis, pg=pg)
+    app = make_app(redis, pg, store)
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield Running(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", app, store)
+    finally:
+        await runner.cleanup()
+        await store.close()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def stone(points: int = 152) -> Diamond:
+    return Diamond(carat_points=points, shape="Round", colour="G", clarity="VS2", cut="Excellent", lab="GIA",
+                   report_number=f"22{points}0001")  # fmt: skip
+
+
+SaleMaker = Callable[..., Awaitable[NewSale]]
+
+
+@pytest.fixture
+def make_sale(pg: asyncpg.Pool, gateway: Running, new_sale_id: Callable[[], int]) -> SaleMaker:
+    """A timed sale open now, its lots closing `closes_in_s` from now; reserve below opening unless given."""
+
+    async def make(lots: int = 3, closes_in_s: int = 120, reserve: int = 50_000, opening: int = 10_000) -> NewSale:
+        consignor = await catalog.add_consignor(pg, "Consignor", "Stones Ltd")
+        sale = NewSale(
+            id=new_sale_id(),
+            name="Test sale",
+            currency="USD",
+            starts_at_ms=now_ms() - 1_000,
+            first_close_ms=now_ms() + closes_in_s * 1000,
+            lots=[
+                NewLot(
+                    lot=n,
+                    title=f"Lot {n}",
+                    consignor_id=consignor,
+                    diamond=stone(100 + n),
+                    low_estimate=max(reserve, 100_000),
+                    high_estimate=max(reserve, 100_000) * 2,
+                    reserve=reserve,
+                    opening=opening,
+                )
+                for n in range(1, lots + 1)
+            ],
+        )
+        assert catalog.sale_problems(sale) == []
+        await catalog.insert_sale(pg, sale)
+        await gateway.store.create_lots(catalog.terms_for(sale))
+        return sale
+
+    return make
+
+
+BidderMaker = Callable[[int, int], Awaitable[tuple[catalog.Bidder, str]]]
+
+
+@pytest.fixture
+def make_bidder(pg: asyncpg.Pool) -> BidderMaker:
+    """A bidder registered in `sale` with `paddle`; returns (bidder, token)."""
+
+    async def make(sale: int, paddle: int) -> tuple[catalog.Bidder, str]:
+        bidder, token = await catalog.add_bidder(pg, f"Bidder {paddle}", f"Company {paddle}")
+        await catalog.register(pg, sale, bidder.id, paddle)
+        return bidder, token
+
+    return make
