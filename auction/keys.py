@@ -20,6 +20,10 @@ PERSISTER_GROUP = "persister"
 VERSION_FIELD = "v"  # the lot's last event seq, "0" at creation: what the commit script compares (CAS)
 STATE_FIELD = "s"  # msgspec msgpack of LotState
 
+# Hash fields of a bidder key (`bidder(sale, b)`). VERSION_FIELD there counts writes to the key (absent = 0).
+STANDING_FIELD = "s"  # msgspec msgpack of BidderStanding, set by identity through LotStore.set_standing
+EXPOSURE_PREFIX = "x:"  # "x:<lot>" -> all-in the buyer would owe on that lot (only the lot's leader has one)
+
 # Stream entry fields.
 EVENT_FIELD = "e"  # JSON of one event, tagged with its "type" (msgspec json of the AnyEvent union)
 LOT_FIELD = "lot"  # per-sale stream only: the lot the event belongs to
@@ -59,6 +63,16 @@ def sale_lots(sale: int) -> str:
 def sale_opens(sale: int) -> str:
     """Sorted set lot -> start_ms of lots still scheduled; the scheduler opens those that are due."""
     return f"{sale_prefix(sale)}:opens"
+
+
+def bidder(sale: int, bidder: int) -> str:
+    """Hash: `v` (version), `s` (encoded BidderStanding) and `x:<lot>` exposure fields of a buyer company in a
+    sale. Every commit that reads it checks `v`; every commit that writes it bumps `v`."""
+    return f"{sale_prefix(sale)}:bidder:{bidder}"
+
+
+def exposure_field(lot: int) -> str:
+    return f"{EXPOSURE_PREFIX}{lot}"
 
 
 def sale_closes(sale: int) -> str:

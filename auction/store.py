@@ -10,6 +10,36 @@ answers "busy". Rejected commands go through the commit too: their verdict was r
 must still be current, and their answers are stored for dedupe. Batching is adaptive: an idle store sends a
 lone command at once; commands that arrive while a commit is in flight form the next batch.
 
+Standings and limits (enforce_standing=True). A buyer company's record in a sale is one hash,
+`sale:{S}:bidder:B` (keys.bidder): `v` its version, `s` its BidderStanding (written by identity through
+`set_standing`), and one field `x:<lot>` -> all-in per lot it leads or has bought: its exposure, stored per lot.
+Deciding a bid needs, besides the lot, the bidder's standing and exposure on the other lots, and the same for
+the lot's current leader (their proxy may answer, and must stop at their limit). The committer loads those
+records (cache, else HGETALL), gives each bid a BidContext built from them and from what earlier commands of
+the batch changed, and notes every record it read. The same EVALSHA that CAS-checks the lots then:
+- checks `v` of every bidder record the batch read (the bidder of each bid and the leader of its lot), whether
+  the bid was accepted or refused: a refusal read the record too;
+- writes the exposure fields that changed, per lot, comparing each lot's holder before and after the batch:
+  HSET `x:<lot>` for the new holder, HDEL it from the old one; and bumps `v` of every record it wrote.
+On a stale record the script writes nothing and returns the current records with the stale lots; the batch
+is decided again against them.
+Why this holds across gateway processes:
+- Only increases of exposure can break a limit, and an increase only comes from a bid whose decision read that
+  buyer's record (as bidder, or as leader whose proxy answers). The record's version moves with every write,
+  so two decisions that read the same version can't both commit: one is decided again, seeing the other's
+  lot. Hence the sum of a buyer's fields never exceeds their limit, unless the limit itself was lowered.
+- Exposure is exact because each field belongs to one lot and is written only in the commit of that lot,
+  which the lot's own version serialises. Two commits for different lots of one buyer touch different
+  fields, so neither clobbers the other; a total kept in one field could not promise that.
+- A write that only lowers an exposure needs no check: a close (passed, withdrawn) HDELs its own lot's field
+  without reading the buyer. It can only make room. It still bumps `v`, so that no process goes on refusing
+  the buyer from a cached, higher exposure: its next decision about them is refused at commit and redone.
+- `set_standing` bumps `v` too: a bid decided on the old standing anywhere fails its CAS and is decided again,
+  so a suspension holds for the next bid in every process.
+Without enforcement no record is read or checked, but exposure fields are still written (blindly, bumping `v`)
+so that the records stay exact whichever way any process runs. After a commit a record that was checked is
+known exactly (v + 1 if written) and stays cached; one written blind is dropped from the cache.
+
 Idempotence. A command with a dedupe key ("<bidder>:<client_id>", scoped to the sale) has its answer stored in
 the same atomic step. The script checks the keys first; if one is already answered it writes nothing and
 returns the stored answers, which the committer hands back verbatim before committing the rest. Two commands
@@ -55,14 +85,16 @@ from redis.exceptions import RedisError
 
 from auction import keys
 from auction.engine import lifecycle
-from auction.engine.lot import LotState, LotTerms, decide, evolve, new_lot
-from auction.engine.messages import EVENT_DECODER, EVENT_ENCODER, AnyCommand, AnyEvent, Rejected
+from auction.engine.lot import LotState, LotTerms, decide, evolve, exposure_of, new_lot
+from auction.engine.messages import EVENT_DECODER, EVENT_ENCODER, AnyCommand, AnyEvent, PlaceBid, Rejected
+from auction.engine.standing import BidContext, BidderStanding
 
 log = logging.getLogger(__name__)
 
 BATCH_CAP = 512  # commands per commit: bounds the script's run time (Redis is single-threaded) and reply size
 MAX_CONFLICTS = 10  # CAS failures tolerated for one batch before its commands are answered "busy"
 MAX_CACHED_LOTS = 100_000  # lot states kept in memory; an evicted lot is simply loaded again
+MAX_CACHED_BIDDERS = 100_000  # bidder records (standing, exposure) kept in memory, likewise
 
 Durability = Literal["redis", "postgres"]
 
@@ -120,6 +152,7 @@ class _StoredAnswer(msgspec.Struct, frozen=True, array_like=True):
 
 _STATE_ENCODER = msgspec.msgpack.Encoder()
 _STATE_DECODER = msgspec.msgpack.Decoder(LotState)
+_STANDING_DECODER = msgspec.msgpack.Decoder(BidderStanding)
 _ANSWER_DECODER = msgspec.msgpack.Decoder(_StoredAnswer)
 
 
@@ -135,6 +168,29 @@ def encode_answer(outcome: Outcome) -> bytes:
     if isinstance(outcome, Rejected):
         return _STATE_ENCODER.encode(_StoredAnswer(rejected=outcome))
     return _STATE_ENCODER.encode(_StoredAnswer(events=outcome.events, state=outcome.state))
+
+
+@dataclass(frozen=True, slots=True)
+class _Bidder:
+    """A buyer's record in one sale as last read: the key's version, their standing, exposure per lot."""
+
+    version: int = 0
+    standing: BidderStanding | None = None
+    exposure: dict[int, int] = field(default_factory=dict)
+
+
+def decode_bidder(fields: dict[bytes, bytes]) -> _Bidder:
+    """A bidder hash as HGETALL returns it."""
+    version, standing, exposure = 0, None, {}
+    prefix = keys.EXPOSURE_PREFIX.encode()
+    for name, value in fields.items():
+        if name == keys.VERSION_FIELD.encode():
+            version = int(value)
+        elif name == keys.STANDING_FIELD.encode():
+            standing = _STANDING_DECODER.decode(value)
+        elif name.startswith(prefix):
+            exposure[int(name[len(prefix) :])] = int(value)
+    return _Bidder(version, standing, exposure)
 
 
 def decode_answer(data: bytes) -> Outcome:
@@ -186,11 +242,17 @@ async def write_events(pg: asyncpg.Pool, rows: Sequence[EventRow]) -> int:
     return int(status.rsplit(" ", 1)[-1])  # "INSERT 0 <rows>"
 
 
-# One commit per sale. Checks every dedupe key, then every lot's version; only if all pass does it write.
-# KEYS: answers, sale events, opens, closes, then (lot state, lot events) per lot.
-# ARGV: n, dedupe keys...; per lot: lot, expected v, changed (0/1) [, new v, new s, open score, close score,
-#       n events, (seq, json)...]; then n answers, (dedupe key, answer)...
-# An empty open/close score removes the lot from that sorted set.
+# One commit per sale. Checks every dedupe key, then every lot's version and the version of every bidder key the
+# decisions read; only if all pass does it write.
+# KEYS: answers, sale events, opens, closes, then (lot state, lot events) per lot, then one key per bidder.
+# ARGV: n, dedupe keys...;
+#       n lots; per lot: lot, expected v, changed (0/1) [, new v, new s, open score, close score, n events,
+#       (seq, json)...];
+#       n bidders; per bidder: bidder, expected v ('' = not read: write without checking), n set, (field, value)...,
+#       n del, field...;
+#       then n answers, (dedupe key, answer)...
+# An empty open/close score removes the lot from that sorted set. A bidder key that is written gets v + 1.
+# Reply: {'ok'} | {'dup', {key, answer, ...}} | {'stale', {{lot, v, s}...}, {{bidder, {HGETALL}}...}}.
 _COMMIT_LUA = """
 local pos = 0
 local function nextarg() pos = pos + 1; return ARGV[pos] end
@@ -207,8 +269,9 @@ if ndedupe > 0 then
   if #answered > 0 then return {'dup', answered} end
 end
 
+local nlots = tonumber(nextarg())
 local lots, stale = {}, {}
-for i = 1, (#KEYS - 4) / 2 do
+for i = 1, nlots do
   local lot = {state_key = KEYS[3 + 2 * i], events_key = KEYS[4 + 2 * i]}
   lot.no, lot.expected, lot.changed = nextarg(), nextarg(), nextarg() == '1'
   if lot.changed then
@@ -216,13 +279,26 @@ for i = 1, (#KEYS - 4) / 2 do
     lot.events = {}
     for j = 1, tonumber(nextarg()) do lot.events[j] = {nextarg(), nextarg()} end
   end
-  local current = redis.call('HGET', KEYS[3 + 2 * i], 'v')
+  local current = redis.call('HGET', lot.state_key, 'v')
   if current ~= lot.expected then
     table.insert(stale, {lot.no, current or '', redis.call('HGET', lot.state_key, 's') or ''})
   end
   lots[i] = lot
 end
-if #stale > 0 then return {'stale', stale} end
+
+local nbidders = tonumber(nextarg())
+local bidders, stale_bidders = {}, {}
+for i = 1, nbidders do
+  local bidder = {key = KEYS[4 + 2 * nlots + i], set = {}, del = {}}
+  bidder.no, bidder.expected = nextarg(), nextarg()
+  for j = 1, 2 * tonumber(nextarg()) do bidder.set[j] = nextarg() end
+  for j = 1, tonumber(nextarg()) do bidder.del[j] = nextarg() end
+  if bidder.expected ~= '' and (redis.call('HGET', bidder.key, 'v') or '0') ~= bidder.expected then
+    table.insert(stale_bidders, {bidder.no, redis.call('HGETALL', bidder.key)})
+  end
+  bidders[i] = bidder
+end
+if #stale > 0 or #stale_bidders > 0 then return {'stale', stale, stale_bidders} end
 
 local function place(zset, score, member)
   if score == '' then redis.call('ZREM', zset, member) else redis.call('ZADD', zset, score, member) end
@@ -237,6 +313,11 @@ for _, lot in ipairs(lots) do
     place(KEYS[3], lot.open, lot.no)
     place(KEYS[4], lot.close, lot.no)
   end
+end
+for _, bidder in ipairs(bidders) do
+  if #bidder.set > 0 then redis.call('HSET', bidder.key, unpack(bidder.set)) end
+  if #bidder.del > 0 then redis.call('HDEL', bidder.key, unpack(bidder.del)) end
+  if #bidder.set + #bidder.del > 0 then redis.call('HINCRBY', bidder.key, 'v', 1) end
 end
 local nanswers = tonumber(nextarg())
 for _ = 1, nanswers do redis.call('HSET', KEYS[1], nextarg(), nextarg()) end
@@ -290,12 +371,29 @@ class _Pending:
 
 @dataclass(slots=True)
 class _Plan:
-    """A batch decided against known states: one outcome per command, and per lot what to write."""
+    """A batch decided against known states: one outcome per command, per lot what to write, and which bidder
+    records the decisions read (their versions are checked) and what exposure they change."""
 
     outcomes: list[Outcome] = field(default_factory=list)
     before: dict[int, LotState] = field(default_factory=dict)
     after: dict[int, LotState] = field(default_factory=dict)
     events: dict[int, list[AnyEvent]] = field(default_factory=dict)
+    read: set[int] = field(default_factory=set)
+    exposure: dict[int, dict[int, int]] = field(default_factory=dict)  # working copy: bidder -> lot -> all-in
+
+    def exposure_writes(self) -> dict[int, tuple[dict[int, int], list[int]]]:
+        """Per bidder, the exposure fields to set and to delete: each lot's holder before the batch against
+        its holder after it (who held it in between never reached Redis)."""
+        writes: dict[int, tuple[dict[int, int], list[int]]] = {}
+        for lot, before in self.before.items():
+            held, holds = exposure_of(before), exposure_of(self.after[lot])
+            if held == holds:
+                continue
+            if held is not None and (holds is None or holds[0] != held[0]):
+                writes.setdefault(held[0], ({}, []))[1].append(lot)
+            if holds is not None:
+                writes.setdefault(holds[0], ({}, []))[0][lot] = holds[1]
+        return writes
 
 
 @dataclass(slots=True)
@@ -317,6 +415,7 @@ class LotStore:
         durability: Durability = "redis",
         pg: asyncpg.Pool | None = None,
         max_pending: int = 10_000,
+        enforce_standing: bool = False,
     ) -> None:
         if durability == "postgres" and pg is None:
             raise ValueError("durability='postgres' needs a PostgreSQL pool")
@@ -333,6 +432,8 @@ class LotStore:
         self._committer: asyncio.Task[None] | None = None
         self._closed = False
         self._cache: dict[tuple[int, int], LotState] = {}
+        self._enforce = enforce_standing
+        self._bidders: dict[tuple[int, int], _Bidder] = {}  # (sale, bidder) -> record, checked at commit
         self.stats = StoreStats()
 
     # ---- public API -------------------------------------------------------------------------------------
@@ -381,6 +482,31 @@ class LotStore:
             entries: list[tuple[bytes, dict[bytes, bytes]]]
             entries = await self._redis.xrange(stream, min=f"{after_seq + 1}-0", count=limit)  # type: ignore[assignment]
         return [EVENT_DECODER.decode(fields[keys.EVENT_FIELD.encode()]) for _id, fields in entries]
+
+    async def set_standing(self, sale: int, standing: BidderStanding) -> None:
+        """Identity calls this whenever a buyer's eligibility in the sale changes. Bumping the version makes
+        every decision already read against the old standing fail its commit and be decided again, in every
+        gateway process: the change holds for the next bid, wherever it is decided."""
+        key = keys.bidder(sale, standing.bidder)
+        with translate_errors("setting a standing"):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(key, keys.STANDING_FIELD, _STATE_ENCODER.encode(standing))
+                pipe.hincrby(key, keys.VERSION_FIELD, 1)
+                await pipe.execute()
+        self._bidders.pop((sale, standing.bidder), None)
+
+    async def standing(self, sale: int, bidder: int) -> BidderStanding | None:
+        """The buyer's standing in the sale as last set, or None (not registered: their bids are refused)."""
+        with translate_errors("reading a standing"):
+            data: bytes | None = await self._redis.hget(keys.bidder(sale, bidder), keys.STANDING_FIELD)  # type: ignore[assignment]
+        return None if data is None else _STANDING_DECODER.decode(data)
+
+    async def exposure(self, sale: int, bidder: int) -> dict[int, int]:
+        """Lot -> what the buyer would owe on it, premium included, for every lot of the sale they lead or have
+        bought. Its sum is what their limit is held against."""
+        with translate_errors("reading an exposure"):
+            fields: dict[bytes, bytes] = await self._redis.hgetall(keys.bidder(sale, bidder))  # type: ignore[assignment]
+        return decode_bidder(fields).exposure
 
     async def close(self) -> None:
         """Stop taking commands, finish those already queued, stop the committer."""
@@ -446,12 +572,19 @@ class LotStore:
 
     async def _commit_with_retries(self, sale: int, items: list[_Pending], known: dict[int, LotState]) -> None:
         conflicts = 0
+        bidders: dict[int, _Bidder] | None = {} if self._enforce else None
         while items:
-            plan = _decide_batch(items, known)
+            if bidders is not None:
+                await self._load_bidders(sale, _bidders_needed(items, known), bidders)
+            plan = _decide_batch(items, known, bidders)
+            writes = plan.exposure_writes()
             with translate_errors("committing"):
-                reply = await self._commit_script(keys=_commit_keys(sale, plan), args=_commit_args(items, plan))
+                reply = await self._commit_script(
+                    keys=_commit_keys(sale, plan, writes), args=_commit_args(items, plan, writes, bidders)
+                )
             verdict, detail = reply[0], reply[1:]
             if verdict == b"ok":
+                self._remember_bidders(sale, plan, writes, bidders)
                 await self._finish(sale, items, plan, known)
                 return
             if verdict == b"dup":
@@ -460,6 +593,7 @@ class LotStore:
             self.stats.conflicts += 1
             conflicts += 1
             items = self._refresh_stale(sale, items, known, detail[0])
+            self._refresh_bidders(sale, detail[1], bidders)
             if conflicts >= MAX_CONFLICTS:
                 break
         self.stats.busy += len(items)
@@ -499,6 +633,59 @@ class LotStore:
                 item.fail(LotNotFound(f"sale {sale} has no lot {item.lot}"))
         return [item for item in items if item.lot not in vanished]
 
+    async def _load_bidders(self, sale: int, wanted: set[int], bidders: dict[int, _Bidder]) -> None:
+        """The records the batch's decisions will read: already known, cached, else read from Redis."""
+        missing = []
+        for bidder in wanted - bidders.keys():
+            cached = self._bidders.get((sale, bidder))
+            if cached is None:
+                missing.append(bidder)
+            else:
+                bidders[bidder] = cached
+        if not missing:
+            return
+        with translate_errors("loading bidders"):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for bidder in missing:
+                    pipe.hgetall(keys.bidder(sale, bidder))
+                found: list[dict[bytes, bytes]] = await pipe.execute()
+        for bidder, fields in zip(missing, found, strict=True):
+            bidders[bidder] = self._cache_bidder(sale, bidder, decode_bidder(fields))
+
+    def _refresh_bidders(self, sale: int, stale: list[list[Any]], bidders: dict[int, _Bidder] | None) -> None:
+        """Take the current records of the bidders whose version had moved, as the script sent them back."""
+        for bidder_no, flat in stale:
+            fields = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+            bidder = int(bidder_no)
+            record = self._cache_bidder(sale, bidder, decode_bidder(fields))
+            if bidders is not None:
+                bidders[bidder] = record
+
+    def _remember_bidders(
+        self,
+        sale: int,
+        plan: _Plan,
+        writes: dict[int, tuple[dict[int, int], list[int]]],
+        bidders: dict[int, _Bidder] | None,
+    ) -> None:
+        """After a commit: a record that was checked is known exactly (its version moved by one if written); a
+        record written without being read may have moved in other ways meanwhile, so it is forgotten."""
+        for bidder, (set_fields, del_fields) in writes.items():
+            if bidders is None or bidder not in plan.read:
+                self._bidders.pop((sale, bidder), None)
+                if bidders is not None:
+                    bidders.pop(bidder, None)
+                continue
+            old = bidders[bidder]
+            exposure = {lot: owed for lot, owed in old.exposure.items() if lot not in del_fields} | set_fields
+            bidders[bidder] = self._cache_bidder(sale, bidder, _Bidder(old.version + 1, old.standing, exposure))
+
+    def _cache_bidder(self, sale: int, bidder: int, record: _Bidder) -> _Bidder:
+        self._bidders[(sale, bidder)] = record
+        while len(self._bidders) > MAX_CACHED_BIDDERS:
+            del self._bidders[next(iter(self._bidders))]
+        return record
+
     def _remember(self, sale: int, states: dict[int, LotState]) -> None:
         for lot, state in states.items():
             self._cache[(sale, lot)] = state
@@ -530,22 +717,71 @@ def _merge_same_dedupe_key(items: list[_Pending]) -> list[_Pending]:
     return kept
 
 
-def _decide_batch(items: list[_Pending], known: dict[int, LotState]) -> _Plan:
-    """Decide every command in order, each against the state the previous ones left."""
+def _bidders_needed(items: list[_Pending], known: dict[int, LotState]) -> set[int]:
+    """Whose records the bids of a batch may read: the bidders, and the leaders of the lots they bid on. A lot's
+    leader later in the batch is one of these two, so nobody else is ever needed."""
+    wanted: set[int] = set()
+    for item in items:
+        if isinstance(item.command, PlaceBid):
+            wanted.add(item.command.bidder)
+            leader = known[item.lot].leader
+            if leader is not None:
+                wanted.add(leader)
+    return wanted
+
+
+def _decide_batch(
+    items: list[_Pending], known: dict[int, LotState], bidders: dict[int, _Bidder] | None = None
+) -> _Plan:
+    """Decide every command in order, each against the state (and exposures) the previous ones left. With
+    `bidders` (enforcing standings), each bid gets its context from them, and the plan notes whom it read."""
     plan = _Plan()
     for item in items:
         state = plan.after.get(item.lot) or known[item.lot]
         plan.before.setdefault(item.lot, state)
-        decision = decide(state, item.command)
+        context = None
+        if bidders is not None and isinstance(item.command, PlaceBid):
+            context = _context(plan, bidders, item.lot, state, item.command.bidder)
+        decision = decide(state, item.command, context)
         if isinstance(decision, Rejected):
             plan.outcomes.append(decision)
             plan.after[item.lot] = state
             continue
-        state = reduce(evolve, decision, state)
-        plan.after[item.lot] = state
+        after = reduce(evolve, decision, state)
+        plan.after[item.lot] = after
         plan.events.setdefault(item.lot, []).extend(decision)
-        plan.outcomes.append(Accepted(decision, state))
+        plan.outcomes.append(Accepted(decision, after))
+        if bidders is not None:
+            _move_exposure(plan, bidders, item.lot, state, after)
     return plan
+
+
+def _working_exposure(plan: _Plan, bidders: dict[int, _Bidder], bidder: int) -> dict[int, int]:
+    if bidder not in plan.exposure:
+        plan.exposure[bidder] = dict(bidders[bidder].exposure)
+    return plan.exposure[bidder]
+
+
+def _context(plan: _Plan, bidders: dict[int, _Bidder], lot: int, state: LotState, bidder: int) -> BidContext:
+    """The facts a bid is decided on besides the lot; every record read here is checked at commit."""
+    plan.read.add(bidder)
+    mine = _working_exposure(plan, bidders, bidder)
+    exposure = sum(owed for other, owed in mine.items() if other != lot)
+    if state.leader is None:
+        return BidContext(bidders[bidder].standing, exposure)
+    plan.read.add(state.leader)
+    theirs = _working_exposure(plan, bidders, state.leader)
+    leader_exposure = sum(owed for other, owed in theirs.items() if other != lot)
+    return BidContext(bidders[bidder].standing, exposure, bidders[state.leader].standing, leader_exposure)
+
+
+def _move_exposure(plan: _Plan, bidders: dict[int, _Bidder], lot: int, before: LotState, after: LotState) -> None:
+    """Keep the batch's working exposures in step with the lot, so the next bid in the batch sees them."""
+    held, holds = exposure_of(before), exposure_of(after)
+    if held is not None and held[0] in bidders:
+        _working_exposure(plan, bidders, held[0]).pop(lot, None)
+    if holds is not None and holds[0] in bidders:
+        _working_exposure(plan, bidders, holds[0])[lot] = holds[1]
 
 
 def _answer_repeats(items: list[_Pending], answered: list[bytes]) -> list[_Pending]:
@@ -565,16 +801,40 @@ def _fail_all(items: Iterable[_Pending], error: StoreError) -> None:
         item.fail(error)
 
 
-def _commit_keys(sale: int, plan: _Plan) -> list[str]:
+Writes = dict[int, tuple[dict[int, int], list[int]]]
+
+
+def _touched_bidders(plan: _Plan, writes: Writes) -> list[int]:
+    return sorted(plan.read | writes.keys())
+
+
+# `writes` defaults to what the plan implies; loadtest.baseline calls these two as the store does.
+def _commit_keys(sale: int, plan: _Plan, writes: Writes | None = None) -> list[str]:
+    writes = plan.exposure_writes() if writes is None else writes
     lot_keys = [key for lot in plan.before for key in (keys.lot_state(sale, lot), keys.lot_events(sale, lot))]
-    return [keys.sale_answers(sale), keys.sale_events(sale), keys.sale_opens(sale), keys.sale_closes(sale), *lot_keys]
+    bidder_keys = [keys.bidder(sale, bidder) for bidder in _touched_bidders(plan, writes)]
+    fixed = [keys.sale_answers(sale), keys.sale_events(sale), keys.sale_opens(sale), keys.sale_closes(sale)]
+    return [*fixed, *lot_keys, *bidder_keys]
 
 
-def _commit_args(items: list[_Pending], plan: _Plan) -> list[str | bytes | int]:
+def _commit_args(
+    items: list[_Pending], plan: _Plan, writes: Writes | None = None, bidders: dict[int, _Bidder] | None = None
+) -> list[str | bytes | int]:
+    writes = plan.exposure_writes() if writes is None else writes
     dedupe_keys = [item.dedupe for item in items if item.dedupe is not None]
-    args: list[str | bytes | int] = [len(dedupe_keys), *dedupe_keys]
+    args: list[str | bytes | int] = [len(dedupe_keys), *dedupe_keys, len(plan.before)]
     for lot, before in plan.before.items():
         args += _lot_args(lot, before, plan.after[lot], plan.events.get(lot, []))
+    touched = _touched_bidders(plan, writes)
+    args.append(len(touched))
+    for bidder in touched:
+        read = bidders is not None and bidder in plan.read
+        args += [bidder, bidders[bidder].version if bidders is not None and read else ""]
+        set_fields, del_fields = writes.get(bidder, ({}, []))
+        args.append(len(set_fields))
+        for lot, owed in set_fields.items():
+            args += [keys.exposure_field(lot), owed]
+        args += [len(del_fields), *(keys.exposure_field(lot) for lot in del_fields)]
     answers = [(item.dedupe, encode_answer(o)) for item, o in zip(items, plan.outcomes, strict=True) if item.dedupe]
     args.append(len(answers))
     for dedupe, answer in answers:

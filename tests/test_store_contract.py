@@ -4,6 +4,9 @@ Each scenario is a list of commands for one lot. The reference is a fold of deci
 runs the same commands against real Redis, once awaiting each command (one commit each) and once queued all
 at once (so they share batches). Both must produce identical outcomes and the identical final state. Each
 scenario also pins a fact or two (price, leader, end) so a rule broken in both places still shows.
+
+Every scenario runs twice more against a store that enforces standings, every bidder registered with room to
+spare: the limits machinery (context, exposure, bidder keys in the commit) must change nothing then.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import pytest
 from redis.asyncio import Redis
 
 from auction.engine.lot import LotState, LotTerms, decide, evolve, new_lot
-from auction.engine.messages import AnyCommand, CloseLot, OpenLot, Rejected, WithdrawLot
+from auction.engine.messages import AnyCommand, CloseLot, OpenLot, PlaceBid, Rejected, WithdrawLot
+from auction.engine.standing import BidderStanding
 from auction.store import Accepted, LotStore, Outcome
 from tests.lots import END, MINUTE, START, bid, dedupe_key, max_bid, terms_for
 
@@ -155,9 +159,9 @@ def run_core(terms: LotTerms, commands: list[AnyCommand]) -> tuple[list[Outcome]
     return outcomes, state
 
 
-@pytest.fixture
-async def store(redis: Redis) -> AsyncIterator[LotStore]:
-    lot_store = LotStore(redis)
+@pytest.fixture(params=[False, True], ids=["unvetted", "vetted"])
+async def store(redis: Redis, request: pytest.FixtureRequest) -> AsyncIterator[LotStore]:
+    lot_store = LotStore(redis, enforce_standing=request.param)
     try:
         yield lot_store
     finally:
@@ -185,6 +189,8 @@ async def test_store_matches_the_core(
     terms = terms_for(new_sale_id(), reserve=scenario.reserve, cap_ms=scenario.cap_ms)
     expected, expected_state = run_core(terms, scenario.commands)
     await store.create_lots([terms])
+    for bidder in {c.bidder for c in scenario.commands if isinstance(c, PlaceBid)}:
+        await store.set_standing(terms.sale, BidderStanding(bidder, 100 + bidder, 10**15, None, END * 10))
 
     outcomes = await run(store, terms, scenario.commands)
 

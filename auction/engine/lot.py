@@ -12,6 +12,18 @@ The bidding rules (DOMAIN.md "Maximum (proxy) bids", as eBay, Catawiki and Aucti
 - the leader raising their maximum never raises the price, except to meet the reserve;
 - a maximum that reaches the reserve while the price is below it lifts the price to the reserve;
 - a visible bid in the soft-close window moves the end to `extension` after it, never past the cap.
+
+With a `BidContext` (the store passes one for every bid of a vetted sale; see auction.engine.standing) a bid is
+also held to the buyer's standing and limit:
+- an ineligible buyer is refused (not_registered, not_approved, approval_expired, suspended, deposit_missing,
+  own_lot) before anything else;
+- each party may go only as far as its reach, the highest hammer whose all-in fits its headroom: a plain bid
+  beyond the bidder's reach, or a maximum whose reach is below the next minimum, is refused `over_limit`; a
+  maximum beyond it is accepted but the engine bids for it only up to the reach (it counts at its price);
+- the leader's proxy answers only up to min(their maximum, their reach), and not at all for a leader who is
+  no longer eligible. Stopped there, they are outbid. The recorded maximum stays what the buyer asked: the
+  reach is worked out afresh for every bid, so room freed on another lot is used.
+Without a context the rules are exactly the unlimited ones above.
 """
 
 from __future__ import annotations
@@ -41,6 +53,8 @@ from auction.engine.messages import (
     Rejected,
     WithdrawLot,
 )
+from auction.engine.premium import CHRISTIES_2023_USD, PremiumSchedule, affordable, all_in
+from auction.engine.standing import BidContext, BidderStanding, headroom, refusal
 
 
 class SoftClose(msgspec.Struct, frozen=True):
@@ -65,6 +79,7 @@ class LotTerms(msgspec.Struct, frozen=True):
     soft_close: SoftClose
     consignor: int
     format: lifecycle.Format = "timed"
+    premium: PremiumSchedule = CHRISTIES_2023_USD  # what exposure and limits count on top of the price
 
 
 class LotState(msgspec.Struct, frozen=True):
@@ -99,14 +114,28 @@ def new_lot(terms: LotTerms) -> LotState:
     return LotState(terms=terms, end_ms=terms.end_ms)
 
 
+_UNCOUNTED: frozenset[lifecycle.Status] = frozenset({"passed", "withdrawn"})
+
+
+def exposure_of(state: LotState) -> tuple[int, int] | None:
+    """(buyer, all-in) that this lot adds to a buyer's exposure: its leader owes all_in(price) while it runs and
+    once sold (until settlement takes over); a passed or withdrawn lot adds nothing."""
+    if state.leader is None or state.status in _UNCOUNTED:
+        return None
+    return state.leader, all_in(state.price, state.terms.premium)
+
+
 Decision = tuple[AnyEvent, ...] | Rejected
 
 
-def decide(state: LotState, command: AnyCommand) -> Decision:
-    """The events a command causes, or why it is refused. Never raises for bad input."""
+def decide(state: LotState, command: AnyCommand, context: BidContext | None = None) -> Decision:
+    """The events a command causes, or why it is refused. Never raises for bad input.
+
+    `context` (bids only) holds the bidder's and the leader's standing and exposure elsewhere in the sale;
+    without it no buyer is held to a standing or a limit."""
     match command:
         case PlaceBid():
-            return _place_bid(state, command)
+            return _place_bid(state, command, context)
         case CloseLot():
             return _close(state, command)
         case OpenLot():
@@ -156,20 +185,50 @@ class _Emitter:
         self.events.append(event)
 
 
-def _place_bid(state: LotState, bid: PlaceBid) -> Decision:
+NO_LIMIT = 2**63 - 1  # the reach of a buyer held to no limit
+
+
+def _place_bid(state: LotState, bid: PlaceBid, context: BidContext | None) -> Decision:
+    if context is not None:
+        who = refusal(context.standing, state.terms.consignor, bid.at_ms)
+        if who is not None:
+            return Rejected(who)
     out = _Emitter(state, bid.at_ms)
     if state.status == "scheduled" and state.terms.start_ms <= bid.at_ms < state.end_ms:
         out.emit(LotOpened)
-    refusal = _bid_refusal(out.state, bid)
-    if refusal is not None:
-        return refusal
-    if bid.bidder == out.state.leader:
-        _raise_own_max(out, bid)
+    refused = _bid_refusal(out.state, bid)
+    if refused is not None:
+        return refused
+    state = out.state
+    reach = NO_LIMIT if context is None else _reach(context.standing, context.exposure, state, bid.at_ms)
+    if bid.bidder == state.leader:
+        _raise_own_max(out, bid, min(bid.amount, reach))
     else:
-        _challenge(out, bid)
+        if bid.amount > reach and (bid.kind == "bid" or reach < state.next_minimum):
+            return Rejected("over_limit", state.next_minimum)
+        _challenge(out, bid, min(bid.amount, reach), _leader_reach(state, context, bid.at_ms))
     if any(isinstance(e, BidAccepted | ProxyBidPlaced) for e in out.events):
         _extend_if_late(out)
     return tuple(out.events)
+
+
+def _reach(standing: BidderStanding | None, exposure: int, state: LotState, at_ms: int) -> int:
+    """The highest price the engine may make this buyer lead this lot at: -1 for a buyer who may not bid."""
+    if standing is None or refusal(standing, state.terms.consignor, at_ms) is not None:
+        return -1
+    return affordable(headroom(standing, exposure), state.terms.premium)
+
+
+def _leader_reach(state: LotState, context: BidContext | None, at_ms: int) -> int:
+    """How far the leader's proxy may answer: their maximum, cut to their reach, never below the price they
+    already hold (a leader who can't go on keeps their standing bid and is outbid)."""
+    if context is None:
+        return state.leader_max
+    standing = context.leader_standing
+    if standing is not None and standing.bidder != state.leader:
+        standing = None  # facts about someone else: trust none of them
+    reach = _reach(standing, context.leader_exposure, state, at_ms)
+    return max(state.price, min(state.leader_max, reach))
 
 
 def _bid_refusal(state: LotState, bid: PlaceBid) -> Rejected | None:
@@ -195,23 +254,24 @@ def _lift_to_reserve(amount: int, maximum: int, reserve: int) -> int:
     return reserve if amount < reserve <= maximum else amount
 
 
-def _challenge(out: _Emitter, bid: PlaceBid) -> None:
+def _challenge(out: _Emitter, bid: PlaceBid, reach: int, leader_reach: int) -> None:
+    """A rival of the leader bids. `reach` is how far the bidder may go now (the amount, or less when their
+    limit stops a maximum); `leader_reach` how far the leader's proxy may answer (their maximum, or less)."""
     state, ladder, reserve = out.state, out.state.terms.ladder, out.state.terms.reserve
     fields = {"bidder": bid.bidder, "paddle": bid.paddle, "client_id": bid.client_id, "kind": bid.kind}
     if state.leader is None:
         shown = bid.amount if bid.kind == "bid" else state.terms.opening
-        out.emit(BidAccepted, amount=_lift_to_reserve(shown, bid.amount, reserve), max_amount=bid.amount, **fields)
+        out.emit(BidAccepted, amount=_lift_to_reserve(shown, reach, reserve), max_amount=bid.amount, **fields)
         return
-    leader_max = state.leader_max
-    if bid.amount > leader_max:
-        if leader_max > state.price:
-            _proxy(out, state, leader_max, leader_max, "answer")
-        shown = bid.amount if bid.kind == "bid" else min(bid.amount, ladder.next_bid(leader_max))
-        out.emit(BidAccepted, amount=_lift_to_reserve(shown, bid.amount, reserve), max_amount=bid.amount, **fields)
+    if reach > leader_reach:
+        if leader_reach > state.price:
+            _proxy(out, state, leader_reach, state.leader_max, "answer")
+        shown = bid.amount if bid.kind == "bid" else min(reach, ladder.next_bid(leader_reach))
+        out.emit(BidAccepted, amount=_lift_to_reserve(shown, reach, reserve), max_amount=bid.amount, **fields)
         return
-    out.emit(BidAccepted, amount=bid.amount, max_amount=bid.amount, **fields)
-    answer = leader_max if bid.amount == leader_max else min(leader_max, ladder.next_bid(bid.amount))
-    _proxy(out, state, _lift_to_reserve(answer, leader_max, reserve), leader_max, "answer")
+    out.emit(BidAccepted, amount=reach, max_amount=bid.amount, **fields)
+    answer = leader_reach if reach == leader_reach else min(leader_reach, ladder.next_bid(reach))
+    _proxy(out, state, _lift_to_reserve(answer, leader_reach, reserve), state.leader_max, "answer")
 
 
 def _proxy(out: _Emitter, leader_state: LotState, amount: int, maximum: int, reason: str) -> None:
@@ -226,10 +286,11 @@ def _proxy(out: _Emitter, leader_state: LotState, amount: int, maximum: int, rea
     )
 
 
-def _raise_own_max(out: _Emitter, bid: PlaceBid) -> None:
+def _raise_own_max(out: _Emitter, bid: PlaceBid, reach: int) -> None:
+    """Never moves the price, except to meet the reserve, and then only within the leader's reach."""
     out.emit(MaxBidRaised, bidder=bid.bidder, paddle=bid.paddle, max_amount=bid.amount, client_id=bid.client_id)
     state = out.state
-    if state.price < state.terms.reserve <= bid.amount:
+    if state.price < state.terms.reserve <= reach:
         _proxy(out, state, state.terms.reserve, bid.amount, "reserve")
 
 
@@ -275,4 +336,15 @@ def _withdraw(state: LotState, command: WithdrawLot) -> Decision:
     return tuple(out.events)
 
 
-__all__ = ["Decision", "Event", "LotState", "LotTerms", "SoftClose", "decide", "evolve", "new_lot", "replay"]
+__all__ = [
+    "Decision",
+    "Event",
+    "LotState",
+    "LotTerms",
+    "SoftClose",
+    "decide",
+    "evolve",
+    "exposure_of",
+    "new_lot",
+    "replay",
+]

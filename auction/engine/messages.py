@@ -118,8 +118,15 @@ RejectReason = Literal[
     "not_due",
     "duplicate",
     "not_allowed",
-    "over_limit",
     "busy",
+    # the buyer's standing in the sale (auction.engine.standing), checked in the same atomic step as the bid
+    "not_registered",
+    "not_approved",
+    "approval_expired",
+    "suspended",
+    "deposit_missing",
+    "own_lot",
+    "over_limit",
 ]
 
 

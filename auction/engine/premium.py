@@ -59,6 +59,31 @@ def all_in(amount: int, schedule: PremiumSchedule) -> int:
     return amount + premium(amount, schedule)
 
 
+def affordable(budget: int, schedule: PremiumSchedule) -> int:
+    """The highest hammer price whose all-in total fits in `budget`; -1 when not even 0 fits.
+
+    all_in is strictly increasing, so the answer is well defined. Solved band by band on the exact (unrounded)
+    total, then corrected for the single rounding, which moves the total by at most half a unit: at most one
+    step each way. Cheap enough to run for every bid, unlike a bisection of all_in."""
+    if budget < 0:
+        return -1
+    uppers = [b.starts_at for b in schedule.bands[1:]] + [None]
+    base = 0  # exact premium, in units x basis points, charged below the current band
+    guess = 0
+    for band, upper in zip(schedule.bands, uppers, strict=True):
+        # within the band: h * BP + base + (h - starts_at) * rate <= budget * BP
+        guess = (budget * BASIS_POINTS - base + band.starts_at * band.rate_bp) // (BASIS_POINTS + band.rate_bp)
+        if upper is None or guess < upper:
+            break
+        base += (upper - band.starts_at) * band.rate_bp
+    guess = max(guess, 0)
+    while all_in(guess + 1, schedule) <= budget:
+        guess += 1
+    while guess >= 0 and all_in(guess, schedule) > budget:
+        guess -= 1
+    return guess
+
+
 def flat(rate_bp: int) -> PremiumSchedule:
     return PremiumSchedule((PremiumBand(0, rate_bp),))
 
