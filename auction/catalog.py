@@ -7,13 +7,13 @@ reserve never leaves this module in a listing meant for buyers.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from typing import Annotated, Any, Literal
 
 import asyncpg
 import msgspec
 
+from auction import identity
 from auction.diamonds import Diamond, Money, ShortText, diamond_problem
 from auction.engine.ladder import DIAMOND_LADDER_USD, Ladder
 from auction.engine.lot import LotTerms, SoftClose
@@ -125,6 +125,7 @@ def terms_for(sale: NewSale) -> list[LotTerms]:
                 soft_close=sale.settings.soft_close,
                 consignor=lot.consignor_id,
                 format=sale.format,
+                premium=sale.settings.premium,
             )
         )
     return terms
@@ -253,6 +254,7 @@ async def stored_terms(pg: asyncpg.Pool, sale_id: int) -> list[LotTerms]:
             soft_close=settings.soft_close,
             consignor=r["consignor_id"],
             format=fmt,
+            premium=settings.premium,
         )
         for r in rows
     ]
@@ -265,35 +267,42 @@ async def add_consignor(pg: asyncpg.Pool, name: str, company: str) -> int:
     return consignor_id
 
 
-def _token_digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
-
-
 async def add_bidder(pg: asyncpg.Pool, name: str, company: str) -> tuple[Bidder, str]:
-    """A bidder and the bearer token they bid with. Only the token's hash is kept."""
-    token = secrets.token_urlsafe(24)
-    bidder_id = await pg.fetchval(
-        "INSERT INTO bidders (name, company, token_sha256) VALUES ($1, $2, $3) RETURNING id",
-        name,
-        company,
-        _token_digest(token),
-    )
-    return Bidder(bidder_id, name, company), token
+    """An approved buyer company by fiat, without vetting, with one representative and an API token for them:
+    for tests, fixtures and the load generator. Real buyers go through auction.vetting. `Bidder.id` is the
+    company's id, which is the bidder the engine knows."""
+    async with pg.acquire() as conn, conn.transaction():
+        company_id = await conn.fetchval(
+            "INSERT INTO companies (legal_name, registration_number, country, trade_licence, bank_reference, "
+            "kp_declaration, aml_declaration, status, approved_until) "
+            "VALUES ($1, 'fiat-' || gen_random_uuid(), 'GB', 'fiat', 'fiat', true, true, 'approved', "
+            "now() + interval '365 days') RETURNING id",
+            company,
+        )
+        email = f"{secrets.token_hex(8)}@fiat.invalid"
+        account = await identity.create_account(conn, email, name, None, "buyer", company_id=company_id)
+        issued = await identity.issue_token(conn, account.id, "api", name="fiat")
+    return Bidder(company_id, name, company), issued.token
 
 
-async def register(pg: asyncpg.Pool, sale_id: int, bidder_id: int, paddle: int) -> None:
+async def register(pg: asyncpg.Pool, sale_id: int, bidder_id: int, paddle: int, limit: int | None = None) -> None:
+    """An approved registration of company `bidder_id` by fiat (no deposit; no limit unless given). The engine
+    learns of it when auction.vetting.publish_standing runs (the gateway does so on a buyer's first bid)."""
     await pg.execute(
-        "INSERT INTO registrations (sale_id, bidder_id, paddle) VALUES ($1, $2, $3)", sale_id, bidder_id, paddle
+        "INSERT INTO registrations (sale_id, company_id, paddle, status, bid_limit, decided_at) "
+        "VALUES ($1, $2, $3, 'approved', $4, now())",
+        sale_id,
+        bidder_id,
+        paddle,
+        limit,
     )
 
 
-async def bidder_for_token(pg: asyncpg.Pool, token: str) -> Bidder | None:
-    row = await pg.fetchrow("SELECT id, name, company FROM bidders WHERE token_sha256 = $1", _token_digest(token))
-    return Bidder(row["id"], row["name"], row["company"]) if row else None
-
-
-async def paddle_of(pg: asyncpg.Pool, sale_id: int, bidder_id: int) -> int | None:
+async def paddle_of(pg: asyncpg.Pool, sale_id: int, company_id: int) -> int | None:
+    """The paddle of a company in a sale, once its registration is approved."""
     paddle: int | None = await pg.fetchval(
-        "SELECT paddle FROM registrations WHERE sale_id = $1 AND bidder_id = $2", sale_id, bidder_id
+        "SELECT paddle FROM registrations WHERE sale_id = $1 AND company_id = $2 AND status = 'approved'",
+        sale_id,
+        company_id,
     )
     return paddle

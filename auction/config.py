@@ -5,6 +5,8 @@ AUCTION_DATABASE_URL   postgresql://... ; unset: start an embedded PostgreSQL un
 AUCTION_STATE_DIR      where embedded servers keep their data (default .state)
 AUCTION_DURABILITY     redis (default) or postgres: when a bid is acknowledged, see README "Durability"
 AUCTION_APPENDFSYNC    always (default), everysec or no: the embedded Redis's fsync policy
+AUCTION_SANCTIONED_COUNTRIES  ISO 3166 alpha-2 codes, comma-separated, whose companies can't be approved
+                       (default KP,IR,SY,CU,RU,BY; set it empty for none)
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ Durability = Literal["redis", "postgres"]
 AppendFsync = Literal["always", "everysec", "no"]
 
 
+# North Korea, Iran, Syria, Cuba, Russia, Belarus: comprehensive or sectoral sanctions that cover the trade in
+# diamonds (Russian diamonds are banned by the G7 since 2024). A house sets its own list for its jurisdictions.
+DEFAULT_SANCTIONED = frozenset({"KP", "IR", "SY", "CU", "RU", "BY"})
+
+
 class SettingsError(ValueError):
     """An environment variable holds a value the program can't use; the message names it."""
 
@@ -30,6 +37,7 @@ class Settings(msgspec.Struct, frozen=True):
     state_dir: Path = Path(".state")
     durability: Durability = "redis"
     appendfsync: AppendFsync = "always"
+    sanctioned_countries: frozenset[str] = DEFAULT_SANCTIONED
 
 
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
@@ -54,4 +62,16 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         state_dir=Path(env.get("AUCTION_STATE_DIR", ".state")),
         durability=_choice(env, "AUCTION_DURABILITY", get_args(Durability), "redis"),  # type: ignore[arg-type]
         appendfsync=_choice(env, "AUCTION_APPENDFSYNC", get_args(AppendFsync), "always"),  # type: ignore[arg-type]
+        sanctioned_countries=_countries(env, "AUCTION_SANCTIONED_COUNTRIES"),
     )
+
+
+def _countries(env: Mapping[str, str], name: str) -> frozenset[str]:
+    value = env.get(name)
+    if value is None:
+        return DEFAULT_SANCTIONED
+    codes = frozenset(code.strip().upper() for code in value.split(",") if code.strip())
+    bad = sorted(code for code in codes if len(code) != 2 or not code.isalpha())
+    if bad:
+        raise SettingsError(f"{name}: {bad[0]!r} is not an ISO 3166 alpha-2 country code")
+    return codes

@@ -1,9 +1,13 @@
 """`auction demo`: a timed sale of diamonds run in compressed time by a crowd of bidder bots.
 
-It starts the whole process group (embedded Redis and PostgreSQL unless URLs are set), builds the sale,
-registers the bots as bidders with paddles, and lets them bid over the real websocket API while a watcher
-prints the sale as it happens. At the end it waits for the record in PostgreSQL to catch up, checks that every
-lot rebuilt from PostgreSQL alone equals its state in Redis, and prints a summary per lot.
+It starts the whole process group (embedded Redis and PostgreSQL unless URLs are set), builds the sale, and
+vets the bots as trade buyers do: each bot's company applies, a vetting officer decides, the bot asks to
+register for the sale, the officer approves it with a paddle, a bidding limit and a deposit, and a settlement
+officer records the deposit received. One company is rejected (its bids are refused `not_registered`) and one
+gets a limit that covers only the cheapest lot's opening (its other bids are refused `over_limit`). The bots
+then bid with API tokens over the real websocket API while a watcher prints the sale as it happens. At the end
+it waits for the record in PostgreSQL to catch up, checks that every lot rebuilt from PostgreSQL alone equals
+its state in Redis, and prints a summary per lot.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ import asyncpg
 import redis.asyncio as aioredis
 import websockets
 
-from auction import catalog
+from auction import catalog, identity, vetting
 from auction.bots import Bot, Temperament
 from auction.catalog import NewSale
-from auction.config import Settings
+from auction.config import DEFAULT_SANCTIONED, Settings
 from auction.demo_sale import demo_sale, valuation
+from auction.demo_settlement import settle_demo_sale
 from auction.engine.lot import LotState
+from auction.engine.premium import all_in
 from auction.rebuild import rebuild_from_record
 from auction.store import LotStore
 from ops.runner import process_group
@@ -73,16 +79,70 @@ async def _build(pg: asyncpg.Pool, store: LotStore, rng: random.Random, options:
     return sale
 
 
-async def _register_bots(pg: asyncpg.Pool, sale: NewSale, rng: random.Random, count: int) -> list[Bot]:
+DEMO_PASSWORD = "demo password, not for production"
+REJECTED_BOT = 1  # index of the bot whose company is rejected (with three or more bots)
+LIMITED_BOT = 2  # index of the bot with a small bidding limit (with three or more bots)
+LIMIT = 10**11  # a generous limit for the others (minor units, all-in)
+
+
+async def _operators(pg: asyncpg.Pool, tag: str) -> tuple[identity.Account, identity.Account]:
+    officer = await identity.create_account(
+        pg, f"vetting-{tag}@demo.invalid", "Demo Vetting Officer", DEMO_PASSWORD, "vetting_officer"
+    )
+    cashier = await identity.create_account(
+        pg, f"settlement-{tag}@demo.invalid", "Demo Settlement Officer", DEMO_PASSWORD, "settlement_officer"
+    )
+    return officer, cashier
+
+
+def _application(index: int, tag: str) -> vetting.Application:
+    return vetting.Application(
+        legal_name=f"Demo Trading {index + 1} Ltd",
+        registration_number=f"DEMO-{tag}-{index + 1}",
+        country="BE",
+        trade_licence=f"TL-{index + 1}",
+        bank_reference="Demo Bank",
+        representatives=[
+            vetting.Representative(f"bot{index + 1:02d}", f"bot{index + 1:02d}-{tag}@demo.invalid", DEMO_PASSWORD)
+        ],
+        kp_declaration=True,
+        aml_declaration=True,
+        owners=[vetting.Owner(f"Owner {index + 1}", 10_000)],
+    )
+
+
+async def _register_bots(
+    pg: asyncpg.Pool, store: LotStore, sale: NewSale, rng: random.Random, count: int
+) -> tuple[list[Bot], dict[str, str]]:
+    """Vet and register `count` bots; (bots, what vetting did to the ones treated differently)."""
+    tag = str(sale.id)
+    officer, cashier = await _operators(pg, tag)
+    sanctioned = DEFAULT_SANCTIONED
+    cheapest = min(lot.opening for lot in sale.lots)
+    notes: dict[str, str] = {}
     bots = []
     for index in range(count):
         name = f"bot{index + 1:02d}"
-        bidder, token = await catalog.add_bidder(pg, name, f"Demo Trading {index + 1} Ltd")
+        company, (rep,) = await vetting.apply(pg, _application(index, tag), sanctioned)
         paddle = 101 + index
-        await catalog.register(pg, sale.id, bidder.id, paddle)
+        if count >= 3 and index == REJECTED_BOT:
+            await vetting.decide(pg, store, company, "reject", "bank reference could not be verified", officer,
+                                 sanctioned)  # fmt: skip
+            notes[name] = "company rejected: not registered"
+        else:
+            await vetting.decide(pg, store, company, "approve", "documents in order", officer, sanctioned)
+            await vetting.request_registration(pg, sale.id, rep)
+            limit = all_in(cheapest, sale.settings.premium) if count >= 3 and index == LIMITED_BOT else LIMIT
+            terms = vetting.ApproveRegistration(paddle, limit)
+            registered = await vetting.approve_registration(pg, store, sale.id, company, terms, officer)
+            deposit = vetting.DepositBody(registered.deposit_required, "demo wire")
+            await vetting.record_deposit(pg, store, sale.id, company, deposit, cashier)
+            if limit != LIMIT:
+                notes[name] = f"small limit {_money(limit)} all-in"
+        token = (await identity.issue_token(pg, rep.id, "api", name="demo bot")).token
         values = {lot.lot: valuation(rng, lot) for lot in sale.lots}
         bots.append(Bot(name, token, paddle, TEMPERAMENTS[index % len(TEMPERAMENTS)], values, random.Random(index)))
-    return bots
+    return bots, notes
 
 
 async def _watch(ws_url: str, sale: NewSale, out: TextIO, done: asyncio.Event) -> None:
@@ -182,18 +242,21 @@ async def run_demo(settings: Settings, options: DemoOptions) -> int:
             await redis.aclose()
     if options.json:
         print(json.dumps(summary))
-    return 0 if summary["record_verified"] else 1
+    clean = summary["record_verified"] and summary["settlement"]["reconcile"] == "clean"
+    return 0 if clean else 1
 
 
 async def _run_sale(
     base_url: str, pg: asyncpg.Pool, store: LotStore, rng: random.Random, options: DemoOptions, out: TextIO
 ) -> dict[str, Any]:
     sale = await _build(pg, store, rng, options)
-    bots = await _register_bots(pg, sale, rng, options.bidders)
+    bots, notes = await _register_bots(pg, store, sale, rng, options.bidders)
     ws_url = base_url.replace("http://", "ws://") + "/ws"
     print(
         f"sale {sale.id}: {len(sale.lots)} lots, {len(bots)} bidders. Watch it at {base_url}/sales/{sale.id}", file=out
     )
+    for name, note in notes.items():
+        print(f"vetting: {name}: {note}", file=out)
     done = asyncio.Event()
     watcher = asyncio.create_task(_watch(ws_url, sale, out, done))
     bidding = [asyncio.create_task(bot.run(ws_url, sale.id, done)) for bot in bots]
@@ -215,6 +278,8 @@ async def _run_sale(
         "bids_accepted": sum(bot.accepted for bot in bots),
         "bids_rejected": sum(rejected.values()),
         "bids_rejected_by_reason": dict(rejected),
+        "bots_rejected_by_reason": {bot.name: dict(bot.rejected) for bot in bots if bot.rejected},
+        "vetting": notes,
         "events_recorded": recorded,
         "record_verified": verified,
     }
@@ -224,4 +289,6 @@ async def _run_sale(
         + ("equals its state in Redis" if verified else "DIFFERS from Redis"),
         file=out,
     )
+    sold = sum(1 for state in states if state.status == "sold")
+    summary["settlement"] = await settle_demo_sale(pg, sale.id, sold, out)
     return summary

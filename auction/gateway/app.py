@@ -4,6 +4,8 @@ Gateway
  |- Hub          one reader per watched sale (fanout.py)
  |- LiveChannel  GET /ws (live.py), bids through the BidDesk, quotes through Quotes
  |- HttpApi      the JSON API and the watch page (http.py)
+ |- AccountsApi  login, tokens, accounts, companies, registrations, consignor view, audit (accounts.py)
+ |- authorise    the middleware that checks every route against access.HTTP_RULES (http.py)
  |- Metrics      GET /metrics (ops/metrics.py)
  `- the route table, documented at GET /api/openapi.json (openapi.py)
 """
@@ -18,13 +20,15 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from auction.config import Durability
+from auction.config import DEFAULT_SANCTIONED, Durability
+from auction.gateway.accounts import AccountsApi
 from auction.gateway.fanout import Hub
-from auction.gateway.http import ErrorBody, HttpApi, errors
+from auction.gateway.http import ErrorBody, HttpApi, authorise_with, errors
 from auction.gateway.live import BidDesk, Identities, LiveChannel, Quotes
 from auction.gateway.openapi import TEXT, Reply, Route, openapi_route
 from auction.store import LotStore
 from ops.metrics import CONTENT_TYPE, Metrics
+from settlement.http import routes as settlement_routes
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +42,17 @@ PG_POOL_SIZE = 10
 class Gateway:
     """Everything one gateway process holds, wired once."""
 
-    def __init__(self, redis: Redis, pg: asyncpg.Pool, store: LotStore) -> None:
+    def __init__(self, redis: Redis, pg: asyncpg.Pool, store: LotStore, sanctioned: frozenset[str]) -> None:
         self.redis = redis
         self.pg = pg
         self.store = store
         self.metrics = Metrics()
         self.hub = Hub(redis, store, on_watchers=self.metrics.watchers_changed)
         self.identities = Identities(pg)
-        self.desk = BidDesk(store, self.identities, self.metrics)
+        self.desk = BidDesk(store, self.identities, self.metrics, pg)
         self.live = LiveChannel(self.hub, self.identities, self.desk, Quotes(pg, self.hub))
         self.http = HttpApi(redis, pg, store, self.hub, self.identities, self.desk)
+        self.accounts = AccountsApi(pg, store, self.identities, sanctioned)
 
     async def metrics_page(self, request: web.Request) -> web.Response:
         body = await self.metrics.render(self.redis)
@@ -57,10 +62,10 @@ class Gateway:
         own = [
             Route("GET", "/ws", self.live.handle, "The live channel (websocket; docs/PROTOCOL.md)",
                   {101: Reply("Switching to the websocket protocol", media=None),
-                   401: Reply("Unknown token", ErrorBody)}),
+                   401: Reply("A token that is invalid, expired or revoked", ErrorBody)}),
             Route("GET", "/metrics", self.metrics_page, "Prometheus metrics", {200: Reply("Metrics", media=TEXT)}),
         ]  # fmt: skip
-        routes = [*self.http.routes(), *own]
+        routes = [*self.http.routes(), *self.accounts.routes(), *settlement_routes(self.pg), *own]
         return [*routes, openapi_route(routes, TITLE, VERSION)]
 
     async def on_shutdown(self, app: web.Application) -> None:
@@ -70,9 +75,12 @@ class Gateway:
         await self.hub.close()
 
 
-def make_app(redis: Redis, pg: asyncpg.Pool, store: LotStore) -> web.Application:
-    gateway = Gateway(redis, pg, store)
-    app = web.Application(middlewares=[errors], client_max_size=64 * 1024)
+def make_app(
+    redis: Redis, pg: asyncpg.Pool, store: LotStore, sanctioned: frozenset[str] = DEFAULT_SANCTIONED
+) -> web.Application:
+    gateway = Gateway(redis, pg, store, sanctioned)
+    # Bodies are bounded per route (4 KiB for a bid, 64 KiB for JSON, 5 MiB streamed for a document).
+    app = web.Application(middlewares=[errors, authorise_with(gateway.identities)], client_max_size=64 * 1024)
     for route in gateway.routes():
         app.router.add_route(route.method, route.path, route.handler)
     app.on_shutdown.append(gateway.on_shutdown)
@@ -84,13 +92,21 @@ def make_app(redis: Redis, pg: asyncpg.Pool, store: LotStore) -> web.Application
 GATEWAY = web.AppKey("gateway", Gateway)
 
 
-async def run_gateway(redis_url: str, database_url: str, host: str, port: int, durability: Durability) -> None:
+async def run_gateway(
+    redis_url: str,
+    database_url: str,
+    host: str,
+    port: int,
+    durability: Durability,
+    sanctioned: frozenset[str] = DEFAULT_SANCTIONED,
+) -> None:
     """Serve until cancelled (the CLI runs this under asyncio.run; SIGINT/SIGTERM cancel it)."""
     pool = BlockingConnectionPool.from_url(redis_url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_WAIT_S)
     redis = Redis(connection_pool=pool)
     pg = await asyncpg.create_pool(database_url, min_size=1, max_size=PG_POOL_SIZE)
-    store = LotStore(redis, durability=durability, pg=pg)
-    runner = web.AppRunner(make_app(redis, pg, store))
+    # The gateway decides bids against each buyer's standing (vetting publishes it): eligibility and limits.
+    store = LotStore(redis, durability=durability, pg=pg, enforce_standing=True)
+    runner = web.AppRunner(make_app(redis, pg, store, sanctioned))
     try:
         await runner.setup()
         await web.TCPSite(runner, host, port).start()

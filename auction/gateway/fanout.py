@@ -21,7 +21,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -30,7 +30,7 @@ from auction import keys
 from auction.engine.lot import LotState, LotTerms
 from auction.engine.messages import EVENT_DECODER, AnyEvent
 from auction.engine.views import lot_view, public_event
-from auction.gateway.protocol import Error, EventFrame, Snapshot, encode
+from auction.gateway.protocol import Error, EventFrame, RecordFrame, RecordSnapshot, Snapshot, encode
 from auction.store import LotStore
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,9 @@ BLOCK_MS = 2_000  # how long one XREAD waits; short enough that a cancelled read
 RETRY_S = 0.5  # pause after a failed read before trying again from the same position
 TERMS_CACHED = 100_000  # lots whose terms are kept in memory
 PAGE = 1000  # events per read of a lot's stream when priming or filling a gap
+
+
+Audience = Literal["public", "operator"]  # buyers, consignors and anonymous watchers: public; operators: the record
 
 
 def now_ms() -> int:
@@ -103,8 +106,9 @@ class Outbox:
 class Watch:
     """One connection watching one sale: the lots it wants, and the last seq it was sent of each."""
 
-    def __init__(self, sale: int, lots: Iterable[int] | None, outbox: Outbox) -> None:
+    def __init__(self, sale: int, lots: Iterable[int] | None, outbox: Outbox, audience: Audience = "public") -> None:
         self.sale = sale
+        self.audience = audience
         self.lots = None if lots is None else frozenset(lots)
         self.outbox = outbox
         self.last_seq: dict[int, int] = {}
@@ -178,14 +182,16 @@ class SaleFeed:
         try:
             lot = int(fields[keys.LOT_FIELD.encode()])
             event = EVENT_DECODER.decode(fields[keys.EVENT_FIELD.encode()])
-            frame = await self.hub.event_frame(self.sale, lot, event)
+            frames: dict[Audience, bytes | None] = {}  # encoded once per audience, only if someone wants it
+            for watch in list(self.watches):
+                if watch.wants(lot) and watch.audience not in frames:
+                    frames[watch.audience] = await self.hub.event_frame(self.sale, lot, event, watch.audience)
         except Exception:  # one bad entry must not stop the sale's feed
             log.exception("sale %s: skipping an unreadable stream entry", self.sale)
             return
-        if frame is None:
-            return
         for watch in list(self.watches):
-            if not watch.wants(lot):
+            frame = frames.get(watch.audience) if watch.wants(lot) else None
+            if frame is None:
                 continue
             try:
                 await self.hub.offer(watch, lot, event.seq, frame)
@@ -206,7 +212,9 @@ class Hub:
         self._feeds: dict[int, SaleFeed] = {}
         self._on_watchers = on_watchers or (lambda delta: None)
 
-    async def event_frame(self, sale: int, lot: int, event: AnyEvent) -> bytes | None:
+    async def event_frame(self, sale: int, lot: int, event: AnyEvent, audience: Audience = "public") -> bytes | None:
+        if audience == "operator":
+            return encode(RecordFrame(sale, lot, event.seq, event))
         terms = await self.terms.get(sale, lot)
         if terms is None:
             log.warning("sale %s lot %s: an event for a lot the store doesn't know", sale, lot)
@@ -280,9 +288,16 @@ class Hub:
         return None
 
     def _send_snapshot(self, watch: Watch, state: LotState) -> None:
-        view = lot_view(state)
-        watch.outbox.put(encode(Snapshot(view.sale, view.lot, now_ms(), view)))
-        watch.last_seq[view.lot] = view.seq
+        sale, lot = state.terms.sale, state.terms.lot
+        if watch.audience == "operator":
+            record = RecordSnapshot(
+                sale, lot, now_ms(), lot_view(state), state.terms.reserve, state.leader, state.leader_max,
+                state.terms.consignor,
+            )  # fmt: skip
+            watch.outbox.put(encode(record))
+        else:
+            watch.outbox.put(encode(Snapshot(sale, lot, now_ms(), lot_view(state))))
+        watch.last_seq[lot] = state.seq
 
     async def _send_after(self, watch: Watch, lot: int, after: int, upto: int | None = None) -> None:
         """The lot's events after `after` (up to `upto`), read from its own stream; moves `last_seq`."""
@@ -294,7 +309,7 @@ class Hub:
                     return
                 if watch.priming:
                     await watch.outbox.room()
-                frame = await self.event_frame(watch.sale, lot, event)
+                frame = await self.event_frame(watch.sale, lot, event, watch.audience)
                 if frame is not None:
                     watch.outbox.put(frame)
                 watch.last_seq[lot] = event.seq

@@ -16,14 +16,16 @@ from typing import Any
 import asyncpg
 import msgspec
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from redis.asyncio import Redis
 
-from auction import catalog
+from auction import catalog, identity
 from auction.catalog import LotListing, SaleSettings, SaleSummary
 from auction.engine.messages import BidKind
 from auction.engine.views import AnyPublicEvent, LotView, lot_view, public_event
+from auction.gateway.access import ANONYMOUS, Caller, http_rule
 from auction.gateway.fanout import Hub, now_ms
-from auction.gateway.live import ANONYMOUS, BadToken, BidDesk, BidTicket, Caller, Identities, token_of
+from auction.gateway.live import CALLER_KEY, BadToken, BidDesk, BidTicket, Identities
 from auction.gateway.openapi import HTML, Handler, Query, Reply, Route
 from auction.gateway.protocol import (
     MAX_FRAME_BYTES,
@@ -44,12 +46,24 @@ HEALTH_TIMEOUT_S = 2.0
 EVENTS_LIMIT_DEFAULT = 100
 EVENTS_LIMIT_MAX = 1000
 MAX_ID = 2**53
+# Refusals about who bids (403) rather than about the lot or the amount (409).
+WHO_REFUSALS = frozenset(
+    {"not_allowed", "not_registered", "not_approved", "approval_expired", "suspended", "deposit_missing", "own_lot"}
+)
 
 STATUS: dict[ErrorCode, int] = {
     "invalid": 400,
     "unknown_type": 400,
     "too_large": 413,
     "unauthorised": 401,
+    "token_invalid": 401,
+    "token_expired": 401,
+    "token_revoked": 401,
+    "login_failed": 401,
+    "not_allowed": 403,
+    "sanctioned": 422,
+    "refused": 409,
+    "conflict": 409,
     "not_found": 404,
     "rate_limited": 429,
     "lagged": 409,
@@ -67,10 +81,11 @@ class BidBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     kind: BidKind = "bid"
 
 
-class ErrorInfo(msgspec.Struct, frozen=True):
+class ErrorInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     code: ErrorCode
     field: str | None
     message: str
+    retry_after: int | None = None  # seconds, for 429 (also in the Retry-After header)
 
 
 class ErrorBody(msgspec.Struct, frozen=True):
@@ -108,10 +123,18 @@ _ROUTER_CODES: dict[int, ErrorCode] = {404: "not_found", 413: "too_large"}  # ai
 
 
 class ApiError(Exception):
-    def __init__(self, code: ErrorCode, field: str | None, message: str, status: int | None = None) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        field: str | None,
+        message: str,
+        status: int | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.error = Error(code, field, message)
         self.status = status or STATUS[code]
+        self.retry_after = retry_after
 
 
 _ENCODER = msgspec.json.Encoder()
@@ -124,8 +147,11 @@ def reply(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=_ENCODER.encode(body), status=status, content_type="application/json")
 
 
-def error_reply(error: Error, status: int) -> web.Response:
-    return reply(ErrorBody(ErrorInfo(error.code, error.field, error.message)), status)
+def error_reply(error: Error, status: int, retry_after: int | None = None) -> web.Response:
+    response = reply(ErrorBody(ErrorInfo(error.code, error.field, error.message, retry_after)), status)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @web.middleware
@@ -134,7 +160,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_reply(exc.error, exc.status)
+        return error_reply(exc.error, exc.status, exc.retry_after)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -148,6 +174,49 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return error_reply(Error("internal", None, "the request could not be handled"), 500)
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def authorise_with(identities: Identities) -> Middleware:
+    """The middleware that checks every route's caller against access.HTTP_RULES, and nothing else does.
+
+    It resolves the caller once (bearer header, `?token=`, or the session cookie), refuses a bad token with
+    401 naming why, an anonymous caller where a role is needed with 401, and a role the route's rule doesn't
+    list with 403 `not_allowed` (field `role`). Requests made with the session cookie from another origin are
+    refused, so that no other site can act with a buyer's browser session. The caller is left in the request
+    for the handler (`caller_of`)."""
+
+    @web.middleware
+    async def authorise(request: web.Request, handler: Handler) -> web.StreamResponse:
+        resource = request.match_info.route.resource
+        if resource is None:  # no such route (404/405): the router answers, nothing to authorise
+            return await handler(request)
+        rule = http_rule(request.method, resource.canonical)
+        try:
+            caller = await identities.from_request(request)
+        except BadToken as exc:
+            raise ApiError("unauthorised", "token", str(exc)) from exc
+        except identity.TokenRefused as exc:
+            raise ApiError(exc.code, "token", str(exc)) from exc
+        if rule is None or caller.role not in rule:
+            if caller.role == "anonymous" and rule:
+                raise ApiError("unauthorised", "token", "sign in first: this needs a session or a bearer token")
+            raise ApiError("not_allowed", "role", f"a {caller.role} may not {request.method} {resource.canonical}")
+        if caller.via == "cookie" and (request.method not in _SAFE_METHODS or resource.canonical == "/ws"):
+            origin = request.headers.get("Origin")
+            if origin is not None and origin.split("://", 1)[-1] != request.host:
+                raise ApiError("not_allowed", "origin", "a session cookie is honoured only from this site")
+        request[CALLER_KEY] = caller
+        return await handler(request)
+
+    return authorise
+
+
+def caller_of(request: web.Request) -> Caller:
+    caller: Caller = request.get(CALLER_KEY, ANONYMOUS)
+    return caller
 
 
 def int_param(
@@ -248,7 +317,7 @@ class HttpApi:
     async def bid(self, request: web.Request) -> web.Response:
         received_ms, received_perf = now_ms(), time.perf_counter()
         sale, lot = _sale_lot(request)
-        caller = await self._bidder(request)
+        caller = caller_of(request)
         body = await self._bid_body(request)
         ticket = BidTicket(sale, lot, body.amount, body.client_id, body.kind, received_ms, received_perf)
         answer = await self.desk.place(caller, ticket)
@@ -256,20 +325,9 @@ class HttpApi:
             case Ack():
                 return reply(answer)
             case BidRejected():
-                return reply(answer, 403 if answer.reason == "not_allowed" else 409)
+                return reply(answer, 403 if answer.reason in WHO_REFUSALS else 409)
             case Error():
                 return error_reply(answer, STATUS[answer.code])
-
-    async def _bidder(self, request: web.Request) -> Caller:
-        try:
-            caller = await self.identities.caller(token_of(request))
-        except BadToken as exc:
-            raise ApiError("unauthorised", "token", str(exc)) from exc
-        if caller is None:
-            raise ApiError("unauthorised", "token", "unknown token")
-        if caller == ANONYMOUS:
-            raise ApiError("unauthorised", "token", "bidding needs a bearer token")
-        return caller
 
     async def _bid_body(self, request: web.Request) -> BidBody:
         too_large = (request.content_length or 0) > MAX_FRAME_BYTES
@@ -310,7 +368,9 @@ class HttpApi:
                   {200: Reply("Events", EventPage), 400: bad, 404: missing}, query=(after, limit)),
             Route("POST", "/api/sales/{sale}/lots/{lot}/bids", self.bid, "Place a bid or a maximum bid",
                   {200: Reply("Kept", Ack), 400: bad, 401: Reply("No or unknown token", ErrorBody),
-                   403: Reply("Not registered for this sale (reason not_allowed)", BidRejected), 404: missing,
+                   403: Reply("Not a buyer (error not_allowed), or refused for who you are: rejected with reason "
+                              "not_registered, not_approved, approval_expired, suspended, deposit_missing, own_lot",
+                              BidRejected), 404: missing,
                    409: Reply("Refused by the rules; next_amount is what would be accepted", BidRejected),
                    413: Reply("Body over 4 KiB", ErrorBody),
                    503: Reply("Outcome unknown; resend with the same client_id", ErrorBody)},

@@ -4,9 +4,12 @@ Like websockets' asyncio connection around its protocol object, this is the thin
 decodes them (protocol.py), asks the store or the hub, and queues the answers on the connection's outbox.
 One writer task per connection drains the outbox, so a slow socket never blocks the reader or the fan-out.
 
-Identity is resolved once, when connecting: a bearer token (header, or `?token=` for browsers) names a bidder;
-no token is an anonymous watcher; a bad token is refused with HTTP 401 before the upgrade. `Identities.may`
-is the one place that decides what a caller may do; roles (consignor, operator) are new `Caller` kinds there.
+Identity is resolved when connecting (by the `authorise` middleware, http.py): a bearer token (header, or
+`?token=` for browsers) or the session cookie names an account with a role; no token is an anonymous watcher;
+a bad token is refused with HTTP 401 (`token_invalid`, `token_expired`, `token_revoked`) before the upgrade.
+Every message is checked against access.MESSAGE_RULES, the one table of who may send what, and the token is
+checked again (through a cache of a few seconds), so a revoked token's connection is closed.
+Consignors watch only their own lots; operators get the record form of events (`record`, `record_snapshot`).
 """
 
 from __future__ import annotations
@@ -17,16 +20,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import Generic, TypeVar
 
 import asyncpg
 import msgspec
 from aiohttp import WSMessage, WSMsgType, web
 
-from auction import catalog
+from auction import catalog, identity, vetting
 from auction.engine.messages import BidAccepted, BidKind, MaxBidRaised, PlaceBid, Rejected
 from auction.engine.premium import PremiumSchedule, all_in
-from auction.gateway.fanout import Hub, Outbox, Watch, now_ms
+from auction.gateway.access import ANONYMOUS, Caller, Via, message_rule
+from auction.gateway.fanout import Audience, Hub, Outbox, Watch, now_ms
 from auction.gateway.protocol import (
     Ack,
     AnyClientMessage,
@@ -58,6 +62,7 @@ MAX_REFUSED_IN_ROW = 200  # a client refused this often in a row is flooding: cl
 MAX_SALES_PER_CONNECTION = 32
 MAX_BIDS_IN_FLIGHT = 16  # per connection; past it the reader waits, which slows only this client
 IDENTITY_TTL_S = 30.0
+TOKEN_TTL_S = 5.0  # how long a token's answer is cached: the longest a revoked token works on another gateway
 NO_PADDLE_TTL_S = 5.0  # a bidder registered just now should not wait long to be let in
 CACHE_ENTRIES = 100_000
 CLOSE_TIMEOUT_S = 2.0
@@ -68,21 +73,6 @@ V = TypeVar("V")
 
 
 # ---- identity ---------------------------------------------------------------------------------------------------
-
-
-class Caller(msgspec.Struct, frozen=True):
-    """Who is on the other end. `id`/`name` are 0/"" for an anonymous watcher."""
-
-    kind: Literal["anonymous", "bidder"] = "anonymous"
-    id: int = 0
-    name: str = ""
-
-    def info(self) -> BidderInfo | None:
-        return BidderInfo(self.id, self.name) if self.kind == "bidder" else None
-
-
-ANONYMOUS = Caller()
-Action = Literal["watch", "quote", "bid"]
 
 
 class TtlCache(Generic[K, V]):
@@ -103,59 +93,96 @@ class TtlCache(Generic[K, V]):
             self._items.clear()  # crude, and enough: a miss only costs one query
         self._items[key] = (time.monotonic() + ttl_s, value)
 
+    def clear(self) -> None:
+        self._items.clear()
 
-class Identities:
-    """Tokens to callers, and callers' paddles per sale, looked up in PostgreSQL and cached briefly."""
 
-    def __init__(self, pg: asyncpg.Pool, ttl_s: float = IDENTITY_TTL_S) -> None:
-        self._pg = pg
-        self._ttl_s = ttl_s
-        self._callers: TtlCache[str, Caller | None] = TtlCache()
-        self._paddles: TtlCache[tuple[int, int], int | None] = TtlCache()
-
-    async def caller(self, token: str | None) -> Caller | None:
-        """The caller a token names; ANONYMOUS without one; None for a token nobody holds."""
-        if token is None:
-            return ANONYMOUS
-        hit, cached = self._callers.get(token)
-        if hit:
-            return cached
-        bidder = await catalog.bidder_for_token(self._pg, token)
-        caller = Caller("bidder", bidder.id, bidder.name) if bidder else None
-        self._callers.put(token, caller, self._ttl_s)
-        return caller
-
-    async def paddle(self, caller: Caller, sale: int) -> int | None:
-        if caller.kind != "bidder":
-            return None
-        hit, cached = self._paddles.get((sale, caller.id))
-        if hit:
-            return cached
-        paddle = await catalog.paddle_of(self._pg, sale, caller.id)
-        self._paddles.put((sale, caller.id), paddle, self._ttl_s if paddle else NO_PADDLE_TTL_S)
-        return paddle
-
-    async def may(self, caller: Caller, action: Action, sale: int) -> bool:
-        """The only place that decides what a caller may do in a sale."""
-        match action:
-            case "watch" | "quote":
-                return True  # the catalogue and the live prices of a sale are public to the trade
-            case "bid":
-                return caller.kind == "bidder" and await self.paddle(caller, sale) is not None
+SESSION_COOKIE = "auction_session"
 
 
 class BadToken(Exception):
     """An Authorization header that is not `Bearer <token>`."""
 
 
-def token_of(request: web.Request) -> str | None:
+def credentials_of(request: web.Request) -> tuple[str | None, Via]:
+    """The token a request carries: `Authorization: Bearer`, else `?token=` (websockets from browsers), else the
+    session cookie."""
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise BadToken("Authorization must be 'Bearer <token>'")
-        return token.strip()
-    return request.query.get("token") or None
+        return token.strip(), "bearer"
+    query = request.query.get("token") or None
+    if query is not None:
+        return query, "bearer"
+    cookie = request.cookies.get(SESSION_COOKIE) or None
+    return cookie, "cookie" if cookie else "none"
+
+
+class Identities:
+    """Tokens to callers, and callers' paddles and own lots per sale, looked up in PostgreSQL, cached briefly.
+
+    A token's answer (caller or refusal) is cached for TOKEN_TTL_S: a revoked token stops working at once on
+    the gateway that revoked it, and within TOKEN_TTL_S on every other one."""
+
+    def __init__(self, pg: asyncpg.Pool, ttl_s: float = IDENTITY_TTL_S) -> None:
+        self._pg = pg
+        self._ttl_s = ttl_s
+        self._callers: TtlCache[str, Caller | identity.TokenRefused] = TtlCache()
+        self._paddles: TtlCache[tuple[int, int], int | None] = TtlCache()
+        self._own_lots: TtlCache[tuple[int, int], frozenset[int]] = TtlCache()
+
+    async def caller(self, token: str | None, via: Via = "bearer") -> Caller:
+        """The caller a token names; ANONYMOUS without one. Raises identity.TokenRefused."""
+        if token is None:
+            return ANONYMOUS
+        hit, cached = self._callers.get(token)
+        if not hit:
+            try:
+                credential = await identity.authenticate(self._pg, token)
+                a = credential.account
+                cached = Caller(a.role, a.id, a.name, a.company_id, a.consignor_id, credential.token_id, via)
+            except identity.TokenRefused as exc:
+                cached = exc
+            self._callers.put(token, cached, TOKEN_TTL_S)
+        if isinstance(cached, identity.TokenRefused):
+            raise cached
+        assert cached is not None
+        return cached if cached.via == via else msgspec.structs.replace(cached, via=via)
+
+    async def from_request(self, request: web.Request) -> Caller:
+        """Raises BadToken or identity.TokenRefused."""
+        token, via = credentials_of(request)
+        return await self.caller(token, via)
+
+    def forget_tokens(self) -> None:
+        """After a revocation on this gateway: no cached answer outlives it here."""
+        self._callers.clear()
+
+    async def paddle(self, caller: Caller, sale: int) -> int | None:
+        if caller.role != "buyer" or caller.company is None:
+            return None
+        hit, cached = self._paddles.get((sale, caller.company))
+        if hit:
+            return cached
+        paddle = await catalog.paddle_of(self._pg, sale, caller.company)
+        self._paddles.put((sale, caller.company), paddle, self._ttl_s if paddle else NO_PADDLE_TTL_S)
+        return paddle
+
+    async def own_lots(self, caller: Caller, sale: int) -> frozenset[int]:
+        """The lots of `sale` that a consignor caller consigned (empty for anyone else)."""
+        if caller.role != "consignor" or caller.consignor is None:
+            return frozenset()
+        hit, cached = self._own_lots.get((sale, caller.consignor))
+        if hit and cached is not None:
+            return cached
+        rows = await self._pg.fetch(
+            "SELECT lot_no FROM lots WHERE sale_id = $1 AND consignor_id = $2", sale, caller.consignor
+        )
+        lots = frozenset(row["lot_no"] for row in rows)
+        self._own_lots.put((sale, caller.consignor), lots, self._ttl_s)
+        return lots
 
 
 # ---- bids and quotes (shared with the HTTP API) --------------------------------------------------------------------
@@ -179,10 +206,12 @@ class BidTicket:
 class BidDesk:
     """Turns a caller's bid into a command, executes it, and answers as the protocol says."""
 
-    def __init__(self, store: LotStore, identities: Identities, metrics: Metrics) -> None:
+    def __init__(self, store: LotStore, identities: Identities, metrics: Metrics, pg: asyncpg.Pool) -> None:
         self._store = store
         self._identities = identities
         self._metrics = metrics
+        self._pg = pg
+        self._published: TtlCache[tuple[int, int], bool] = TtlCache()
 
     async def place(self, caller: Caller, ticket: BidTicket) -> BidAnswer:
         answer = await self._answer(caller, ticket)
@@ -192,25 +221,40 @@ class BidDesk:
         return answer
 
     async def _answer(self, caller: Caller, t: BidTicket) -> BidAnswer:
-        paddle = await self._identities.paddle(caller, t.sale)
-        if paddle is None or not await self._identities.may(caller, "bid", t.sale):
+        if "buyer" not in message_rule(t.kind if t.kind == "bid" else "max_bid") or caller.company is None:
             return BidRejected(t.client_id, t.sale, t.lot, "not_allowed", 0)
-        command = PlaceBid(t.received_ms, caller.id, paddle, t.amount, t.client_id, t.kind)
+        paddle = await self._identities.paddle(caller, t.sale)
+        if paddle is None:  # the engine would say not_registered too; this spares it the round trip
+            return BidRejected(t.client_id, t.sale, t.lot, "not_registered", 0)
+        await self._ensure_standing(t.sale, caller.company)
+        command = PlaceBid(t.received_ms, caller.company, paddle, t.amount, t.client_id, t.kind)
+        # Two representatives of one company are one bidder, but each has their own client ids.
+        dedupe = f"{caller.company}.{caller.account}:{t.client_id}"
         try:
-            outcome = await self._store.execute(t.sale, t.lot, command, dedupe=f"{caller.id}:{t.client_id}")
+            outcome = await self._store.execute(t.sale, t.lot, command, dedupe=dedupe)
         except LotNotFound:
             return Error("not_found", "lot", f"sale {t.sale} has no lot {t.lot}")
         except StoreUnavailable:
-            log.warning("bid %s:%s: outcome unknown", caller.id, t.client_id, exc_info=True)
+            log.warning("bid %s: outcome unknown", dedupe, exc_info=True)
             return Error("unavailable", None, "the outcome is unknown: send the bid again with the same client_id")
         if isinstance(outcome, Rejected):
             return BidRejected(t.client_id, t.sale, t.lot, outcome.reason, outcome.next_amount)
         return _ack(caller, t, outcome)
 
+    async def _ensure_standing(self, sale: int, company: int) -> None:
+        """Vetting publishes a standing on every change; this only covers a standing Redis doesn't have (a
+        registration made by fiat, catalog.register, or Redis restarted empty), from the same record."""
+        hit, _ = self._published.get((sale, company))
+        if hit:
+            return
+        if await self._store.standing(sale, company) is None:
+            await vetting.publish_standing(self._pg, self._store, sale, company)
+        self._published.put((sale, company), True, IDENTITY_TTL_S)
+
 
 def _ack(caller: Caller, t: BidTicket, outcome: Accepted) -> Ack:
     state = outcome.state
-    leading = state.leader == caller.id
+    leading = state.leader == caller.company
     return Ack(t.client_id, t.sale, t.lot, state.seq, state.price, leading, _own_max(outcome, t.client_id, t.amount))
 
 
@@ -280,15 +324,12 @@ class LiveChannel:
         self.connections: set[Connection] = set()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        try:
-            caller = await self.identities.caller(token_of(request))
-        except BadToken as exc:
-            return unauthorised(str(exc))
-        if caller is None:
-            return unauthorised("unknown token")
+        """The caller was resolved (and a bad token refused with 401) by the `authorise` middleware."""
+        caller = request.get(CALLER_KEY, ANONYMOUS)
+        token, _ = credentials_of(request)
         ws = web.WebSocketResponse(max_msg_size=MAX_MSG_BYTES, heartbeat=HEARTBEAT_S)
         await ws.prepare(request)
-        connection = Connection(self, ws, caller, request)
+        connection = Connection(self, ws, caller, request, token)
         self.connections.add(connection)
         try:
             await connection.run()
@@ -301,17 +342,18 @@ class LiveChannel:
         await asyncio.gather(*(c.close(1001, "server shutting down") for c in list(self.connections)))
 
 
-def unauthorised(message: str) -> web.Response:
-    body = {"error": {"code": "unauthorised", "field": "token", "message": message}}
-    return web.json_response(body, status=401)
+CALLER_KEY = web.RequestKey("caller", Caller)  # where the `authorise` middleware leaves the request's Caller
 
 
 class Connection:
-    def __init__(self, channel: LiveChannel, ws: web.WebSocketResponse, caller: Caller, request: web.Request):
+    def __init__(
+        self, channel: LiveChannel, ws: web.WebSocketResponse, caller: Caller, request: web.Request, token: str | None
+    ):
         self.channel = channel
         self.ws = ws
         self.caller = caller
         self.request = request
+        self.token = token
         self.outbox = Outbox(on_lag=self._lagged)
         self.watches: dict[int, Watch] = {}
         self.bucket = TokenBucket()
@@ -326,7 +368,8 @@ class Connection:
 
     async def run(self) -> None:
         self.writer = asyncio.create_task(self._write())
-        self.send(Welcome(now_ms(), self.caller.info()))
+        info = BidderInfo(self.caller.company, self.caller.name) if self.caller.company is not None else None
+        self.send(Welcome(now_ms(), info, self.caller.role))
         try:
             async for frame in self.ws:
                 if not await self._on_frame(frame):
@@ -381,7 +424,28 @@ class Connection:
         if isinstance(message, Error):
             return await self._refuse(message)
         self.refused_in_row = 0
+        if not await self._still_signed_in():
+            return False
+        tag = type(message).__struct_config__.tag
+        if self.caller.role not in message_rule(str(tag)):
+            if isinstance(message, Bid | MaxBid):  # answered like any refused bid, so the client_id comes back
+                self.send(BidRejected(message.client_id, message.sale, message.lot, "not_allowed", 0))
+                return True
+            return await self._refuse(Error("not_allowed", "type", f"a {self.caller.role} may not send {tag!r}"))
         await self._guarded(lambda: self._dispatch(message, received_ms, received_perf))
+        return True
+
+    async def _still_signed_in(self) -> bool:
+        """A connection made with a token lives only as long as the token: revoked or expired, it is closed."""
+        if self.token is None:
+            return True
+        try:
+            await self.channel.identities.caller(self.token, self.caller.via)
+        except identity.TokenRefused as exc:
+            self.send(Error(exc.code, "token", str(exc)))
+            await asyncio.sleep(0)  # let the writer take the error first
+            await self.close(1008, exc.code)
+            return False
         return True
 
     async def _refuse(self, error: Error) -> bool:
@@ -420,21 +484,38 @@ class Connection:
 
     async def _subscribe(self, message: Subscribe) -> None:
         sale = message.sale
-        if not await self.channel.identities.may(self.caller, "watch", sale):
-            self.send(Error("unauthorised", "sale", f"you may not watch sale {sale}"))
-            return
+        lots: list[int] | None = message.lots
+        if self.caller.role == "consignor":
+            lots = await self._own_lots(message)
+            if lots is None:
+                return
         if sale not in self.watches and len(self.watches) >= MAX_SALES_PER_CONNECTION:
             self.send(Error("invalid", "sale", f"at most {MAX_SALES_PER_CONNECTION} sales per connection"))
             return
         old = self.watches.pop(sale, None)
         if old is not None:
             self.channel.hub.unsubscribe(old)
-        watch = Watch(sale, message.lots, self.outbox)
+        audience: Audience = "operator" if self.caller.is_operator else "public"
+        watch = Watch(sale, lots, self.outbox, audience)
         problem = await self.channel.hub.subscribe(watch, message.resume)
         if problem is not None:
             self.send(problem)
         else:
             self.watches[sale] = watch
+
+    async def _own_lots(self, message: Subscribe) -> list[int] | None:
+        """A consignor's subscription: their own lots of the sale, all of them or those asked for; None (after
+        saying why) if they asked for anyone else's, or have none in the sale."""
+        own = await self.channel.identities.own_lots(self.caller, message.sale)
+        if not own:
+            self.send(Error("not_allowed", "sale", f"you have no lots in sale {message.sale}"))
+            return None
+        asked = [*(message.lots or ()), *(message.resume or {})]
+        others = sorted(set(asked) - own)
+        if others:
+            self.send(Error("not_allowed", "lots", f"lot {others[0]} of sale {message.sale} is not yours"))
+            return None
+        return sorted(own) if message.lots is None else list(message.lots)
 
     async def _start_bid(self, message: Bid | MaxBid, received_ms: int, received_perf: float) -> None:
         """Bids run concurrently (a program bids on many lots), at most MAX_BIDS_IN_FLIGHT at once."""

@@ -50,6 +50,7 @@ class Route:
     replies: dict[int, Reply]
     query: tuple[Query, ...] = ()
     body: Any = None
+    body_media: str | None = None  # a body that is not JSON (e.g. a document's bytes): its media type
     secured: bool = False
     tags: tuple[str, ...] = field(default=())
 
@@ -107,8 +108,10 @@ def _operation(route: Route, schemas: dict[Any, dict[str, Any]]) -> dict[str, An
         op["parameters"] = parameters
     if route.body is not None:
         op["requestBody"] = {"required": True, "content": _content(schemas[route.body], "application/json")}
+    elif route.body_media is not None:
+        op["requestBody"] = {"required": True, "content": _content({"type": "string"}, route.body_media)}
     if route.secured:
-        op["security"] = [{"bearer": []}]
+        op["security"] = [{"bearer": []}, {"session": []}]
     return op
 
 
@@ -125,7 +128,10 @@ def document(routes: Sequence[Route], title: str, version: str) -> dict[str, Any
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "auction_session"},
+            },
         },
     }
 

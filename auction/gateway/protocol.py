@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from auction.engine.messages import RejectReason
+from auction.engine.messages import AnyEvent, RejectReason
 from auction.engine.views import AnyPublicEvent, LotView
 
 # Limits of the edge; PROTOCOL.md "Limits" repeats them for clients.
@@ -30,7 +30,15 @@ ErrorCode = Literal[
     "invalid",  # malformed JSON, a wrong type, a value out of range; `field` names it
     "unknown_type",  # a message type the server doesn't know
     "too_large",  # a frame over MAX_FRAME_BYTES
-    "unauthorised",  # a bad token (HTTP only: a websocket with a bad token is refused before the upgrade)
+    "unauthorised",  # no credentials where some are needed, or a malformed Authorization header
+    "token_invalid",  # a token nobody holds: mistyped, tampered with, or made up
+    "token_expired",  # a token past its expiry: log in again or issue a new one
+    "token_revoked",  # a token that was revoked (logout, DELETE /api/tokens/{id}) or whose account is disabled
+    "login_failed",  # wrong email or password (never says which)
+    "not_allowed",  # your role may not do this, or it is not yours (another company's file, another's lot)
+    "sanctioned",  # the company's country is on the sanctions list
+    "refused",  # the vetting rules say no: `message` says why (not approved, approval expired, ...)
+    "conflict",  # clashes with what exists: a paddle taken, a registration asked for twice, a wrong status
     "not_found",  # no such sale or lot
     "rate_limited",  # over the per-connection rate; slow down
     "lagged",  # the connection fell too far behind the live feed; reconnect and resume
@@ -94,13 +102,19 @@ class ServerMessage(msgspec.Struct, frozen=True, tag_field="type"):
 
 
 class BidderInfo(msgspec.Struct, frozen=True):
+    """A buyer: `id` is their company's id (the bidder the engine knows), `name` the representative's."""
+
     id: int
     name: str
+
+
+Principal = Literal["anonymous", "buyer", "consignor", "vetting_officer", "auctioneer", "settlement_officer", "admin"]
 
 
 class Welcome(ServerMessage, frozen=True, tag="welcome"):
     server_ms: int
     bidder: BidderInfo | None
+    role: Principal = "anonymous"
 
 
 class Snapshot(ServerMessage, frozen=True, tag="snapshot"):
@@ -115,6 +129,28 @@ class EventFrame(ServerMessage, frozen=True, tag="event"):
     lot: int
     seq: int
     event: AnyPublicEvent
+
+
+class RecordSnapshot(ServerMessage, frozen=True, tag="record_snapshot"):
+    """Operators only: the public view of a lot plus what only the house sees (reserve, leader, maximum)."""
+
+    sale: int
+    lot: int
+    server_ms: int
+    lot_state: LotView
+    reserve: int
+    leader: int | None  # the leading bidder (company) id
+    leader_max: int
+    consignor: int
+
+
+class RecordFrame(ServerMessage, frozen=True, tag="record"):
+    """Operators only: one event in its record form (bidder ids, maximums), instead of the public `event`."""
+
+    sale: int
+    lot: int
+    seq: int
+    event: AnyEvent
 
 
 class Ack(ServerMessage, frozen=True, tag="ack"):
@@ -155,7 +191,9 @@ class Error(ServerMessage, frozen=True, tag="error"):
     message: str
 
 
-AnyServerMessage = Welcome | Snapshot | EventFrame | Ack | BidRejected | QuoteReply | TimeReply | Error
+AnyServerMessage = (
+    Welcome | Snapshot | EventFrame | RecordSnapshot | RecordFrame | Ack | BidRejected | QuoteReply | TimeReply | Error
+)
 
 CLIENT_DECODER = msgspec.json.Decoder(AnyClientMessage)
 SERVER_DECODER = msgspec.json.Decoder(AnyServerMessage)  # for clients written in Python, and the tests

@@ -3,6 +3,7 @@ helpers that build a sale and register bidders in it."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import pytest
 from aiohttp import web
 from redis.asyncio import Redis
 
-from auction import catalog
+from auction import catalog, identity, vetting
 from auction.catalog import NewLot, NewSale
 from auction.diamonds import Diamond
 from auction.gateway.app import make_app
@@ -29,7 +30,7 @@ class Running:
 
 @pytest.fixture
 async def gateway(redis: Redis, pg: asyncpg.Pool) -> AsyncIterator[Running]:
-    store = LotStore(redis, pg=pg)
+    store = LotStore(redis, pg=pg, enforce_standing=True)  # as run_gateway builds it
     app = make_app(redis, pg, store)
     runner = web.AppRunner(app, shutdown_timeout=1.0)
     await runner.setup()
@@ -93,12 +94,61 @@ BidderMaker = Callable[[int, int], Awaitable[tuple[catalog.Bidder, str]]]
 
 
 @pytest.fixture
-def make_bidder(pg: asyncpg.Pool) -> BidderMaker:
-    """A bidder registered in `sale` with `paddle`; returns (bidder, token)."""
+def make_bidder(pg: asyncpg.Pool, gateway: Running) -> BidderMaker:
+    """A bidder (an approved company, by fiat) registered in `sale` with `paddle`, its standing published to
+    the engine; returns (bidder, token)."""
 
     async def make(sale: int, paddle: int) -> tuple[catalog.Bidder, str]:
         bidder, token = await catalog.add_bidder(pg, f"Bidder {paddle}", f"Company {paddle}")
         await catalog.register(pg, sale, bidder.id, paddle)
+        await vetting.publish_standing(pg, gateway.store, sale, bidder.id)
         return bidder, token
+
+    return make
+
+
+# ---- people with roles ------------------------------------------------------------------------------------------
+
+PRINCIPALS = ("anonymous", "buyer", "consignor", "vetting_officer", "auctioneer", "settlement_officer", "admin")
+
+
+@dataclass
+class Person:
+    role: str
+    account: identity.Account | None  # None: anonymous
+
+    async def token(self, pg: asyncpg.Pool) -> str | None:
+        """A fresh API token (so a test may revoke or log out with it without touching anyone else's)."""
+        if self.account is None:
+            return None
+        return (await identity.issue_token(pg, self.account.id, "api")).token
+
+    async def headers(self, pg: asyncpg.Pool) -> dict[str, str]:
+        token = await self.token(pg)
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+PeopleMaker = Callable[..., Awaitable[dict[str, Person]]]
+
+
+@pytest.fixture
+def make_people(pg: asyncpg.Pool) -> PeopleMaker:
+    """One person per principal: a buyer of an approved company (by fiat), a consignor (of `consignor_id`, or a
+    new consignor), and one account of each operator role. Accounts have no password: tokens only."""
+
+    async def make(consignor_id: int | None = None) -> dict[str, Person]:
+        tag = secrets.token_hex(5)
+        bidder, _ = await catalog.add_bidder(pg, f"Buyer {tag}", f"Buyer Co {tag}")
+        buyer = await pg.fetchrow("SELECT id FROM accounts WHERE company_id = $1", bidder.id)
+        people = {"anonymous": Person("anonymous", None)}
+        people["buyer"] = Person("buyer", await identity.account(pg, buyer["id"]))
+        consignor = consignor_id or await catalog.add_consignor(pg, f"Consignor {tag}", "Stones Ltd")
+        made = await identity.create_account(pg, f"c-{tag}@x.test", "Consignor", None, "consignor",
+                                             consignor_id=consignor)  # fmt: skip
+        people["consignor"] = Person("consignor", made)
+        for role in ("vetting_officer", "auctioneer", "settlement_officer", "admin"):
+            account = await identity.create_account(pg, f"{role}-{tag}@x.test", role.title(), None, role)  # type: ignore[arg-type]
+            people[role] = Person(role, account)
+        return people
 
     return make

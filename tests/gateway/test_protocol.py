@@ -181,7 +181,7 @@ async def test_a_bad_token_is_refused_with_401_before_the_upgrade(gateway: Runni
         async with websockets.connect(f"{gateway.ws}?token=nope"):
             pass
     assert refused.value.response.status_code == 401
-    assert json.loads(refused.value.response.body)["error"]["code"] == "unauthorised"
+    assert json.loads(refused.value.response.body)["error"]["code"] == "token_invalid"
     header = {"Authorization": "Basic abc"}
     with pytest.raises(websockets.InvalidStatus):
         async with websockets.connect(gateway.ws, additional_headers=header):
@@ -207,12 +207,12 @@ async def test_anonymous_and_unregistered_callers_are_not_allowed_to_bid(
     other = await make_sale(lots=1)
     _, token = await make_bidder(other.id, 5)  # registered elsewhere only
     bid = {"type": "bid", "sale": sale.id, "lot": 1, "amount": 10_000, "client_id": "x1"}
-    for url in (gateway.ws, f"{gateway.ws}?token={token}"):
+    for url, reason in ((gateway.ws, "not_allowed"), (f"{gateway.ws}?token={token}", "not_registered")):
         async with websockets.connect(url) as ws:
             await _recv(ws)
             await ws.send(json.dumps(bid))
             reply = await _recv(ws)
-            assert (reply["type"], reply["reason"], reply["client_id"]) == ("rejected", "not_allowed", "x1")
+            assert (reply["type"], reply["reason"], reply["client_id"]) == ("rejected", reason, "x1")
 
 
 async def test_quote_time_unknown_sale_and_lot(gateway: Running, make_sale: SaleMaker) -> None:

@@ -1,0 +1,123 @@
+"""Who may call what: the one table of roles per HTTP route and per websocket message type.
+
+Every HTTP route (method, path as the router spells it) and every client message type has exactly one entry
+here; the `authorise` middleware (http.py) and the connection (live.py) consult nothing else to decide whether
+a caller's role may make a call. A route or message type without an entry is refused for everyone (and
+tests/gateway/test_access.py fails, naming it), so a new route can't slip in unguarded.
+
+The table answers "may this role call this at all". Whose data it is comes after, in the handler: a buyer may
+read a company's file only if it is their own company's, a consignor may watch only their own lots. Those
+refusals carry the same code (`not_allowed`) but name the resource (`company`, `lots`), while a refusal by this
+table names `role` (or `token` for an anonymous caller, who gets 401 and should sign in).
+
+Anonymous callers keep watching sales and asking for quotes, as before: the public feed shows bidders only as
+paddle numbers, never an identity, a maximum or the reserve, which is all DOMAIN.md lets buyers see anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from auction.gateway.protocol import Principal
+from auction.identity import OPERATOR_ROLES, ROLES
+
+Via = Literal["none", "bearer", "cookie"]
+
+ANYONE: frozenset[Principal] = frozenset({"anonymous", *ROLES})
+SIGNED_IN: frozenset[Principal] = frozenset(ROLES)
+OPERATORS: frozenset[Principal] = frozenset(OPERATOR_ROLES)
+VETTING: frozenset[Principal] = frozenset({"vetting_officer", "admin"})
+MONEY: frozenset[Principal] = frozenset({"settlement_officer", "vetting_officer", "admin"})
+BUYERS: frozenset[Principal] = frozenset({"buyer"})
+ADMIN: frozenset[Principal] = frozenset({"admin"})
+SETTLEMENT: frozenset[Principal] = frozenset({"settlement_officer", "admin"})
+
+HTTP_RULES: dict[tuple[str, str], frozenset[Principal]] = {
+    # the public catalogue and live state, as before
+    ("GET", "/api/health"): ANYONE,
+    ("GET", "/api/time"): ANYONE,
+    ("GET", "/api/sales"): ANYONE,
+    ("GET", "/api/sales/{sale}"): ANYONE,
+    ("GET", "/api/sales/{sale}/lots"): ANYONE,
+    ("GET", "/api/sales/{sale}/lots/{lot}"): ANYONE,
+    ("GET", "/api/sales/{sale}/lots/{lot}/events"): ANYONE,
+    ("GET", "/sales/{sale}"): ANYONE,
+    ("GET", "/ws"): ANYONE,  # each message is then checked against MESSAGE_RULES
+    ("GET", "/metrics"): ANYONE,  # counters only, nothing about anyone; restrict at the load balancer if wished
+    ("GET", "/api/openapi.json"): ANYONE,
+    # bidding
+    ("POST", "/api/sales/{sale}/lots/{lot}/bids"): BUYERS,
+    # identity
+    ("POST", "/api/login"): ANYONE,
+    ("POST", "/api/logout"): SIGNED_IN,
+    ("GET", "/api/me"): SIGNED_IN,
+    ("GET", "/api/tokens"): SIGNED_IN,
+    ("POST", "/api/tokens"): SIGNED_IN,
+    ("DELETE", "/api/tokens/{token}"): SIGNED_IN,  # your own; an admin anyone's
+    ("POST", "/api/accounts"): ADMIN,
+    # vetting
+    ("POST", "/api/companies"): frozenset({"anonymous", "consignor", "vetting_officer", "admin"}),
+    ("GET", "/api/companies"): OPERATORS,
+    ("GET", "/api/companies/{company}"): BUYERS | OPERATORS,  # a buyer: their own company only
+    ("POST", "/api/companies/{company}/documents"): BUYERS | VETTING,  # a buyer: their own company only
+    ("GET", "/api/companies/{company}/documents/{document}"): BUYERS | VETTING,
+    ("POST", "/api/companies/{company}/decisions"): VETTING,
+    ("POST", "/api/companies/{company}/consignors"): VETTING,
+    # registrations
+    ("POST", "/api/sales/{sale}/registrations"): BUYERS,
+    ("GET", "/api/sales/{sale}/registrations"): BUYERS | OPERATORS,  # a buyer: their own company's only
+    ("POST", "/api/sales/{sale}/registrations/{company}/approval"): VETTING,
+    ("POST", "/api/sales/{sale}/registrations/{company}/refusal"): VETTING,
+    ("POST", "/api/sales/{sale}/registrations/{company}/deposit"): MONEY,
+    # consignors and the audit log
+    ("GET", "/api/consignor/lots"): frozenset({"consignor"}),
+    ("GET", "/api/audit"): ADMIN,
+    # settlement: operators record what buyers and consignors tell the house (a buyer's answer to a
+    # second-chance offer included) until buyers get their own views of invoices and offers
+    ("GET", "/api/settlement/sales/{sale}"): SETTLEMENT,
+    ("GET", "/api/settlement/sales/{sale}/invoices/{buyer}"): SETTLEMENT,
+    ("GET", "/api/settlement/sales/{sale}/invoices/{buyer}/print"): SETTLEMENT,
+    ("POST", "/api/settlement/invoices/{invoice}/payments"): SETTLEMENT,
+    ("POST", "/api/settlement/sales/{sale}/lots/{lot}/default"): SETTLEMENT,
+    ("POST", "/api/settlement/offers/{offer}"): SETTLEMENT,
+    ("GET", "/api/settlement/reconcile"): SETTLEMENT,
+}
+
+MESSAGE_RULES: dict[str, frozenset[Principal]] = {
+    "subscribe": ANYONE,  # a consignor: their own lots only; an operator gets the record form
+    "unsubscribe": ANYONE,
+    "bid": BUYERS,
+    "max_bid": BUYERS,
+    "quote": ANYONE,
+    "time": ANYONE,
+}
+
+
+class Caller(msgspec.Struct, frozen=True):
+    """Who is on the other end. For a buyer `company` is the bidder the engine knows; `account` the person."""
+
+    role: Principal = "anonymous"
+    account: int = 0
+    name: str = ""
+    company: int | None = None
+    consignor: int | None = None
+    token_id: int = 0
+    via: Via = "none"
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role in OPERATORS
+
+
+ANONYMOUS = Caller()
+
+
+def http_rule(method: str, path: str) -> frozenset[Principal] | None:
+    """The roles that may call this route; None if the table has no entry (refused for everyone)."""
+    return HTTP_RULES.get(("GET" if method == "HEAD" else method, path))
+
+
+def message_rule(message_type: str) -> frozenset[Principal]:
+    return MESSAGE_RULES.get(message_type, frozenset())

@@ -1,0 +1,459 @@
+"""The HTTP routes of identity and vetting: login, sessions and tokens, accounts, companies and their documents
+and decisions, per-sale registrations, the consignor's view of their lots, and the audit log.
+
+Who may call each route is decided before the handler runs, by access.HTTP_RULES; a handler checks only whose
+data it is (a buyer's own company, a consignor's own lots). Failures of identity.py and vetting.py are
+translated to API errors here, once (`translated`), so a handler never builds a status itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Annotated, Any, TypeVar
+
+import asyncpg
+import msgspec
+from aiohttp import web
+
+from auction import identity, vetting
+from auction.catalog import LotListing, lot_listings
+from auction.engine.views import LotView, lot_view
+from auction.gateway.access import Caller
+from auction.gateway.http import ApiError, ErrorBody, caller_of, int_param, reply
+from auction.gateway.live import SESSION_COOKIE, Identities
+from auction.gateway.openapi import Reply, Route
+from auction.gateway.protocol import Principal, validation_error
+from auction.identity import Account, IssuedToken, Role, TokenInfo
+from auction.store import LotStore
+
+T = TypeVar("T")
+MAX_JSON_BYTES = 64 * 1024
+OCTETS = "application/octet-stream"
+
+
+class LoginBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    email: Annotated[str, msgspec.Meta(min_length=1, max_length=254)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class Me(msgspec.Struct, frozen=True):
+    id: int
+    email: str
+    name: str
+    role: Principal
+    company_id: int | None
+    consignor_id: int | None
+
+
+class LoggedIn(msgspec.Struct, frozen=True):
+    account: Me
+    expires_ms: int
+
+
+class TokenBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    days: Annotated[int, msgspec.Meta(ge=1, le=365)] = 90
+
+
+class AccountBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An operator or consignor account, made by an admin (buyers come with their company's application)."""
+
+    email: vetting.Email
+    name: vetting.Text
+    password: vetting.Password
+    role: Role
+    consignor_id: int | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class Applied(msgspec.Struct, frozen=True):
+    company: int
+    status: vetting.CompanyStatus
+    representatives: list[Me]
+
+
+class LinkBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    consignor_id: Annotated[int, msgspec.Meta(ge=1)]
+    reason: vetting.Reason
+
+
+class ConsignorLot(msgspec.Struct, frozen=True):
+    """One of a consignor's lots: the catalogue and the live state as the public sees it (paddles, reserve met)."""
+
+    listing: LotListing
+    live: LotView | None
+
+
+class AuditEntry(msgspec.Struct, frozen=True):
+    id: int
+    account_id: int | None
+    role: str
+    action: str
+    target: str
+    reason: str
+    at_ms: int
+
+
+def _me(account: Account) -> Me:
+    return Me(account.id, account.email, account.name, account.role, account.company_id, account.consignor_id)
+
+
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """identity's and vetting's exceptions, as API errors: the one place they are mapped."""
+    try:
+        yield
+    except vetting.VettingError as exc:
+        code: Any = exc.code if exc.code in ("sanctioned", "conflict", "not_found", "too_large") else None
+        if code is None:
+            code = "invalid" if exc.code == "invalid" else "refused"
+        raise ApiError(code, exc.field, str(exc)) from exc
+    except identity.AccountProblem as exc:
+        code = "conflict" if exc.field in ("email", "representatives") else "invalid"
+        raise ApiError(code, exc.field, str(exc)) from exc
+    except identity.LoginThrottled as exc:
+        raise ApiError("rate_limited", None, str(exc), retry_after=exc.retry_after_s) from exc
+    except identity.LoginRefused as exc:
+        raise ApiError("login_failed", None, str(exc)) from exc
+
+
+async def json_body(request: web.Request, kind: type[T], limit: int = MAX_JSON_BYTES) -> T:
+    if (request.content_length or 0) > limit:
+        raise ApiError("too_large", None, f"a body may be at most {limit} bytes")
+    data = await request.read()
+    if len(data) > limit:
+        raise ApiError("too_large", None, f"a body may be at most {limit} bytes")
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.ValidationError as exc:
+        error = validation_error(exc)
+        raise ApiError("invalid", error.field, error.message) from exc
+    except msgspec.DecodeError as exc:
+        raise ApiError("invalid", None, str(exc)) from exc
+
+
+async def raw_body(request: web.Request, limit: int) -> bytes:
+    """The request's body, read in chunks and refused past `limit` without reading it all."""
+    if (request.content_length or 0) > limit:
+        raise ApiError("too_large", "content", f"a document may be at most {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError("too_large", "content", f"a document may be at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _account_of(caller: Caller) -> Account:
+    assert caller.role != "anonymous"
+    return Account(caller.account, "", caller.name, caller.role, caller.company, caller.consignor)
+
+
+def _own_company(caller: Caller, company: int) -> None:
+    """A buyer may see and add to only their own company's file; operators any."""
+    if caller.role == "buyer" and caller.company != company:
+        raise ApiError("not_allowed", "company", "that is not your company")
+
+
+class AccountsApi:
+    def __init__(self, pg: asyncpg.Pool, store: LotStore, identities: Identities, sanctioned: frozenset[str]) -> None:
+        self.pg = pg
+        self.store = store
+        self.identities = identities
+        self.sanctioned = sanctioned
+
+    # ---- sessions and tokens ------------------------------------------------------------------------------
+
+    async def login(self, request: web.Request) -> web.Response:
+        body = await json_body(request, LoginBody)
+        with translated():
+            account = await identity.login(self.pg, body.email, body.password, request.remote or "unknown")
+        issued = await identity.issue_token(self.pg, account.id, "session")
+        response = reply(LoggedIn(_me(account), issued.expires_ms))
+        response.set_cookie(
+            SESSION_COOKIE, issued.token, max_age=int(identity.SESSION_TTL.total_seconds()), httponly=True,
+            samesite="Strict", secure=request.secure, path="/",
+        )  # fmt: skip
+        return response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        caller = caller_of(request)
+        await identity.revoke_token(self.pg, caller.token_id, caller.account)
+        self.identities.forget_tokens()
+        response = web.Response(status=204)
+        response.del_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    async def me(self, request: web.Request) -> web.Response:
+        account = await identity.account(self.pg, caller_of(request).account)
+        assert account is not None
+        return reply(_me(account))
+
+    async def tokens(self, request: web.Request) -> web.Response:
+        return reply(await identity.tokens_of(self.pg, caller_of(request).account))
+
+    async def new_token(self, request: web.Request) -> web.Response:
+        body = await json_body(request, TokenBody)
+        issued = await identity.issue_token(
+            self.pg, caller_of(request).account, "api", timedelta(days=body.days), body.name
+        )
+        return reply(issued, 201)
+
+    async def revoke(self, request: web.Request) -> web.Response:
+        caller = caller_of(request)
+        token_id = int_param(request.match_info["token"], "token")
+        if not await identity.revoke_token(self.pg, token_id, None if caller.role == "admin" else caller.account):
+            raise ApiError("not_found", "token", f"you have no token {token_id}")
+        self.identities.forget_tokens()
+        if caller.role == "admin":
+            await vetting.audit(self.pg, _account_of(caller), "token_revoked", f"token:{token_id}")
+        return web.Response(status=204)
+
+    async def new_account(self, request: web.Request) -> web.Response:
+        body = await json_body(request, AccountBody)
+        if body.role == "buyer":
+            raise ApiError("invalid", "role", "buyers come with their company's application (POST /api/companies)")
+        admin = _account_of(caller_of(request))
+        with translated():
+            async with self.pg.acquire() as conn, conn.transaction():
+                made = await identity.create_account(
+                    conn, body.email, body.name, body.password, body.role, consignor_id=body.consignor_id
+                )
+                await vetting.audit(conn, admin, "account_created", f"account:{made.id}", body.reason,
+                                    {"role": body.role})  # fmt: skip
+        return reply(_me(made), 201)
+
+    # ---- companies --------------------------------------------------------------------------------------------
+
+    async def apply(self, request: web.Request) -> web.Response:
+        body = await json_body(request, vetting.Application)
+        caller = caller_of(request)
+        by = _account_of(caller) if caller.role != "anonymous" else None
+        with translated():
+            company, accounts = await vetting.apply(self.pg, body, self.sanctioned, by)
+        if by is not None and caller.consignor is not None:  # a consignor applying for their own buyer company
+            await vetting.link_consignor(self.pg, None, company, caller.consignor, "applied as a consignor", by)
+        return reply(Applied(company, "pending", [_me(a) for a in accounts]), 201)
+
+    async def companies(self, request: web.Request) -> web.Response:
+        status = request.query.get("status")
+        return reply(await vetting.list_companies(self.pg, status))
+
+    async def company(self, request: web.Request) -> web.Response:
+        company = int_param(request.match_info["company"], "company")
+        _own_company(caller_of(request), company)
+        found = await vetting.company_file(self.pg, company)
+        if found is None:
+            raise ApiError("not_found", "company", f"no company {company}")
+        return reply(found)
+
+    async def add_document(self, request: web.Request) -> web.Response:
+        company = int_param(request.match_info["company"], "company")
+        caller = caller_of(request)
+        _own_company(caller, company)
+        kind = request.query.get("kind", "")
+        filename = request.query.get("filename", "")
+        if not filename:
+            raise ApiError("invalid", "filename", "filename is required (a query parameter)")
+        content = await raw_body(request, vetting.MAX_DOCUMENT_BYTES)
+        with translated():
+            doc = await vetting.add_document(
+                self.pg, company, kind, filename, request.content_type or OCTETS, content, _account_of(caller)
+            )
+        return reply(doc, 201)
+
+    async def get_document(self, request: web.Request) -> web.Response:
+        company = int_param(request.match_info["company"], "company")
+        _own_company(caller_of(request), company)
+        document_id = int_param(request.match_info["document"], "document")
+        found = await vetting.document(self.pg, company, document_id)
+        if found is None:
+            raise ApiError("not_found", "document", f"company {company} has no document {document_id}")
+        filename, content_type, content = found
+        safe = "".join(c for c in filename if c.isalnum() or c in "._-") or "document"
+        return web.Response(
+            body=content,
+            content_type=content_type if "/" in content_type else OCTETS,
+            headers={"Content-Disposition": f'attachment; filename="{safe}"', "X-Content-Type-Options": "nosniff"},
+        )
+
+    async def decide(self, request: web.Request) -> web.Response:
+        company = int_param(request.match_info["company"], "company")
+        body = await json_body(request, vetting.DecisionBody)
+        with translated():
+            status = await vetting.decide(
+                self.pg, self.store, company, body.decision, body.reason, _account_of(caller_of(request)),
+                self.sanctioned,
+            )  # fmt: skip
+        found = await vetting.company_file(self.pg, company)
+        assert found is not None and found.company.status == status
+        return reply(found)
+
+    async def link(self, request: web.Request) -> web.Response:
+        company = int_param(request.match_info["company"], "company")
+        body = await json_body(request, LinkBody)
+        with translated():
+            await vetting.link_consignor(
+                self.pg, self.store, company, body.consignor_id, body.reason, _account_of(caller_of(request))
+            )
+        found = await vetting.company_file(self.pg, company)
+        return reply(found)
+
+    # ---- registrations ------------------------------------------------------------------------------------
+
+    async def register(self, request: web.Request) -> web.Response:
+        sale = int_param(request.match_info["sale"], "sale")
+        with translated():
+            made = await vetting.request_registration(self.pg, sale, _account_of(caller_of(request)))
+        return reply(made, 201)
+
+    async def registrations(self, request: web.Request) -> web.Response:
+        sale = int_param(request.match_info["sale"], "sale")
+        caller = caller_of(request)
+        company = caller.company if caller.role == "buyer" else None
+        return reply(await vetting.registrations(self.pg, sale, company))
+
+    def _sale_company(self, request: web.Request) -> tuple[int, int]:
+        return int_param(request.match_info["sale"], "sale"), int_param(request.match_info["company"], "company")
+
+    async def approve_registration(self, request: web.Request) -> web.Response:
+        sale, company = self._sale_company(request)
+        body = await json_body(request, vetting.ApproveRegistration)
+        with translated():
+            made = await vetting.approve_registration(
+                self.pg, self.store, sale, company, body, _account_of(caller_of(request))
+            )
+        return reply(made)
+
+    async def refuse_registration(self, request: web.Request) -> web.Response:
+        sale, company = self._sale_company(request)
+        body = await json_body(request, vetting.RefuseBody)
+        with translated():
+            made = await vetting.refuse_registration(
+                self.pg, self.store, sale, company, body.reason, _account_of(caller_of(request))
+            )
+        return reply(made)
+
+    async def deposit(self, request: web.Request) -> web.Response:
+        sale, company = self._sale_company(request)
+        body = await json_body(request, vetting.DepositBody)
+        with translated():
+            made = await vetting.record_deposit(
+                self.pg, self.store, sale, company, body, _account_of(caller_of(request))
+            )
+        return reply(made)
+
+    # ---- consignors, audit --------------------------------------------------------------------------------
+
+    async def consignor_lots(self, request: web.Request) -> web.Response:
+        consignor = caller_of(request).consignor
+        sales = await self.pg.fetch(
+            "SELECT DISTINCT sale_id FROM lots WHERE consignor_id = $1 ORDER BY sale_id", consignor
+        )
+        entries: list[ConsignorLot] = []
+        for row in sales:
+            listings, states = await asyncio.gather(
+                lot_listings(self.pg, row["sale_id"]), self.store.states(row["sale_id"])
+            )
+            views = {state.terms.lot: lot_view(state) for state in states}
+            entries.extend(
+                ConsignorLot(listing, views.get(listing.lot))
+                for listing in listings
+                if listing.consignor_id == consignor
+            )
+        return reply(entries)
+
+    async def audit_log(self, request: web.Request) -> web.Response:
+        after = int_param(request.query.get("after"), "after", minimum=0, default=0)
+        rows = await self.pg.fetch(
+            "SELECT id, account_id, role, action, target, reason, at FROM audit_log WHERE id > $1 "
+            "ORDER BY id LIMIT 1000",
+            after,
+        )
+        return reply(
+            [AuditEntry(r["id"], r["account_id"], r["role"], r["action"], r["target"], r["reason"],
+                        int(r["at"].timestamp() * 1000)) for r in rows]
+        )  # fmt: skip
+
+    # ---- the table --------------------------------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        bad = Reply("A parameter or the body is invalid; `field` names it", ErrorBody)
+        who = Reply("No credentials, or a token that is invalid, expired or revoked (the code says which)", ErrorBody)
+        role = Reply("Your role may not do this, or it is not yours (code not_allowed)", ErrorBody)
+        missing = Reply("No such thing; `field` names it", ErrorBody)
+        clash = Reply("It clashes with what exists, or the rules refuse it; `field` names what", ErrorBody)
+        ok = Reply("Done", media=None)
+        c = "/api/companies/{company}"
+        r = "/api/sales/{sale}/registrations"
+        return [
+            Route("POST", "/api/login", self.login, "Log in: a session cookie (HttpOnly, SameSite=Strict)",
+                  {200: Reply("Logged in", LoggedIn), 400: bad, 401: Reply("Wrong email or password", ErrorBody),
+                   429: Reply("Locked out after failed logins; retry_after says for how long", ErrorBody)},
+                  body=LoginBody, tags=("identity",)),
+            Route("POST", "/api/logout", self.logout, "Revoke the session or token this request carries",
+                  {204: ok, 401: who}, secured=True, tags=("identity",)),
+            Route("GET", "/api/me", self.me, "Who you are", {200: Reply("You", Me), 401: who}, secured=True,
+                  tags=("identity",)),
+            Route("GET", "/api/tokens", self.tokens, "Your sessions and API tokens (never their secrets)",
+                  {200: Reply("Tokens", list[TokenInfo]), 401: who}, secured=True, tags=("identity",)),
+            Route("POST", "/api/tokens", self.new_token, "A new API token for a program: the secret is shown once",
+                  {201: Reply("The token", IssuedToken), 400: bad, 401: who}, body=TokenBody, secured=True,
+                  tags=("identity",)),
+            Route("DELETE", "/api/tokens/{token}", self.revoke, "Revoke one of your tokens (an admin: anyone's)",
+                  {204: ok, 401: who, 404: missing}, secured=True, tags=("identity",)),
+            Route("POST", "/api/accounts", self.new_account, "An operator or consignor account (admin)",
+                  {201: Reply("The account", Me), 400: bad, 401: who, 403: role, 409: clash}, body=AccountBody,
+                  secured=True, tags=("identity",)),
+            Route("POST", "/api/companies", self.apply, "A buyer company applies, with its representatives",
+                  {201: Reply("Applied; the representatives can log in", Applied), 400: bad, 403: role,
+                   409: clash, 422: Reply("The country is sanctioned (code sanctioned, field country)", ErrorBody)},
+                  body=vetting.Application, tags=("vetting",)),
+            Route("GET", "/api/companies", self.companies, "Companies, optionally ?status=pending|... (operators)",
+                  {200: Reply("Companies", list[vetting.CompanyRow]), 401: who, 403: role}, secured=True,
+                  tags=("vetting",)),
+            Route("GET", c, self.company, "A company's file: application, documents, decisions",
+                  {200: Reply("The file", vetting.CompanyFile), 401: who, 403: role, 404: missing}, secured=True,
+                  tags=("vetting",)),
+            Route("POST", f"{c}/documents", self.add_document,
+                  "Upload a document: the body is its content (at most 5 MiB); ?kind=...&filename=...",
+                  {201: Reply("Kept, with its SHA-256", vetting.DocumentView), 400: bad, 401: who, 403: role,
+                   404: missing, 413: Reply("Over 5 MiB", ErrorBody)}, body_media=OCTETS, secured=True,
+                  tags=("vetting",)),
+            Route("GET", f"{c}/documents/{{document}}", self.get_document, "A document's content",
+                  {200: Reply("The content", media=OCTETS), 401: who, 403: role, 404: missing}, secured=True,
+                  tags=("vetting",)),
+            Route("POST", f"{c}/decisions", self.decide,
+                  "Approve, reject, request more, suspend or reinstate, with a reason",
+                  {200: Reply("The file after the decision", vetting.CompanyFile), 400: bad, 401: who, 403: role,
+                   404: missing, 409: clash, 422: Reply("Sanctioned country: can't be approved", ErrorBody)},
+                  body=vetting.DecisionBody, secured=True, tags=("vetting",)),
+            Route("POST", f"{c}/consignors", self.link, "Link a consignor to the company: it can't bid on their lots",
+                  {200: Reply("The file", vetting.CompanyFile), 400: bad, 401: who, 403: role, 404: missing},
+                  body=LinkBody, secured=True, tags=("vetting",)),
+            Route("POST", r, self.register, "Ask to register your company for a sale",
+                  {201: Reply("Asked", vetting.RegistrationView), 401: who, 403: role, 404: missing, 409: clash},
+                  secured=True, tags=("registration",)),
+            Route("GET", r, self.registrations, "A sale's registrations (a buyer: their own)",
+                  {200: Reply("Registrations", list[vetting.RegistrationView]), 401: who, 403: role}, secured=True,
+                  tags=("registration",)),
+            Route("POST", f"{r}/{{company}}/approval", self.approve_registration,
+                  "Approve with a paddle, a limit and a deposit (default 10 % of the limit)",
+                  {200: Reply("Approved", vetting.RegistrationView), 400: bad, 401: who, 403: role, 404: missing,
+                   409: Reply("The paddle is taken in this sale", ErrorBody)},
+                  body=vetting.ApproveRegistration, secured=True, tags=("registration",)),
+            Route("POST", f"{r}/{{company}}/refusal", self.refuse_registration, "Refuse a registration, with a reason",
+                  {200: Reply("Refused", vetting.RegistrationView), 400: bad, 401: who, 403: role, 404: missing},
+                  body=vetting.RefuseBody, secured=True, tags=("registration",)),
+            Route("POST", f"{r}/{{company}}/deposit", self.deposit, "Record a deposit received",
+                  {200: Reply("Recorded", vetting.RegistrationView), 400: bad, 401: who, 403: role, 404: missing},
+                  body=vetting.DepositBody, secured=True, tags=("registration",)),
+            Route("GET", "/api/consignor/lots", self.consignor_lots, "Your own lots, live (consignors)",
+                  {200: Reply("Lots", list[ConsignorLot]), 401: who, 403: role}, secured=True, tags=("consignor",)),
+            Route("GET", "/api/audit", self.audit_log, "The audit log of operator actions (admin), ?after=<id>",
+                  {200: Reply("Entries", list[AuditEntry]), 401: who, 403: role}, secured=True, tags=("audit",)),
+        ]  # fmt: skip
