@@ -3,6 +3,7 @@
 auction serve [--host H] [--port P]     everything, in one process group (embedded servers unless URLs)
 auction demo [--duration S] [--lots N] [--bidders N] [--json]
 auction db migrate
+auction vetting resync [--sale S]       publish every registration's standing to the engine again
 auction gateway / auction worker        the group's children, started by `serve`
 """
 
@@ -41,8 +42,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=_positive, default=None, help="gateway port (default: a free one)")
     demo.add_argument("--json", action="store_true", help="print the final summary as one JSON object")
     demo.add_argument("--seed", type=int, default=7)
+    from settlement.cli import add_commands as add_settlement_commands
+
+    add_settlement_commands(commands)
     db = commands.add_parser("db", help="database administration")
     db.add_subparsers(dest="db_command", required=True).add_parser("migrate", help="apply pending migrations")
+    vet = commands.add_parser("vetting", help="buyer vetting administration")
+    resync = vet.add_subparsers(dest="vetting_command", required=True).add_parser(
+        "resync", help="publish every registration's standing to the engine again (e.g. after losing Redis)"
+    )
+    resync.add_argument("--sale", type=_positive, default=None)
     return parser
 
 
@@ -56,7 +65,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             from auction.gateway.app import run_gateway
 
             redis_url, database_url = _required_urls(settings)
-            asyncio.run(run_gateway(redis_url, database_url, args.host, args.port, settings.durability))
+            asyncio.run(
+                run_gateway(
+                    redis_url, database_url, args.host, args.port, settings.durability, settings.sanctioned_countries
+                )
+            )
         case "worker":
             from auction.worker import run_worker
 
@@ -67,8 +80,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
             options = DemoOptions(args.duration, args.lots, args.bidders, args.port, args.json, args.seed)
             return asyncio.run(run_demo(settings, options))
+        case "settlement":
+            from settlement.cli import dispatch as settle
+
+            return settle(args, settings)
         case "db":
             return asyncio.run(_migrate(settings))
+        case "vetting":
+            return asyncio.run(_resync(settings, args.sale))
     return 0
 
 
@@ -90,6 +109,27 @@ async def _migrate(settings: Settings) -> int:
     finally:
         services.stop()
     print("applied: " + (", ".join(applied) if applied else "nothing, the schema is current"))
+    return 0
+
+
+async def _resync(settings: Settings, sale: int | None) -> int:
+    import asyncpg
+    from redis.asyncio import Redis
+
+    from auction import vetting
+    from auction.store import LotStore
+
+    redis_url, database_url = _required_urls(settings)
+    pg = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    redis = Redis.from_url(redis_url)
+    store = LotStore(redis, pg=pg)
+    try:
+        count = await vetting.resync(pg, store, sale)
+    finally:
+        await store.close()
+        await redis.aclose()
+        await pg.close()
+    print(f"published {count} standings")
     return 0
 
 

@@ -41,5 +41,21 @@ def test_demo_runs_a_timed_sale_and_its_record_rebuilds(redis_url: str, database
     # The demo sets every sixth lot's reserve above what any bot will pay.
     assert lots[PASSING_EVERY - 1]["status"] == "passed"
     assert any(row["status"] == "sold" for row in lots)
+    # The bots are vetted buyers; one company was rejected and one has a small limit, and the summary says so.
+    reasons = summary["bids_rejected_by_reason"]
+    assert reasons.get("not_registered", 0) > 0, reasons  # bot02: its company was rejected
+    assert summary["bots_rejected_by_reason"]["bot02"].keys() == {"not_registered"}
+    assert set(summary["vetting"]) == {"bot02", "bot03"}
+    assert "over_limit" in summary["bots_rejected_by_reason"]["bot03"]  # bot03: a limit of one cheap lot
+    # Settlement: every sold lot invoiced (premium on top of the hammer), one buyer defaulted and its lots were
+    # offered to the underbidders, and the ledger reconciles.
+    settled = summary["settlement"]
+    assert settled["reconcile"] == "clean", settled
+    assert settled["invoices"] >= 1
+    assert settled["invoiced_total"] > settled["premium_total"] > 0
+    # Christie's default schedule never charges more than 26 % of the hammer (one half-cent of rounding a lot).
+    rest = settled["invoiced_total"] - settled["premium_total"]
+    assert settled["premium_total"] * 10_000 <= 2_600 * rest + 5_000 * len(lots)
+    assert settled["defaults"] >= 1
     # The progress went to stderr, so stdout held nothing but the JSON object.
     assert "Watch it at http://127.0.0.1:" in done.stderr

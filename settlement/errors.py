@@ -1,0 +1,48 @@
+"""The exceptions of the settlement package, one tree (httpx style: foreign errors translated once, at the edge).
+
+SettlementError              anything settlement could not do; callers may catch just this
+ +-- NotFound                no such invoice, lot, offer, buyer or consignor
+ +-- InvalidState            the request doesn't fit where the thing is (pay a defaulted invoice, accept an
+ |                           expired offer, overpay, resolve a default twice the other way)
+ +-- Unbalanced              a posting whose entries don't sum to zero (a bug, refused before writing)
+ +-- SettlementUnavailable   Redis or PostgreSQL failed (translated from their errors)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import asyncpg
+from redis.exceptions import RedisError
+
+
+class SettlementError(Exception):
+    """Base of every error settlement raises."""
+
+
+class NotFound(SettlementError):
+    pass
+
+
+class InvalidState(SettlementError):
+    pass
+
+
+class Unbalanced(SettlementError):
+    pass
+
+
+class SettlementUnavailable(SettlementError):
+    pass
+
+
+FOREIGN_ERRORS: tuple[type[BaseException], ...] = (RedisError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+
+@contextlib.contextmanager
+def translate_errors(doing: str) -> Iterator[None]:
+    try:
+        yield
+    except FOREIGN_ERRORS as exc:
+        raise SettlementUnavailable(f"{doing}: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,184 @@
+"""`auction settlement reconcile`: does every record agree with the ledger, and the ledger with itself?
+
+Each check returns problems as sentences naming the row; an empty list means clean.
+- the ledger: every transaction balances; every account's balance is the sum of its entries; per currency, all
+  balances sum to zero (settlement.ledger.ledger_problems);
+- every invoice line: its posting charged the buyer its total and credited the consignor its net; a voided
+  line's reversal took exactly the total back;
+- every invoice: its interest is what its interest postings say; a paid invoice owes nothing;
+- every buyer account equals what their invoices say they owe (lines + interest - payments);
+- every consignor account equals what their lines earned less what was paid out;
+- every payment, payout and deposit agrees with its posting; every deposits account with the deposit rows;
+- every lot the record says was sold, in a catalogued sale, was billed (nothing missed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from settlement import ledger
+
+
+async def reconcile(pg: asyncpg.Pool, sale_id: int | None = None) -> list[str]:
+    """Every problem found (empty: clean). `sale_id` limits the check for missed closes to one sale."""
+    problems = await ledger.ledger_problems(pg)
+    problems += await _lines(pg)
+    problems += await _invoices(pg)
+    problems += await _accounts(pg)
+    problems += await _payments_payouts_deposits(pg)
+    problems += await _missed(pg, sale_id)
+    return problems
+
+
+_ACCOUNT_AMOUNT = (
+    "(SELECT coalesce(sum(e.amount), 0) FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id "
+    "WHERE e.txn_id = {txn} AND a.code = {code})"
+)
+
+
+BUYER_CODE = "'buyer:' || i.buyer_id"
+DEPOSITS_CODE = "'deposits:' || x.buyer_id"
+
+
+def _moved(txn: str, code: str) -> str:
+    return _ACCOUNT_AMOUNT.format(txn=txn, code=code)
+
+
+async def _lines(pg: asyncpg.Pool) -> list[str]:
+    rows = await pg.fetch(
+        "SELECT l.id, l.total, l.consignor_net, l.status, "
+        + _moved("l.txn_id", BUYER_CODE)
+        + " AS charged, "
+        + _moved("l.txn_id", "'consignor:' || l.consignor_id")
+        + " AS credited, "
+        + _moved("l.void_txn_id", BUYER_CODE)
+        + " AS reversed "
+        "FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id ORDER BY l.id"
+    )
+    problems = []
+    for r in rows:
+        if r["charged"] != r["total"]:
+            problems.append(f"invoice line {r['id']}: total {r['total']} but the ledger charged {r['charged']}")
+        if r["credited"] != -r["consignor_net"]:
+            problems.append(f"invoice line {r['id']}: consignor net {r['consignor_net']} but credited {-r['credited']}")
+        if r["status"] == "voided" and r["reversed"] != -r["total"]:
+            problems.append(f"invoice line {r['id']}: voided but the reversal took back {-r['reversed']}")
+    return problems
+
+
+async def _invoices(pg: asyncpg.Pool) -> list[str]:
+    rows = await pg.fetch(
+        "SELECT i.id, i.status, i.interest_posted, "
+        "(SELECT coalesce(sum(total), 0) FROM invoice_lines WHERE invoice_id = i.id AND status = 'active') AS lines, "
+        "(SELECT coalesce(sum(amount), 0) FROM payments WHERE invoice_id = i.id) AS paid, "
+        "(SELECT coalesce(sum(e.amount), 0) FROM ledger_transactions t JOIN ledger_entries e ON e.txn_id = t.id "
+        " JOIN ledger_accounts a ON a.id = e.account_id WHERE t.kind = 'interest' AND a.code = 'buyer:' || i.buyer_id "
+        " AND t.idem_key LIKE 'interest:' || i.id || ':%') AS interest "
+        "FROM invoices i ORDER BY i.id"
+    )
+    problems = []
+    for r in rows:
+        if r["interest"] != r["interest_posted"]:
+            problems.append(f"invoice {r['id']}: interest {r['interest_posted']} but posted {r['interest']}")
+        outstanding = r["lines"] + r["interest_posted"] - r["paid"]
+        if r["status"] == "paid" and outstanding != 0:
+            problems.append(f"invoice {r['id']}: marked paid with {outstanding} outstanding")
+        if r["status"] == "open" and outstanding < 0:
+            problems.append(f"invoice {r['id']}: overpaid by {-outstanding}")
+    return problems
+
+
+async def _accounts(pg: asyncpg.Pool) -> list[str]:
+    problems = []
+    owed = await pg.fetch(
+        "SELECT i.buyer_id, i.currency, sum(i.interest_posted "
+        " + (SELECT coalesce(sum(total), 0) FROM invoice_lines WHERE invoice_id = i.id AND status = 'active') "
+        " - (SELECT coalesce(sum(amount), 0) FROM payments WHERE invoice_id = i.id)) AS owed "
+        "FROM invoices i GROUP BY i.buyer_id, i.currency"
+    )
+    expected: dict[tuple[str, str], int] = {(f"buyer:{r['buyer_id']}", r["currency"]): r["owed"] for r in owed}
+    earned = await pg.fetch(
+        "SELECT l.consignor_id, i.currency, sum(l.consignor_net) AS net FROM invoice_lines l "
+        "JOIN invoices i ON i.id = l.invoice_id WHERE l.status = 'active' GROUP BY l.consignor_id, i.currency"
+    )
+    for r in earned:
+        expected[(f"consignor:{r['consignor_id']}", r["currency"])] = -r["net"]
+    for r in await pg.fetch("SELECT consignor_id, currency, sum(amount) AS paid FROM payouts GROUP BY 1, 2"):
+        key = (f"consignor:{r['consignor_id']}", r["currency"])
+        expected[key] = expected.get(key, 0) + r["paid"]
+    for r in await pg.fetch(
+        "SELECT buyer_id, currency, sum(CASE WHEN kind = 'taken' THEN amount ELSE -amount END) AS held "
+        "FROM deposits GROUP BY 1, 2"
+    ):
+        expected[(f"deposits:{r['buyer_id']}", r["currency"])] = -r["held"]
+    actual = {
+        (r["code"], r["currency"]): r["balance"]
+        for r in await pg.fetch(
+            "SELECT code, currency, balance FROM ledger_accounts WHERE code LIKE 'buyer:%' "
+            "OR code LIKE 'consignor:%' OR code LIKE 'deposits:%'"
+        )
+    }
+    for key in sorted(set(expected) | set(actual)):
+        want, have = expected.get(key, 0), actual.get(key, 0)
+        if want != have:
+            problems.append(f"account {key[0]} ({key[1]}): the records say {want}, the ledger {have}")
+    return problems
+
+
+async def _payments_payouts_deposits(pg: asyncpg.Pool) -> list[str]:
+    checks: list[tuple[str, str, Any]] = [
+        ("payment", "SELECT id, amount, " + _moved("x.txn_id", "'cash'") + " AS moved FROM payments x", 1),
+        ("payout", "SELECT id, amount, " + _moved("x.txn_id", "'cash'") + " AS moved FROM payouts x", -1),
+        ("deposit", "SELECT id, amount, kind, " + _moved("x.txn_id", DEPOSITS_CODE) + " AS moved FROM deposits x", 0),
+    ]
+    problems = []
+    for name, sql, sign in checks:
+        for r in await pg.fetch(sql):
+            want = sign * r["amount"] if sign else (-r["amount"] if r["kind"] == "taken" else r["amount"])
+            if r["moved"] != want:
+                problems.append(f"{name} {r['id']}: amount {r['amount']} but the ledger moved {r['moved']}")
+    for r in await pg.fetch(
+        "SELECT p.id, p.amount, (SELECT coalesce(sum(l.consignor_net), 0) FROM payout_lines pl "
+        "JOIN invoice_lines l ON l.id = pl.line_id WHERE pl.payout_id = p.id) AS lines FROM payouts p"
+    ):
+        if r["lines"] != r["amount"]:
+            problems.append(f"payout {r['id']}: amount {r['amount']} but its lines net {r['lines']}")
+    return problems
+
+
+async def _missed(pg: asyncpg.Pool, sale_id: int | None) -> list[str]:
+    rows = await pg.fetch(
+        "SELECT e.sale_id, e.lot_no FROM lot_events e JOIN lots c ON c.sale_id = e.sale_id AND c.lot_no = e.lot_no "
+        "WHERE e.type = 'LotSold' AND ($1::bigint IS NULL OR e.sale_id = $1) "
+        "AND NOT EXISTS (SELECT 1 FROM invoice_lines l WHERE l.sale_id = e.sale_id "
+        "AND l.lot_no = e.lot_no AND l.source = 'hammer') ORDER BY 1, 2",
+        sale_id,
+    )
+    return [f"sale {r['sale_id']} lot {r['lot_no']}: sold but not billed" for r in rows]
+
+
+async def settlement_summary(pg: asyncpg.Pool, sale_id: int) -> dict[str, Any]:
+    """The demo's summary of a sale's settlement (issue 5's shape)."""
+    row = await pg.fetchrow(
+        "SELECT (SELECT count(*) FROM invoices WHERE sale_id = $1) AS invoices, "
+        "(SELECT coalesce(sum(total), 0) FROM invoice_lines WHERE sale_id = $1 AND status = 'active') AS invoiced, "
+        "(SELECT coalesce(sum(premium), 0) FROM invoice_lines WHERE sale_id = $1 AND status = 'active') AS premium, "
+        "(SELECT count(*) FROM lot_defaults WHERE sale_id = $1) AS defaults, "
+        "(SELECT count(*) FROM invoice_lines WHERE sale_id = $1 AND source = 'second_chance' "
+        " AND status = 'active') AS second_chance, "
+        "(SELECT count(*) FROM passed_lots WHERE sale_id = $1 AND status IN ('returning', 'returned')) AS returns",
+        sale_id,
+    )
+    problems = await reconcile(pg, sale_id)
+    return {
+        "invoices": row["invoices"],
+        "invoiced_total": int(row["invoiced"]),
+        "premium_total": int(row["premium"]),
+        "defaults": row["defaults"],
+        "second_chance_sales": row["second_chance"],
+        "returns": row["returns"],
+        "claims": 0,
+        "reconcile": problems if problems else "clean",
+    }

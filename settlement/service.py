@@ -1,0 +1,213 @@
+"""The settlement service: reacts to lots closing, and runs the clock-driven sweeps.
+
+It reads every active sale's event stream (`sale:{S}:events`, sales listed in `auction:sales`) through its own
+consumer group, `settlement`, exactly as the persister does with its group: first its own pending entries
+(delivered before a crash, never acked), then entries another settlement consumer abandoned, then new ones.
+
+Commit, then acknowledge. A LotSold is billed, and a LotPassed recorded, each in one PostgreSQL transaction
+whose ledger posting is keyed `lot-sold:<sale>:<lot>` (unique), and the entry is XACKed only after that commit.
+A crash anywhere re-delivers the entry; the key turns the second attempt into a no-op, and the partial unique
+index on active invoice lines refuses a second bill for a lot whatever key it came with. So killed and
+restarted at any point, the service neither misses a close nor bills one twice.
+
+A close whose sale isn't in the catalogue (no premium schedule, no consignor) can't be billed: it is logged and
+acknowledged, and `reconcile` lists every sold lot of a catalogued sale that has no bill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from auction import keys
+from auction.engine.messages import EVENT_DECODER, LotPassed, LotSold
+from settlement import billing, defaults
+from settlement.errors import NotFound, SettlementError, translate_errors
+
+log = logging.getLogger(__name__)
+
+SETTLEMENT_GROUP = "settlement"  # consumer group on every sale's event stream (next to keys.PERSISTER_GROUP)
+IDLE_POLL_S = 0.1
+RETRY_AFTER_ERROR_S = 1.0
+SWEEP_EVERY_S = 5.0
+
+_LOT = keys.LOT_FIELD.encode()
+_EVENT = keys.EVENT_FIELD.encode()
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def settle_close(pg: asyncpg.Pool, sale_id: int, lot_no: int, event: LotSold | LotPassed) -> bool:
+    """Bill a sold lot or record a passed one, in one transaction; False if it was done before."""
+    async with pg.acquire() as conn, conn.transaction():
+        if isinstance(event, LotSold):
+            line = await billing.bill_lot(
+                conn,
+                sale_id=sale_id,
+                lot_no=lot_no,
+                buyer_id=event.bidder,
+                hammer=event.hammer,
+                at_ms=event.at_ms,
+                source="hammer",
+                idem_key=f"lot-sold:{sale_id}:{lot_no}",
+            )
+            return line is not None
+        return await billing.record_passed(conn, sale_id, lot_no, event.highest_bid, event.at_ms)
+
+
+class SettlementService:
+    def __init__(
+        self,
+        redis: Redis,
+        pg: asyncpg.Pool,
+        *,
+        consumer: str = "settlement-1",
+        batch: int = 200,
+        claim_idle_ms: int = 30_000,
+        clock: Callable[[], int] = wall_clock_ms,
+        only_sales: frozenset[int] | None = None,
+    ) -> None:
+        """`only_sales` limits the service to some sales (tests sharing a Redis; a service per sale)."""
+        self._redis = redis
+        self._pg = pg
+        self._consumer = consumer
+        self._batch = batch
+        self._claim_idle_ms = claim_idle_ms
+        self._clock = clock
+        self._grouped: set[int] = set()
+        self._only = only_sales
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Settle until `stop` is set; failures of Redis or PostgreSQL are retried, never fatal."""
+        last_sweep = 0.0
+        while not stop.is_set():
+            try:
+                settled = await self.drain_once()
+                if time.monotonic() - last_sweep >= SWEEP_EVERY_S:
+                    await defaults.sweep(self._pg, self._clock())
+                    await billing.release_payouts(self._pg, self._clock())
+                    last_sweep = time.monotonic()
+            except SettlementError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():  # a cancel that a driver turned into its own error
+                    raise asyncio.CancelledError from None
+                log.warning("settlement %s: pass failed, retrying", self._consumer, exc_info=True)
+                await _wait(stop, RETRY_AFTER_ERROR_S)
+                continue
+            if settled == 0:
+                await _wait(stop, IDLE_POLL_S)
+
+    async def drain_once(self) -> int:
+        """Settle every close currently in the streams of active sales; returns the closes newly settled."""
+        with translate_errors("settling closes"):
+            total = 0
+            for sale in await self._active_sales():
+                total += await self._drain_sale(sale)
+            return total
+
+    async def _active_sales(self) -> list[int]:
+        sales = sorted(int(sale) for sale in await self._redis.smembers(keys.ACTIVE_SALES))
+        if self._only is not None:
+            sales = [sale for sale in sales if sale in self._only]
+        for sale in sales:
+            if sale not in self._grouped:
+                try:
+                    await self._redis.xgroup_create(keys.sale_events(sale), SETTLEMENT_GROUP, id="0", mkstream=True)
+                except ResponseError as exc:
+                    if "BUSYGROUP" not in str(exc):
+                        raise
+                self._grouped.add(sale)
+        return sales
+
+    async def _drain_sale(self, sale: int) -> int:
+        try:
+            settled = await self._read(sale, "0")
+            settled += await self._claim_abandoned(sale)
+            return settled + await self._read(sale, ">")
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._grouped.discard(sale)
+            return 0
+
+    async def _read(self, sale: int, start: str) -> int:
+        settled = 0
+        while True:
+            reply: Any = await self._redis.xreadgroup(
+                SETTLEMENT_GROUP, self._consumer, {keys.sale_events(sale): start}, count=self._batch
+            )
+            entries = reply[0][1] if reply else []
+            settled += await self._settle(sale, entries)
+            if len(entries) < self._batch:
+                return settled
+
+    async def _claim_abandoned(self, sale: int) -> int:
+        settled, cursor = 0, "0-0"
+        while True:
+            cursor_raw, entries, *_ = await self._redis.xautoclaim(
+                keys.sale_events(sale),
+                SETTLEMENT_GROUP,
+                self._consumer,
+                min_idle_time=self._claim_idle_ms,
+                start_id=cursor,
+                count=self._batch,
+            )
+            settled += await self._settle(sale, entries)
+            cursor = cursor_raw.decode() if isinstance(cursor_raw, bytes) else str(cursor_raw)
+            if cursor == "0-0":
+                return settled
+
+    async def _settle(self, sale: int, entries: list[Any]) -> int:
+        """Commit each close, then ack the entries (every one: the others need nothing from us)."""
+        settled = 0
+        for entry_id, fields in entries:
+            if fields:
+                settled += await self._settle_entry(sale, fields)
+            await self._redis.xack(keys.sale_events(sale), SETTLEMENT_GROUP, entry_id)
+        return settled
+
+    async def _settle_entry(self, sale: int, fields: dict[bytes, bytes]) -> int:
+        event = EVENT_DECODER.decode(fields[_EVENT])
+        if not isinstance(event, LotSold | LotPassed):
+            return 0
+        lot = int(fields[_LOT])
+        try:
+            return int(await settle_close(self._pg, sale, lot, event))
+        except NotFound as exc:
+            log.warning("settlement: sale %s lot %s closed but can't be settled: %s", sale, lot, exc)
+            return 0
+
+
+async def run_settlement(redis_url: str, database_url: str, stop: asyncio.Event | None = None) -> None:
+    """`auction settlement`: the service as a process, until SIGINT/SIGTERM (or `stop`)."""
+    import signal
+
+    import redis.asyncio as aioredis
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+    redis = aioredis.Redis.from_url(redis_url)
+    pg = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    try:
+        await SettlementService(redis, pg).run(stop)
+    finally:
+        await pg.close()
+        await redis.aclose()
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
