@@ -126,7 +126,7 @@ SCENARIOS = [
             "too_late",
             "lot_closed",
             "lot_closed",
-            "lot_not_open",
+            "lot_closed",
         ],
     ),
     Scenario(

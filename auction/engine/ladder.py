@@ -7,6 +7,7 @@ so a sale can carry its own; amounts are integer minor units of the sale currenc
 from __future__ import annotations
 
 from bisect import bisect_right
+from functools import cache
 from itertools import pairwise
 
 import msgspec
@@ -28,8 +29,9 @@ class Ladder(msgspec.Struct, frozen=True):
             raise ValueError(problem)
 
     def increment_at(self, price: int) -> int:
-        starts = [band.starts_at for band in self.bands]
-        return self.bands[bisect_right(starts, price) - 1].increment
+        if price < 0:
+            raise ValueError(f"a price can't be negative: {price}")
+        return self.bands[bisect_right(_band_starts(self.bands), price) - 1].increment
 
     def next_bid(self, price: int) -> int:
         return price + self.increment_at(price)
@@ -49,7 +51,16 @@ def ladder_problem(bands: tuple[Band, ...]) -> str | None:
         return "every increment must be positive"
     if any(a.starts_at >= b.starts_at for a, b in pairwise(bands)):
         return "bands must start at strictly ascending prices"
+    if any(a.increment > b.increment for a, b in pairwise(bands)):
+        # A shrinking increment would let a rival's maximum land below the next minimum just announced.
+        return "increments may not shrink as the price rises"
     return None
+
+
+@cache
+def _band_starts(bands: tuple[Band, ...]) -> list[int]:
+    """Where each band starts, worked out once per ladder: increment_at is on every bid's path."""
+    return [band.starts_at for band in bands]
 
 
 def _dollars(rows: list[tuple[int, int]], minor_per_unit: int = 100) -> Ladder:

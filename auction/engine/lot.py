@@ -240,7 +240,7 @@ def _bid_refusal(state: LotState, bid: PlaceBid) -> Rejected | None:
         return Rejected("lot_not_open", state.next_minimum)
     if bid.bidder == state.leader:
         if bid.kind == "bid":
-            return Rejected("already_leading", state.next_minimum)
+            return Rejected("already_leading", state.leader_max + 1)  # only a higher maximum is accepted
         if bid.amount <= state.leader_max:
             return Rejected("max_not_raised", state.leader_max + 1)
         return None
@@ -320,7 +320,7 @@ def _close(state: LotState, close: CloseLot) -> Decision:
 
 def _open(state: LotState, command: OpenLot) -> Decision:
     if state.status != "scheduled":
-        return Rejected("lot_not_open" if state.status in lifecycle.FINAL else "not_due")
+        return Rejected("lot_closed" if state.status in lifecycle.FINAL else "not_due")
     if not state.terms.start_ms <= command.at_ms < state.end_ms:
         return Rejected("not_due")
     out = _Emitter(state, command.at_ms)

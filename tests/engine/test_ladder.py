@@ -126,6 +126,7 @@ def test_next_bid_never_falls_as_price_rises(ladder: Ladder) -> None:
         ((Band(0, 5), Band(100, 0)), "every increment must be positive"),
         ((Band(0, 5), Band(100, 25), Band(100, 50)), "bands must start at strictly ascending prices"),
         ((Band(0, 5), Band(500, 25), Band(100, 50)), "bands must start at strictly ascending prices"),
+        ((Band(0, 100), Band(150, 10)), "increments may not shrink as the price rises"),
     ],
 )
 def test_ladder_problem_refuses_bad_ladders(bands: tuple[Band, ...], problem: str) -> None:
@@ -146,6 +147,11 @@ def test_ladder_problem_refuses_bad_ladders(bands: tuple[Band, ...], problem: st
 def test_ladder_problem_accepts_good_ladders(bands: tuple[Band, ...]) -> None:
     assert ladder_problem(bands) is None
     assert Ladder(bands).bands == bands
+
+
+def test_a_negative_price_has_no_increment() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        EBAY_LADDER_USD.increment_at(-1)
 
 
 def test_single_band_ladder() -> None:

@@ -322,7 +322,7 @@ EBAY_CASES = [
     Case(
         "already_leading: a plain bid by the leader",
         [bid(A, 100, 2000), bid(A, 200, 3000)],
-        [(OPENED, ("bid", A, 100, 100)), Rejected("already_leading", 125)],
+        [(OPENED, ("bid", A, 100, 100)), Rejected("already_leading", 101)],  # only a higher maximum would do
         price=100,
         leader=A,
     ),
@@ -332,7 +332,7 @@ EBAY_CASES = [
         [
             (OPENED, ("bid", A, 100, 1000)),
             (("bid", B, 500, 500), ("proxy", A, 550, "answer")),
-            Rejected("already_leading", 600),
+            Rejected("already_leading", 1001),  # only a maximum above their own would do
         ],
         price=550,
         leader=A,
