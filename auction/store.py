@@ -72,6 +72,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -91,6 +92,9 @@ from auction.engine.standing import BidContext, BidderStanding
 
 log = logging.getLogger(__name__)
 
+# Past capacity, say "busy" at once rather than queue for seconds: once the oldest waiting command has waited
+# this long, new commands are turned away, so the latency of what is accepted stays bounded.
+MAX_QUEUE_AGE_NS = 100_000_000
 BATCH_CAP = 512  # commands per commit: bounds the script's run time (Redis is single-threaded) and reply size
 MAX_CONFLICTS = 10  # CAS failures tolerated for one batch before its commands are answered "busy"
 MAX_CACHED_LOTS = 100_000  # lot states kept in memory; an evicted lot is simply loaded again
@@ -353,6 +357,7 @@ class _Pending:
     dedupe: str | None
     future: asyncio.Future[Outcome]
     followers: list[asyncio.Future[Outcome]] = field(default_factory=list)
+    queued_ns: int = field(default_factory=time.monotonic_ns)
 
     def futures(self) -> Iterator[asyncio.Future[Outcome]]:
         yield self.future
@@ -428,6 +433,7 @@ class LotStore:
         self._commit_script = redis.register_script(_COMMIT_LUA)
         self._create_script = redis.register_script(_CREATE_LUA)
         self._queue: deque[_Pending] = deque()
+        self._in_flight_since_ns: int | None = None  # when the oldest command of the batch being committed came
         self._wakeup = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
         self._closed = False
@@ -452,7 +458,7 @@ class LotStore:
         """Decide and commit one command; resolves once the commit is as durable as the mode promises."""
         if self._closed:
             raise StoreClosed("the store is closed")
-        if len(self._queue) >= self._max_pending:
+        if self._overloaded():
             self.stats.busy += 1
             return Rejected("busy")
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
@@ -460,6 +466,12 @@ class LotStore:
         self._start_committer()
         self._wakeup.set()
         return await future
+
+    def _overloaded(self) -> bool:
+        if len(self._queue) >= self._max_pending:
+            return True
+        oldest = self._queue[0].queued_ns if self._queue else self._in_flight_since_ns
+        return oldest is not None and time.monotonic_ns() - oldest > MAX_QUEUE_AGE_NS
 
     async def state(self, sale: int, lot: int) -> LotState | None:
         """The lot's committed state, read from Redis (not the cache)."""
@@ -529,7 +541,11 @@ class LotStore:
                 continue
             batch = [self._queue.popleft() for _ in range(min(BATCH_CAP, len(self._queue)))]
             self._count_batch(len(batch))
-            await self._commit_batch(batch)
+            self._in_flight_since_ns = batch[0].queued_ns  # a stalled commit counts as waiting too
+            try:
+                await self._commit_batch(batch)
+            finally:
+                self._in_flight_since_ns = None
 
     def _count_batch(self, size: int) -> None:
         self.stats.batches += 1

@@ -19,6 +19,7 @@ from auction.engine.lot import LotTerms, replay
 from auction.engine.messages import AnyEvent, PlaceBid, Rejected
 from auction.store import (
     FOREIGN_ERRORS,
+    MAX_QUEUE_AGE_NS,
     Accepted,
     LotNotFound,
     LotStore,
@@ -174,6 +175,21 @@ async def test_past_max_pending_it_says_busy_at_once(redis: Redis, lot: LotTerms
         await small.close()
     assert [o for o in outcomes if o == Rejected("busy")] == [Rejected("busy")] * 45
     assert small.stats.busy == 45
+
+
+async def test_once_the_oldest_command_has_waited_too_long_new_ones_are_busy_at_once(
+    redis: Redis, store: LotStore, lot: LotTerms
+) -> None:
+    """A stalled Redis (here paused on purpose) must not let the queue grow for seconds: shed at the door."""
+    first, second, third = rising_bids(3)
+    await redis.execute_command("CLIENT", "PAUSE", 400, "ALL")  # the store's commit now waits ~400 ms
+    waiting = asyncio.create_task(send(store, lot, first))
+    await asyncio.sleep(MAX_QUEUE_AGE_NS / 1e9 + 0.05)
+    refused = await asyncio.wait_for(send(store, lot, second), timeout=0.05)  # at once, not after the pause
+    assert refused == Rejected("busy")
+    assert isinstance(await waiting, Accepted)  # what was queued is still committed
+    await asyncio.sleep(0.01)  # let the committer finish its turn (answers resolve before it does)
+    assert isinstance(await send(store, lot, third), Accepted)  # and the door opens again once it drains
 
 
 async def test_an_unknown_lot_raises_without_harming_the_batch(store: LotStore, lot: LotTerms) -> None:
