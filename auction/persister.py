@@ -19,10 +19,10 @@ from typing import Any
 
 import asyncpg
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
 from auction import keys
 from auction.engine.messages import EVENT_DECODER, AnyEvent
+from auction.sale_streams import Entry, SaleStreamGroup
 from auction.store import EventRow, StoreError, event_row, translate_errors, write_events
 
 log = logging.getLogger(__name__)
@@ -55,9 +55,7 @@ class Persister:
         self._redis = redis
         self._pg = pg
         self._consumer = consumer
-        self._batch = batch
-        self._claim_idle_ms = claim_idle_ms
-        self._grouped: set[int] = set()  # sales whose stream already has our consumer group
+        self._streams = SaleStreamGroup(redis, keys.PERSISTER_GROUP, consumer, batch=batch, claim_idle_ms=claim_idle_ms)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Persist until `stop` is set; a failing Redis or PostgreSQL is retried, never fatal."""
@@ -74,80 +72,17 @@ class Persister:
     async def drain_once(self) -> int:
         """Persist everything currently in the streams of active sales; returns the rows newly written."""
         with translate_errors("persisting events"):
-            return sum([await self._drain_sale(sale) for sale in await self._active_sales()])
+            return await self._streams.drain_once(self._store)
 
     async def stream_lag(self) -> int:
         """Entries not yet acknowledged, across active sales: pending plus never delivered."""
         with translate_errors("measuring stream lag"):
-            return sum([await self._sale_lag(sale) for sale in await self._active_sales()])
+            return sum([await self._sale_lag(sale) for sale in await self._streams.active_sales()])
 
-    async def _active_sales(self) -> list[int]:
-        sales = sorted(int(sale) for sale in await self._redis.smembers(keys.ACTIVE_SALES))
-        for sale in sales:
-            if sale not in self._grouped:
-                await self._create_group(sale)
-        return sales
-
-    async def _create_group(self, sale: int) -> None:
-        """From id 0: a sale's events written before the group existed are persisted too."""
-        try:
-            await self._redis.xgroup_create(keys.sale_events(sale), keys.PERSISTER_GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-        self._grouped.add(sale)
-
-    async def _drain_sale(self, sale: int) -> int:
-        try:
-            return await self._drain_group(sale)
-        except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            self._grouped.discard(sale)  # the stream vanished (say, Redis lost it): recreate the group next pass
-            return 0
-
-    async def _drain_group(self, sale: int) -> int:
-        written = await self._read_and_store(sale, "0")  # ours from before a crash
-        written += await self._claim_abandoned(sale)
-        return written + await self._read_and_store(sale, ">")
-
-    async def _read_and_store(self, sale: int, start: str) -> int:
-        """Read from `start` ("0": our pending entries, ">": new ones) until a short read."""
-        written = 0
-        while True:
-            reply: Any = await self._redis.xreadgroup(
-                keys.PERSISTER_GROUP, self._consumer, {keys.sale_events(sale): start}, count=self._batch
-            )
-            entries = reply[0][1] if reply else []
-            written += await self._store(sale, entries)
-            if len(entries) < self._batch:
-                return written
-
-    async def _claim_abandoned(self, sale: int) -> int:
-        """Take over entries another consumer was given but did not ack within claim_idle_ms."""
-        written, cursor = 0, "0-0"
-        while True:
-            cursor_raw, entries, *_deleted = await self._redis.xautoclaim(
-                keys.sale_events(sale),
-                keys.PERSISTER_GROUP,
-                self._consumer,
-                min_idle_time=self._claim_idle_ms,
-                start_id=cursor,
-                count=self._batch,
-            )
-            written += await self._store(sale, entries)
-            cursor = cursor_raw.decode() if isinstance(cursor_raw, bytes) else str(cursor_raw)
-            if cursor == "0-0":
-                return written
-
-    async def _store(self, sale: int, entries: list[Any]) -> int:
-        """Insert, then ack: an entry is acked only once PostgreSQL has it."""
-        if not entries:
-            return 0
+    async def _store(self, sale: int, entries: list[Entry]) -> int:
+        """Insert; the stream group acks once this returns, so an entry is acked only once PostgreSQL has it."""
         rows = [_row(sale, fields) for _id, fields in entries if fields]  # fields is None if the entry was deleted
-        written = await write_events(self._pg, rows)
-        await self._redis.xack(keys.sale_events(sale), keys.PERSISTER_GROUP, *[entry_id for entry_id, _ in entries])
-        return written
+        return await write_events(self._pg, rows)
 
     async def _sale_lag(self, sale: int) -> int:
         for group in await self._redis.xinfo_groups(keys.sale_events(sale)):

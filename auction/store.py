@@ -93,8 +93,10 @@ from auction.engine.standing import BidContext, BidderStanding
 log = logging.getLogger(__name__)
 
 # Past capacity, say "busy" at once rather than queue for seconds: once the oldest waiting command has waited
-# this long, new commands are turned away, so the latency of what is accepted stays bounded.
-MAX_QUEUE_AGE_NS = 100_000_000
+# this long, new commands are turned away, so the latency of what is accepted stays bounded. A quarter second,
+# because with appendfsync always a single fsync on a slow disk was seen to stall a commit for 100-400 ms, and a
+# hiccup of the disk is not a reason to refuse bids.
+MAX_QUEUE_AGE_NS = 250_000_000
 BATCH_CAP = 512  # commands per commit: bounds the script's run time (Redis is single-threaded) and reply size
 MAX_CONFLICTS = 10  # CAS failures tolerated for one batch before its commands are answered "busy"
 MAX_CACHED_LOTS = 100_000  # lot states kept in memory; an evicted lot is simply loaded again

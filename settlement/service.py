@@ -21,14 +21,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 import asyncpg
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
 from auction import keys
 from auction.engine.messages import EVENT_DECODER, LotPassed, LotSold
+from auction.sale_streams import Entry, SaleStreamGroup
 from settlement import billing, defaults
 from settlement.errors import NotFound, SettlementError, translate_errors
 
@@ -81,11 +80,10 @@ class SettlementService:
         self._redis = redis
         self._pg = pg
         self._consumer = consumer
-        self._batch = batch
-        self._claim_idle_ms = claim_idle_ms
         self._clock = clock
-        self._grouped: set[int] = set()
-        self._only = only_sales
+        self._streams = SaleStreamGroup(
+            redis, SETTLEMENT_GROUP, consumer, batch=batch, claim_idle_ms=claim_idle_ms, only_sales=only_sales
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Settle until `stop` is set; failures of Redis or PostgreSQL are retried, never fatal."""
@@ -110,71 +108,11 @@ class SettlementService:
     async def drain_once(self) -> int:
         """Settle every close currently in the streams of active sales; returns the closes newly settled."""
         with translate_errors("settling closes"):
-            total = 0
-            for sale in await self._active_sales():
-                total += await self._drain_sale(sale)
-            return total
+            return await self._streams.drain_once(self._settle)
 
-    async def _active_sales(self) -> list[int]:
-        sales = sorted(int(sale) for sale in await self._redis.smembers(keys.ACTIVE_SALES))
-        if self._only is not None:
-            sales = [sale for sale in sales if sale in self._only]
-        for sale in sales:
-            if sale not in self._grouped:
-                try:
-                    await self._redis.xgroup_create(keys.sale_events(sale), SETTLEMENT_GROUP, id="0", mkstream=True)
-                except ResponseError as exc:
-                    if "BUSYGROUP" not in str(exc):
-                        raise
-                self._grouped.add(sale)
-        return sales
-
-    async def _drain_sale(self, sale: int) -> int:
-        try:
-            settled = await self._read(sale, "0")
-            settled += await self._claim_abandoned(sale)
-            return settled + await self._read(sale, ">")
-        except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            self._grouped.discard(sale)
-            return 0
-
-    async def _read(self, sale: int, start: str) -> int:
-        settled = 0
-        while True:
-            reply: Any = await self._redis.xreadgroup(
-                SETTLEMENT_GROUP, self._consumer, {keys.sale_events(sale): start}, count=self._batch
-            )
-            entries = reply[0][1] if reply else []
-            settled += await self._settle(sale, entries)
-            if len(entries) < self._batch:
-                return settled
-
-    async def _claim_abandoned(self, sale: int) -> int:
-        settled, cursor = 0, "0-0"
-        while True:
-            cursor_raw, entries, *_ = await self._redis.xautoclaim(
-                keys.sale_events(sale),
-                SETTLEMENT_GROUP,
-                self._consumer,
-                min_idle_time=self._claim_idle_ms,
-                start_id=cursor,
-                count=self._batch,
-            )
-            settled += await self._settle(sale, entries)
-            cursor = cursor_raw.decode() if isinstance(cursor_raw, bytes) else str(cursor_raw)
-            if cursor == "0-0":
-                return settled
-
-    async def _settle(self, sale: int, entries: list[Any]) -> int:
-        """Commit each close, then ack the entries (every one: the others need nothing from us)."""
-        settled = 0
-        for entry_id, fields in entries:
-            if fields:
-                settled += await self._settle_entry(sale, fields)
-            await self._redis.xack(keys.sale_events(sale), SETTLEMENT_GROUP, entry_id)
-        return settled
+    async def _settle(self, sale: int, entries: list[Entry]) -> int:
+        """Commit each close (the stream group acks them all once this returns; the others need nothing)."""
+        return sum([await self._settle_entry(sale, fields) for _id, fields in entries if fields])
 
     async def _settle_entry(self, sale: int, fields: dict[bytes, bytes]) -> int:
         event = EVENT_DECODER.decode(fields[_EVENT])

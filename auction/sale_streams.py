@@ -1,0 +1,114 @@
+"""Reading every active sale's event stream as one consumer of a consumer group.
+
+The persister and the settlement service both follow each sale's stream (`sale:{S}:events`) with a group of
+their own. A pass over a sale reads, in this order: the entries this consumer was given before a crash
+("0"), the entries another consumer was given and abandoned (XAUTOCLAIM past `claim_idle_ms`), then new ones
+(">"). Entries are acknowledged only after the handler has returned, so a crash in between redelivers them;
+both handlers are idempotent, which makes that harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from auction import keys
+
+# An entry's id and its fields (None when the entry was deleted after it was delivered).
+Entry = tuple[bytes, dict[bytes, bytes] | None]
+# Handles a sale's entries; returns how many mattered (rows written, closes settled).
+Handler = Callable[[int, list[Entry]], Awaitable[int]]
+
+
+class SaleStreamGroup:
+    def __init__(
+        self,
+        redis: Redis,
+        group: str,
+        consumer: str,
+        *,
+        batch: int,
+        claim_idle_ms: int,
+        only_sales: frozenset[int] | None = None,
+    ) -> None:
+        self._redis = redis
+        self.group = group
+        self._consumer = consumer
+        self._batch = batch
+        self._claim_idle_ms = claim_idle_ms
+        self._only = only_sales
+        self._grouped: set[int] = set()  # sales whose stream already has our group
+
+    async def active_sales(self) -> list[int]:
+        """The sales to follow, each with our group on its stream."""
+        sales = sorted(int(sale) for sale in await self._redis.smembers(keys.ACTIVE_SALES))
+        if self._only is not None:
+            sales = [sale for sale in sales if sale in self._only]
+        for sale in sales:
+            if sale not in self._grouped:
+                await self._create_group(sale)
+        return sales
+
+    async def drain_once(self, handle: Handler) -> int:
+        """Everything currently in the active sales' streams, through `handle`; returns the sum of its counts."""
+        return sum([await self._drain_sale(sale, handle) for sale in await self.active_sales()])
+
+    async def _create_group(self, sale: int) -> None:
+        """From id 0: a sale's events written before the group existed are read too."""
+        try:
+            await self._redis.xgroup_create(keys.sale_events(sale), self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._grouped.add(sale)
+
+    async def _drain_sale(self, sale: int, handle: Handler) -> int:
+        try:
+            done = await self._read(sale, "0", handle)  # ours from before a crash
+            done += await self._claim_abandoned(sale, handle)
+            return done + await self._read(sale, ">", handle)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._grouped.discard(sale)  # the stream vanished (say, Redis lost it): recreate the group next pass
+            return 0
+
+    async def _read(self, sale: int, start: str, handle: Handler) -> int:
+        """Read from `start` until a short read."""
+        done = 0
+        while True:
+            reply: Any = await self._redis.xreadgroup(
+                self.group, self._consumer, {keys.sale_events(sale): start}, count=self._batch
+            )
+            entries = reply[0][1] if reply else []
+            done += await self._handle(sale, entries, handle)
+            if len(entries) < self._batch:
+                return done
+
+    async def _claim_abandoned(self, sale: int, handle: Handler) -> int:
+        """Take over entries another consumer was given but did not ack within claim_idle_ms."""
+        done, cursor = 0, "0-0"
+        while True:
+            cursor_raw, entries, *_deleted = await self._redis.xautoclaim(
+                keys.sale_events(sale),
+                self.group,
+                self._consumer,
+                min_idle_time=self._claim_idle_ms,
+                start_id=cursor,
+                count=self._batch,
+            )
+            done += await self._handle(sale, entries, handle)
+            cursor = cursor_raw.decode() if isinstance(cursor_raw, bytes) else str(cursor_raw)
+            if cursor == "0-0":
+                return done
+
+    async def _handle(self, sale: int, entries: list[Entry], handle: Handler) -> int:
+        """Handle, then ack: an entry is acknowledged only once the handler has kept what it needed."""
+        if not entries:
+            return 0
+        done = await handle(sale, entries)
+        await self._redis.xack(keys.sale_events(sale), self.group, *[entry_id for entry_id, _ in entries])
+        return done
