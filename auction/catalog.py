@@ -287,7 +287,7 @@ async def add_bidder(pg: asyncpg.Pool, name: str, company: str) -> tuple[Bidder,
 
 async def register(pg: asyncpg.Pool, sale_id: int, bidder_id: int, paddle: int, limit: int | None = None) -> None:
     """An approved registration of company `bidder_id` by fiat (no deposit; no limit unless given). The engine
-    learns of it when auction.vetting.publish_standing runs (the gateway does so on a buyer's first bid)."""
+    learns of it only when the caller then runs auction.vetting.publish_standing, as vetting does itself."""
     await pg.execute(
         "INSERT INTO registrations (sale_id, company_id, paddle, status, bid_limit, decided_at) "
         "VALUES ($1, $2, $3, 'approved', $4, now())",

@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from auction import catalog
+from auction import catalog, vetting
 from auction.catalog import NewSale, SaleSettings
 from auction.demo_sale import demo_lot
 from auction.engine.ladder import DIAMOND_LADDER_USD
@@ -100,6 +100,7 @@ async def build_sale(
     async def register(index: int, bidder: int) -> None:
         async with gate:
             await catalog.register(bench.pg, sale_id, bidder, 1000 + index)
+            await vetting.publish_standing(bench.pg, bench.store, sale_id, bidder)  # what lets the engine know
 
     await asyncio.gather(*(register(i, b) for i, b in enumerate(bench.bidder_ids)))
     bench.sales.append(sale_id)

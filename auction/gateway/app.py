@@ -49,7 +49,7 @@ class Gateway:
         self.metrics = Metrics()
         self.hub = Hub(redis, store, on_watchers=self.metrics.watchers_changed)
         self.identities = Identities(pg)
-        self.desk = BidDesk(store, self.identities, self.metrics, pg)
+        self.desk = BidDesk(store, self.identities, self.metrics)
         self.live = LiveChannel(self.hub, self.identities, self.desk, Quotes(pg, self.hub))
         self.http = HttpApi(redis, pg, store, self.hub, self.identities, self.desk)
         self.accounts = AccountsApi(pg, store, self.identities, sanctioned)

@@ -26,7 +26,7 @@ import asyncpg
 import msgspec
 from aiohttp import WSMessage, WSMsgType, web
 
-from auction import catalog, identity, vetting
+from auction import catalog, identity
 from auction.engine.messages import BidAccepted, BidKind, MaxBidRaised, PlaceBid, Rejected
 from auction.engine.premium import PremiumSchedule, all_in
 from auction.gateway.access import ANONYMOUS, Caller, Via, message_rule
@@ -206,12 +206,10 @@ class BidTicket:
 class BidDesk:
     """Turns a caller's bid into a command, executes it, and answers as the protocol says."""
 
-    def __init__(self, store: LotStore, identities: Identities, metrics: Metrics, pg: asyncpg.Pool) -> None:
+    def __init__(self, store: LotStore, identities: Identities, metrics: Metrics) -> None:
         self._store = store
         self._identities = identities
         self._metrics = metrics
-        self._pg = pg
-        self._published: TtlCache[tuple[int, int], bool] = TtlCache()
 
     async def place(self, caller: Caller, ticket: BidTicket) -> BidAnswer:
         answer = await self._answer(caller, ticket)
@@ -226,7 +224,6 @@ class BidDesk:
         paddle = await self._identities.paddle(caller, t.sale)
         if paddle is None:  # the engine would say not_registered too; this spares it the round trip
             return BidRejected(t.client_id, t.sale, t.lot, "not_registered", 0)
-        await self._ensure_standing(t.sale, caller.company)
         command = PlaceBid(t.received_ms, caller.company, paddle, t.amount, t.client_id, t.kind)
         # Two representatives of one company are one bidder, but each has their own client ids.
         dedupe = f"{caller.company}.{caller.account}:{t.client_id}"
@@ -240,16 +237,6 @@ class BidDesk:
         if isinstance(outcome, Rejected):
             return BidRejected(t.client_id, t.sale, t.lot, outcome.reason, outcome.next_amount)
         return _ack(caller, t, outcome)
-
-    async def _ensure_standing(self, sale: int, company: int) -> None:
-        """Vetting publishes a standing on every change; this only covers a standing Redis doesn't have (a
-        registration made by fiat, catalog.register, or Redis restarted empty), from the same record."""
-        hit, _ = self._published.get((sale, company))
-        if hit:
-            return
-        if await self._store.standing(sale, company) is None:
-            await vetting.publish_standing(self._pg, self._store, sale, company)
-        self._published.put((sale, company), True, IDENTITY_TTL_S)
 
 
 def _ack(caller: Caller, t: BidTicket, outcome: Accepted) -> Ack:
