@@ -170,20 +170,19 @@ async def insert_sale(pg: asyncpg.Pool, sale: NewSale) -> None:
         await conn.executemany(_INSERT_LOT, rows)
 
 
+_SALE_SUMMARIES = (
+    "SELECT s.id, s.name, s.currency, s.format, s.starts_at_ms, count(l.lot_no) AS lots "
+    "FROM sales s LEFT JOIN lots l ON l.sale_id = s.id WHERE $1::bigint IS NULL OR s.id = $1 "
+    "GROUP BY s.id ORDER BY s.starts_at_ms DESC, s.id"
+)
+
+
 async def list_sales(pg: asyncpg.Pool) -> list[SaleSummary]:
-    rows = await pg.fetch(
-        "SELECT s.id, s.name, s.currency, s.format, s.starts_at_ms, count(l.lot_no) AS lots "
-        "FROM sales s LEFT JOIN lots l ON l.sale_id = s.id GROUP BY s.id ORDER BY s.starts_at_ms DESC, s.id"
-    )
-    return [SaleSummary(**dict(row)) for row in rows]
+    return [SaleSummary(**dict(row)) for row in await pg.fetch(_SALE_SUMMARIES, None)]
 
 
 async def sale_summary(pg: asyncpg.Pool, sale_id: int) -> SaleSummary | None:
-    row = await pg.fetchrow(
-        "SELECT s.id, s.name, s.currency, s.format, s.starts_at_ms, count(l.lot_no) AS lots "
-        "FROM sales s LEFT JOIN lots l ON l.sale_id = s.id WHERE s.id = $1 GROUP BY s.id",
-        sale_id,
-    )
+    row = await pg.fetchrow(_SALE_SUMMARIES, sale_id)
     return SaleSummary(**dict(row)) if row else None
 
 
@@ -233,10 +232,10 @@ async def lot_listings(pg: asyncpg.Pool, sale_id: int, lot_no: int | None = None
 
 async def stored_terms(pg: asyncpg.Pool, sale_id: int) -> list[LotTerms]:
     """Each lot's bidding terms as the record holds them: enough to rebuild the lots from PostgreSQL alone."""
-    settings = await sale_settings(pg, sale_id)
-    if settings is None:
+    sale = await pg.fetchrow("SELECT settings::text, format FROM sales WHERE id = $1", sale_id)
+    if sale is None:
         return []
-    fmt = await pg.fetchval("SELECT format FROM sales WHERE id = $1", sale_id)
+    settings, fmt = msgspec.json.decode(sale["settings"], type=SaleSettings), sale["format"]
     rows = await pg.fetch(
         "SELECT lot_no, opening_price, reserve, start_ms, end_ms, consignor_id FROM lots WHERE sale_id = $1 "
         "ORDER BY lot_no",

@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from auction.store import LotStore
 from ops.embedded import EmbeddedRedis, Services, create_database, drop_database, start_services, with_database
 from ops.migrate import migrate
 
@@ -100,3 +101,13 @@ def embedded_redis_factory(tmp_path: Path) -> Iterator[Callable[..., EmbeddedRed
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+async def store(redis: Redis) -> AsyncIterator[LotStore]:
+    """A LotStore without limits enforcement; the tests of limits define an enforcing one of their own."""
+    lot_store = LotStore(redis)
+    try:
+        yield lot_store
+    finally:
+        await lot_store.close()

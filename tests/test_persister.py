@@ -7,10 +7,9 @@ Tests share one Redis, so a pass also persists other tests' sales; the assertion
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import asyncpg
-import pytest
 from redis.asyncio import Redis
 
 from auction import keys
@@ -22,15 +21,6 @@ from auction.store import LotStore, event_row, write_events
 from tests.lots import END, START, bid, dedupe_key, max_bid, terms_for
 
 T = START + 1000
-
-
-@pytest.fixture
-async def store(redis: Redis) -> AsyncIterator[LotStore]:
-    lot_store = LotStore(redis)
-    try:
-        yield lot_store
-    finally:
-        await lot_store.close()
 
 
 async def sale_with_bids(store: LotStore, sale: int) -> list[LotTerms]:

@@ -33,15 +33,6 @@ async def schedulers(redis_url: str) -> AsyncIterator[tuple[Scheduler, Scheduler
             await client.aclose()
 
 
-@pytest.fixture
-async def store(redis: Redis) -> AsyncIterator[LotStore]:
-    lot_store = LotStore(redis)
-    try:
-        yield lot_store
-    finally:
-        await lot_store.close()
-
-
 async def tick_both(schedulers: tuple[Scheduler, Scheduler], now_ms: int, sale: int) -> list[Accepted]:
     ticks = await asyncio.gather(*(scheduler.tick(now_ms) for scheduler in schedulers))
     return [a for accepted in ticks for a in accepted if a.state.terms.sale == sale]

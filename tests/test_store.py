@@ -35,15 +35,6 @@ T = START + 1000
 
 
 @pytest.fixture
-async def store(redis: Redis) -> AsyncIterator[LotStore]:
-    lot_store = LotStore(redis)
-    try:
-        yield lot_store
-    finally:
-        await lot_store.close()
-
-
-@pytest.fixture
 async def other(redis_url: str) -> AsyncIterator[LotStore]:
     """A second store on its own connection: another gateway process, as far as Redis can tell."""
     client = Redis.from_url(redis_url)
