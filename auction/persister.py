@@ -13,7 +13,6 @@ ones. Errors are StoreError (see auction.store), translated from Redis and async
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -22,13 +21,11 @@ from redis.asyncio import Redis
 
 from auction import keys
 from auction.engine.messages import EVENT_DECODER, AnyEvent
-from auction.sale_streams import Entry, SaleStreamGroup
+from auction.sale_streams import Entry, SaleStreamGroup, follow
 from auction.store import EventRow, StoreError, event_row, translate_errors, write_events
 
 log = logging.getLogger(__name__)
 
-IDLE_POLL_S = 0.05  # how long an idle persister waits before looking again
-RETRY_AFTER_ERROR_S = 1.0  # how long it backs off when Redis or PostgreSQL failed
 
 _LOT = keys.LOT_FIELD.encode()
 _EVENT = keys.EVENT_FIELD.encode()
@@ -59,15 +56,7 @@ class Persister:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Persist until `stop` is set; a failing Redis or PostgreSQL is retried, never fatal."""
-        while not stop.is_set():
-            try:
-                written = await self.drain_once()
-            except StoreError:
-                log.warning("persister %s: pass failed, retrying", self._consumer, exc_info=True)
-                await _wait(stop, RETRY_AFTER_ERROR_S)
-                continue
-            if written == 0:
-                await _wait(stop, IDLE_POLL_S)
+        await follow(stop, self.drain_once, retry_on=StoreError, name=f"persister {self._consumer}")
 
     async def drain_once(self) -> int:
         """Persist everything currently in the streams of active sales; returns the rows newly written."""
@@ -103,8 +92,3 @@ class Persister:
 def _row(sale: int, fields: dict[bytes, bytes]) -> EventRow:
     data = fields[_EVENT]
     return event_row(sale, int(fields[_LOT]), EVENT_DECODER.decode(data), data.decode())
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

@@ -9,6 +9,9 @@ both handlers are idempotent, which makes that harmless.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +19,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from auction import keys
+
+log = logging.getLogger(__name__)
 
 # An entry's id and its fields (None when the entry was deleted after it was delivered).
 Entry = tuple[bytes, dict[bytes, bytes] | None]
@@ -112,3 +117,38 @@ class SaleStreamGroup:
         done = await handle(sale, entries)
         await self._redis.xack(keys.sale_events(sale), self.group, *[entry_id for entry_id, _ in entries])
         return done
+
+
+async def follow(
+    stop: asyncio.Event,
+    one_pass: Callable[[], Awaitable[int]],
+    *,
+    retry_on: type[Exception],
+    name: str,
+    idle_s: float = 0.05,
+    retry_after_s: float = 1.0,
+) -> None:
+    """Run passes until `stop` is set: after a pass that found nothing, wait `idle_s`; after a failed one
+    (`retry_on`: Redis or PostgreSQL unreachable), log it and retry after `retry_after_s`, never fatal."""
+    while not stop.is_set():
+        try:
+            done = await one_pass()
+        except retry_on:
+            _reraise_a_cancel()
+            log.warning("%s: pass failed, retrying", name, exc_info=True)
+            await _wait(stop, retry_after_s)
+            continue
+        if done == 0:
+            await _wait(stop, idle_s)
+
+
+def _reraise_a_cancel() -> None:
+    """A driver (asyncpg) may turn our cancellation into its own error; a cancel must still cancel."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from None
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

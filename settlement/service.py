@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 
 from auction import keys
 from auction.engine.messages import EVENT_DECODER, LotPassed, LotSold
-from auction.sale_streams import Entry, SaleStreamGroup
+from auction.sale_streams import Entry, SaleStreamGroup, follow
 from settlement import billing, defaults
 from settlement.errors import NotFound, SettlementError, translate_errors
 
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 SETTLEMENT_GROUP = "settlement"  # consumer group on every sale's event stream (next to keys.PERSISTER_GROUP)
 IDLE_POLL_S = 0.1
-RETRY_AFTER_ERROR_S = 1.0
 SWEEP_EVERY_S = 5.0
 
 _LOT = keys.LOT_FIELD.encode()
@@ -81,29 +80,24 @@ class SettlementService:
         self._pg = pg
         self._consumer = consumer
         self._clock = clock
+        self._last_sweep = 0.0  # monotonic time of the last sweep; 0: sweep on the first pass
         self._streams = SaleStreamGroup(
             redis, SETTLEMENT_GROUP, consumer, batch=batch, claim_idle_ms=claim_idle_ms, only_sales=only_sales
         )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Settle until `stop` is set; failures of Redis or PostgreSQL are retried, never fatal."""
-        last_sweep = 0.0
-        while not stop.is_set():
-            try:
-                settled = await self.drain_once()
-                if time.monotonic() - last_sweep >= SWEEP_EVERY_S:
-                    await defaults.sweep(self._pg, self._clock())
-                    await billing.release_payouts(self._pg, self._clock())
-                    last_sweep = time.monotonic()
-            except SettlementError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():  # a cancel that a driver turned into its own error
-                    raise asyncio.CancelledError from None
-                log.warning("settlement %s: pass failed, retrying", self._consumer, exc_info=True)
-                await _wait(stop, RETRY_AFTER_ERROR_S)
-                continue
-            if settled == 0:
-                await _wait(stop, IDLE_POLL_S)
+        name = f"settlement {self._consumer}"
+        await follow(stop, self._pass, retry_on=SettlementError, name=name, idle_s=IDLE_POLL_S)
+
+    async def _pass(self) -> int:
+        """Settle what closed; every few seconds also let time act: reminders, interest, defaults, payouts."""
+        settled = await self.drain_once()
+        if time.monotonic() - self._last_sweep >= SWEEP_EVERY_S:
+            await defaults.sweep(self._pg, self._clock())
+            await billing.release_payouts(self._pg, self._clock())
+            self._last_sweep = time.monotonic()
+        return settled
 
     async def drain_once(self) -> int:
         """Settle every close currently in the streams of active sales; returns the closes newly settled."""
@@ -144,8 +138,3 @@ async def run_settlement(redis_url: str, database_url: str, stop: asyncio.Event 
     finally:
         await pg.close()
         await redis.aclose()
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
