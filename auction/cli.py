@@ -4,6 +4,7 @@ auction serve [--host H] [--port P]     everything, in one process group (embedd
 auction demo [--duration S] [--lots N] [--bidders N] [--json]
 auction db migrate
 auction vetting resync [--sale S]       publish every registration's standing to the engine again
+auction admin create EMAIL NAME         the house's first admin (password from AUCTION_ADMIN_PASSWORD or asked)
 auction gateway / auction worker        the group's children, started by `serve`
 """
 
@@ -65,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
         "resync", help="publish every registration's standing to the engine again (e.g. after losing Redis)"
     )
     resync.add_argument("--sale", type=_positive, default=None)
+    admin = commands.add_parser("admin", help="the house's first admin account")
+    create = admin.add_subparsers(dest="admin_command", required=True).add_parser(
+        "create", help="create the first admin (refused once an admin exists: admins make accounts over HTTP)"
+    )
+    create.add_argument("email")
+    create.add_argument("name")
     return parser
 
 
@@ -101,6 +108,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return asyncio.run(_migrate(settings))
         case "vetting":
             return asyncio.run(_resync(settings, args.sale))
+        case "admin":
+            return asyncio.run(_create_admin(settings, args.email, args.name, _admin_password()))
     return 0
 
 
@@ -122,6 +131,45 @@ async def _migrate(settings: Settings) -> int:
     finally:
         services.stop()
     print("applied: " + (", ".join(applied) if applied else "nothing, the schema is current"))
+    return 0
+
+
+def _admin_password() -> str:
+    """From AUCTION_ADMIN_PASSWORD (scripts), else asked twice on the terminal; never an argument (ps shows those)."""
+    import getpass
+    import os
+
+    if "AUCTION_ADMIN_PASSWORD" in os.environ:
+        return os.environ["AUCTION_ADMIN_PASSWORD"]
+    password = getpass.getpass("password for the new admin: ")
+    if getpass.getpass("the same again: ") != password:
+        raise SettingsError("the two passwords differ")
+    return password
+
+
+async def _create_admin(settings: Settings, email: str, name: str, password: str) -> int:
+    import asyncpg
+
+    from auction import identity
+    from ops.embedded import start_services
+    from ops.migrate import migrate
+
+    services = await asyncio.to_thread(
+        start_services, settings.state_dir, settings.redis_url, settings.database_url, settings.appendfsync
+    )
+    try:
+        await migrate(services.database_url)
+        pg = await asyncpg.create_pool(services.database_url, min_size=1, max_size=1)
+        try:
+            account = await identity.create_first_admin(pg, email, name, password)
+        except identity.AccountProblem as exc:
+            print(f"auction admin: {exc.field}: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await pg.close()
+    finally:
+        services.stop()
+    print(f"admin {account.email} created (account {account.id}); log in at POST /api/login")
     return 0
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
@@ -43,6 +44,7 @@ TokenCode = Literal["token_invalid", "token_expired", "token_revoked"]
 
 MAX_REPRESENTATIVES = 2
 MIN_PASSWORD = 12
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
 SESSION_TTL = timedelta(hours=12)
 API_TOKEN_TTL = timedelta(days=90)
 API_TOKEN_TTL_MAX = timedelta(days=365)
@@ -167,6 +169,21 @@ async def create_account(
         return await _insert_account(db, email, name, hashed, role, company_id, consignor_id)
     async with db.acquire() as conn, conn.transaction():
         return await _insert_account(conn, email, name, hashed, role, company_id, consignor_id)
+
+
+async def create_first_admin(pg: asyncpg.Pool, email: str, name: str, password: str) -> Account:
+    """The house's first admin, from the command line: every later account is made by an admin over HTTP.
+    Refused once any admin exists, so the command can't be used to add operators behind the admins' backs."""
+    async with pg.acquire() as conn, conn.transaction():
+        # Serialises two bootstraps run at once: the second sees the first's admin and is refused.
+        await conn.execute("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")
+        if await conn.fetchval("SELECT 1 FROM accounts WHERE role = 'admin' AND NOT disabled"):
+            raise AccountProblem("role", "an admin exists already; admins create accounts over HTTP")
+        if not re.match(EMAIL_PATTERN, email.strip()):
+            raise AccountProblem("email", f"{email!r} is not an email address")
+        if len(password) < MIN_PASSWORD:
+            raise AccountProblem("password", f"a password has at least {MIN_PASSWORD} characters")
+        return await _insert_account(conn, email, name, await hash_password(password), "admin", None, None)
 
 
 async def _insert_account(
