@@ -54,6 +54,12 @@ class SettlementTerms(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     return_shipping: int = 0  # the cost of an insured return, charged to the consignor
     strikes_to_suspend: int = 2
     strike_window_ms: int = YEAR_MS
+    # shipping and insurance claims (settlement/shipping_rules.py)
+    parcel_cap: int = 10_000_000  # the most one insured parcel may declare (100,000.00); more goes in several
+    transit_days: int = 3  # a shipment's scheduled delivery is this long after it is booked
+    damage_claim_days: int = 30  # damage must be reported within this long of delivery (or of custody)
+    missing_claim_from_days: int = 15  # a missing parcel may be claimed from this long after its scheduled delivery
+    missing_claim_until_days: int = 45  # ... and until this long after it
 
     def __post_init__(self) -> None:
         rates = (self.interest_bp_per_month, self.commission_bp, self.insurance_bp, self.tax_bp, self.unsold_fee_bp)
