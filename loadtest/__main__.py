@@ -1,6 +1,7 @@
 """`python -m loadtest` (`make bench`): the standard suite against a fresh process group, in under 5 minutes.
 
     python -m loadtest [--quick] [--runs N] [--profile] [--out loadtest/results]
+    python -m loadtest --only ramp,steady [--rates 2000,4000,8000] [--out /tmp/bench]   # some scenarios only
 
 It raises the open-files limit first (the gateway child inherits it), starts the process group with its own
 embedded Redis and PostgreSQL, measures the ceiling, then runs the scenarios and writes summary.json,
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -32,6 +34,7 @@ from loadtest.generator import BidderPool, raise_nofile
 from ops.runner import process_group
 
 RAMP_RATES = [500.0, 1000.0, 2000.0, 4000.0, 6000.0, 8000.0, 10000.0, 12000.0]
+SCENARIOS = ("ramp", "steady", "hot", "spike", "fanout1k", "fanout10k")
 
 
 def _free_port() -> int:
@@ -49,7 +52,24 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--watcher-processes", type=int, default=4, help="client processes for 10,000 watchers")
     parser.add_argument("--profile", action="store_true", help="py-spy the gateway during the saturation steps")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--only",
+        type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
+        default=list(SCENARIOS),
+        help=f"comma-separated scenarios to run, of {','.join(SCENARIOS)} (default all); with fewer than all,"
+        " only raw/results.json is written (the report needs every scenario)",
+    )
+    parser.add_argument(
+        "--rates",
+        type=lambda text: [float(rate) for rate in text.split(",")],
+        default=None,
+        help="the ramp's offered rates, comma-separated (default the standard ones)",
+    )
+    options = parser.parse_args(argv)
+    unknown = sorted(set(options.only) - set(SCENARIOS))
+    if unknown:
+        parser.error(f"--only: unknown scenario {unknown[0]!r}; choose from {', '.join(SCENARIOS)}")
+    return options
 
 
 async def suite(options: argparse.Namespace) -> dict[str, Any]:
@@ -96,32 +116,7 @@ async def suite(options: argparse.Namespace) -> dict[str, Any]:
             }
             print(f"[bench] ceiling {raw['baseline']}", flush=True)
             async with BidderPool(bench.ws_url, tokens) as pool:
-                rates = [200.0, 500.0, 1000.0] if quick else RAMP_RATES
-                profiler = _start_profile(options, bench.gateway_pid, len(rates) * 4.5)
-                raw["ramp"] = await scenarios.ramp(bench, pool, rates, 2.0 if quick else 4.0)
-                raw["profile"] = _stop_profile(profiler)
-                raw["steady_1000"] = await scenarios.steady(
-                    bench, pool, 200.0 if quick else 1000.0, 2.0 if quick else 8.0, 1 if quick else options.runs
-                )
-                raw["hot_lot"] = await scenarios.hot_lot(
-                    bench,
-                    pool,
-                    100.0 if quick else 1000.0,
-                    2.0 if quick else 5.0,
-                    min(conns, 200),
-                    50 if quick else 1000,
-                )
-                raw["closing_spike"] = await scenarios.closing_spike(
-                    bench, pool, 4 if quick else 12, min(conns, 400), 1.5, 700
-                )
-                raw["fanout_1000"] = await scenarios.fanout(
-                    bench, pool, 100 if quick else 1000, 1, 10.0, 2.0 if quick else 4.0, 1 if quick else options.runs
-                )
-                raw["fanout_10000"] = (
-                    None
-                    if quick
-                    else await scenarios.fanout(bench, pool, 10_000, options.watcher_processes, 4.0, 4.0, options.runs)
-                )
+                await _scenarios(options, bench, pool, conns, raw)
             raw["lost"] = await scenarios.lost_acked_bids(bench)
             print(f"[bench] lost: {raw['lost']}", flush=True)
         finally:
@@ -130,6 +125,40 @@ async def suite(options: argparse.Namespace) -> dict[str, Any]:
             await redis.aclose()
     raw["seconds"] = time.time() - started
     return raw
+
+
+async def _scenarios(
+    options: argparse.Namespace, bench: scenarios.Bench, pool: BidderPool, conns: int, raw: dict[str, Any]
+) -> None:
+    quick, only = options.quick, set(options.only)
+    if "ramp" in only:
+        rates = options.rates or ([200.0, 500.0, 1000.0] if quick else RAMP_RATES)
+        step_s = 2.0 if quick else 4.0
+        profiler: list[subprocess.Popen[bytes] | None] = []
+
+        def start_profile() -> None:  # once the ramp's sale is built and warm: only the steps are sampled
+            profiler.append(_start_profile(options, bench.gateway_pid, len(rates) * (step_s + 0.5)))
+
+        raw["ramp"] = await scenarios.ramp(bench, pool, rates, step_s, on_steps=start_profile)
+        raw["profile"] = _stop_profile(profiler[0] if profiler else None)
+    if "steady" in only:
+        raw["steady_1000"] = await scenarios.steady(
+            bench, pool, 200.0 if quick else 1000.0, 2.0 if quick else 8.0, 1 if quick else options.runs
+        )
+    if "hot" in only:
+        raw["hot_lot"] = await scenarios.hot_lot(
+            bench, pool, 100.0 if quick else 1000.0, 2.0 if quick else 5.0, min(conns, 200), 50 if quick else 1000
+        )
+    if "spike" in only:
+        raw["closing_spike"] = await scenarios.closing_spike(bench, pool, 4 if quick else 12, min(conns, 400), 1.5, 700)
+    if "fanout1k" in only:
+        raw["fanout_1000"] = await scenarios.fanout(
+            bench, pool, 100 if quick else 1000, 1, 10.0, 2.0 if quick else 4.0, 1 if quick else options.runs
+        )
+    if "fanout10k" in only and not quick:
+        raw["fanout_10000"] = await scenarios.fanout(
+            bench, pool, 10_000, options.watcher_processes, 4.0, 4.0, options.runs
+        )
 
 
 def _start_profile(options: argparse.Namespace, pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
@@ -173,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
         raw = uvloop.run(suite(options))
     except ImportError:
         raw = asyncio.run(suite(options))
+    if set(options.only) != set(SCENARIOS):
+        (options.out / "raw").mkdir(parents=True, exist_ok=True)
+        (options.out / "raw" / "results.json").write_text(json.dumps(raw, indent=2, default=str))
+        print(f"[bench] only {','.join(options.only)}: wrote {options.out}/raw/results.json (no report)")
+        return 0
     summary = report.write_all(raw, options.out)
     print(f"[bench] wrote {options.out}/summary.json, REPORT.md, latency.png")
     for name, check in summary["targets"].items():

@@ -13,7 +13,7 @@ import itertools
 import random
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,13 +135,21 @@ async def bare_ceiling(bench: Bench, concurrency: int = 64, duration_s: float = 
 
 
 async def ramp(
-    bench: Bench, pool: BidderPool, rates: Sequence[float], step_s: float, lots: int = 1000
+    bench: Bench,
+    pool: BidderPool,
+    rates: Sequence[float],
+    step_s: float,
+    lots: int = 1000,
+    on_steps: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Raise the offered rate step by step over `lots` lots and every connection; one result per step."""
+    """Raise the offered rate step by step over `lots` lots and every connection; one result per step.
+    `on_steps` is called once the sale is built and warm, just before the first step (the profiler starts)."""
     sale = await build_sale(bench, lots)
     cursor = cursor_for(sale)
     conns = len(pool.sockets)
     await warm(bench, pool, sale, cursor, conns)
+    if on_steps is not None:
+        on_steps()
     steps = []
     for rate in rates:
         plan = steady_schedule(rate, step_s, [lot.lot for lot in sale.lots], conns, cursor, f"r{int(rate)}")
