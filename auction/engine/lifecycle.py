@@ -6,6 +6,7 @@ as a bug, never as an input error.
 
     timed:   scheduled -LotOpened-> open -LotSold-> sold
                                          -LotPassed-> passed
+             open -BidsCancelled-> open (a bidder taken out; also in a live lot's open status)
     live:    scheduled -LotOpened-> open <-FairWarningCalled/BidAccepted-> fair_warning
              open|fair_warning -LotSold/LotPassed-> sold|passed -LotReopened-> open
              open|fair_warning -LotPaused-> paused -LotResumed-> open
@@ -39,9 +40,9 @@ FINAL: frozenset[Status] = frozenset({"sold", "passed", "withdrawn"})
 
 # Events that happen within a status and leave it unchanged.
 _STAYS: dict[Format, dict[Status, frozenset[str]]] = {
-    "timed": {"open": frozenset({"BidAccepted", "ProxyBidPlaced", "MaxBidRaised", "LotExtended"})},
+    "timed": {"open": frozenset({"BidAccepted", "ProxyBidPlaced", "MaxBidRaised", "LotExtended", "BidsCancelled"})},
     "live": {
-        "open": frozenset({"BidAccepted", "ProxyBidPlaced", "MaxBidRaised", "IncrementChanged"}),
+        "open": frozenset({"BidAccepted", "ProxyBidPlaced", "MaxBidRaised", "IncrementChanged", "BidsCancelled"}),
     },
     "tender": {"open": frozenset({"TenderBidSubmitted"})},
 }

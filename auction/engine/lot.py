@@ -24,6 +24,12 @@ also held to the buyer's standing and limit:
   no longer eligible. Stopped there, they are outbid. The recorded maximum stays what the buyer asked: the
   reach is worked out afresh for every bid, so room freed on another lot is used.
 Without a context the rules are exactly the unlimited ones above.
+
+Cancelling a bidder's bids (`CancelBids`, the house's decision: a suspension, or cancellation for cause) takes
+them out of an open lot: the lot's price, leader, leader's maximum and bid count become what the recorded bids
+of everyone else make them, folded through this same `decide` (auction.engine.record). The command carries the
+lot's record; it must be exactly the history of the state it is decided against, or it is refused `stale`.
+The end time does not move; a bidder with no standing bid on the lot gets `no_bids`; a closed lot is refused.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ from auction.engine.messages import (
     AnyCommand,
     AnyEvent,
     BidAccepted,
+    BidsCancelled,
+    CancelBids,
     CloseLot,
     Event,
     LotExtended,
@@ -54,6 +62,7 @@ from auction.engine.messages import (
     WithdrawLot,
 )
 from auction.engine.premium import CHRISTIES_2023_USD, PremiumSchedule, affordable, all_in
+from auction.engine.record import live_bids
 from auction.engine.standing import BidContext, BidderStanding, headroom, refusal
 
 
@@ -142,6 +151,8 @@ def decide(state: LotState, command: AnyCommand, context: BidContext | None = No
             return _open(state, command)
         case WithdrawLot():
             return _withdraw(state, command)
+        case CancelBids():
+            return _cancel_bids(state, command)
 
 
 def evolve(state: LotState, event: AnyEvent) -> LotState:
@@ -164,6 +175,15 @@ def evolve(state: LotState, event: AnyEvent) -> LotState:
             return msgspec.structs.replace(moved, leader_max=event.max_amount)
         case LotExtended():
             return msgspec.structs.replace(moved, end_ms=event.end_ms, extensions=state.extensions + 1)
+        case BidsCancelled():
+            return msgspec.structs.replace(
+                moved,
+                price=event.price,
+                leader=event.leader,
+                leader_paddle=event.leader_paddle,
+                leader_max=event.leader_max,
+                bid_count=event.bid_count,
+            )
     return moved
 
 
@@ -336,6 +356,54 @@ def _withdraw(state: LotState, command: WithdrawLot) -> Decision:
     return tuple(out.events)
 
 
+def _cancel_bids(state: LotState, command: CancelBids) -> Decision:
+    if state.status in lifecycle.FINAL:
+        return Rejected("lot_closed")  # a closed lot is settlement's to re-award, not the live engine's
+    if state.status != "open":
+        return Rejected("lot_not_open")
+    if not _is_history_of(state, command.record):
+        return Rejected("stale")
+    bids = live_bids(command.record)
+    if not any(bid.bidder == command.bidder for bid in bids):
+        return Rejected("no_bids")
+    kept = position_of(state, [bid for bid in bids if bid.bidder != command.bidder])
+    out = _Emitter(state, command.at_ms)
+    out.emit(
+        BidsCancelled,
+        bidder=command.bidder,
+        reason=command.reason,
+        price=kept.price,
+        leader=kept.leader,
+        leader_paddle=kept.leader_paddle,
+        leader_max=kept.leader_max,
+        bid_count=kept.bid_count,
+    )
+    return tuple(out.events)
+
+
+def _is_history_of(state: LotState, record: tuple[AnyEvent, ...]) -> bool:
+    """Whether `record` is exactly the events that made `state`: a record read before the lot moved on is not."""
+    if len(record) != state.seq:
+        return False
+    try:
+        return replay(state.terms, list(record)) == state
+    except (SequenceGap, lifecycle.IllegalTransition):
+        return False
+
+
+def position_of(state: LotState, bids: list[PlaceBid]) -> LotState:
+    """Where `bids` alone put an open lot: folded through `decide` from nobody leading, with no standings
+    (each was within its buyer's limit when it was made). A bid the engine now refuses (a plain bid from who
+    has come to lead) is dropped, as it would have been refused then. Only the bidding position of the result
+    counts: the fold runs against the lot's present end, so none of the bids is late."""
+    position = LotState(terms=state.terms, end_ms=state.end_ms, status="open")
+    for bid in bids:
+        decision = decide(position, bid)
+        if not isinstance(decision, Rejected):
+            position = reduce(evolve, decision, position)
+    return position
+
+
 __all__ = [
     "Decision",
     "Event",
@@ -346,5 +414,6 @@ __all__ = [
     "evolve",
     "exposure_of",
     "new_lot",
+    "position_of",
     "replay",
 ]

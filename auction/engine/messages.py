@@ -42,7 +42,15 @@ class WithdrawLot(Command, frozen=True, tag="withdraw_lot"):
     reason: str
 
 
-AnyCommand = OpenLot | PlaceBid | CloseLot | WithdrawLot
+class CancelBids(Command, frozen=True, tag="cancel_bids"):
+    """Take `bidder` out of an open lot: the house's decision (a suspension, or cancellation for cause), never a
+    buyer's, so no client may send it. `record` is the lot's events as the caller read them (from its stream or
+    from PostgreSQL); the engine recomputes the lot from it, and refuses the command `stale` unless the record is
+    exactly the history of the lot as it stands, so a lot that moved on meanwhile is re-read and retried."""
+
+    bidder: int
+    reason: str
+    record: tuple[AnyEvent, ...]
 
 
 class Event(msgspec.Struct, frozen=True, tag_field="type"):
@@ -106,7 +114,32 @@ class LotWithdrawn(Event, frozen=True, tag="LotWithdrawn"):
     reason: str
 
 
-AnyEvent = LotOpened | BidAccepted | ProxyBidPlaced | MaxBidRaised | LotExtended | LotSold | LotPassed | LotWithdrawn
+class BidsCancelled(Event, frozen=True, tag="BidsCancelled"):
+    """Every bid `bidder` had made on an open lot was struck, and the lot now stands where the recorded bids of
+    everyone else put it: `price`, `leader`, `leader_paddle`, `leader_max` and `bid_count` are that position
+    (leader None and price 0 when nobody is left). The end time does not move."""
+
+    bidder: int
+    reason: str
+    price: int
+    leader: int | None
+    leader_paddle: int | None
+    leader_max: int
+    bid_count: int
+
+
+AnyEvent = (
+    LotOpened
+    | BidAccepted
+    | ProxyBidPlaced
+    | MaxBidRaised
+    | LotExtended
+    | LotSold
+    | LotPassed
+    | LotWithdrawn
+    | BidsCancelled
+)
+AnyCommand = OpenLot | PlaceBid | CloseLot | WithdrawLot | CancelBids
 
 RejectReason = Literal[
     "too_low",
@@ -119,6 +152,10 @@ RejectReason = Literal[
     "duplicate",
     "not_allowed",
     "busy",
+    # a cancellation of bids (CancelBids): the record given is not the lot's history as it stands / the bidder
+    # has no bids on the lot that were not struck already (so repeating a cancellation changes nothing)
+    "stale",
+    "no_bids",
     # the buyer's standing in the sale (auction.engine.standing), checked in the same atomic step as the bid
     "not_registered",
     "not_approved",

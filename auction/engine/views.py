@@ -4,6 +4,9 @@ Buyers, consignors and anonymous watchers see bidders only as paddle numbers and
 identity or the reserve amount (only whether it is met). Operators see the record itself. Every event of the
 record has a public form, so that the sequence a watcher receives has no gaps: an event with nothing public
 in it (a leader raising their own maximum) is shown as `Hidden`.
+
+A bidder taken out of a lot (`BidsCancelled`) is shown as `revised`: the lot's new price, leading paddle and
+bid count, which may all be lower than before. Neither whose bids were struck nor why is shown.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from auction.engine.lot import LotState, LotTerms
 from auction.engine.messages import (
     AnyEvent,
     BidAccepted,
+    BidsCancelled,
     LotExtended,
     LotOpened,
     LotPassed,
@@ -79,11 +83,24 @@ class WithdrawnShown(PublicEvent, frozen=True, tag="withdrawn"):
     pass
 
 
+class RevisedShown(PublicEvent, frozen=True, tag="revised"):
+    """The house struck someone's bids: the lot now stands at `price` (it can go down), led by `paddle` (None:
+    nobody leads, and `price` is 0), after `bid_count` bids."""
+
+    price: int
+    paddle: int | None
+    bid_count: int
+    reserve_met: bool
+    next_minimum: int
+
+
 class Hidden(PublicEvent, frozen=True, tag="hidden"):
     """Something happened that nobody but an operator may see; it keeps the sequence whole."""
 
 
-AnyPublicEvent = BidShown | OpenedShown | ExtendedShown | SoldShown | PassedShown | WithdrawnShown | Hidden
+AnyPublicEvent = (
+    BidShown | OpenedShown | ExtendedShown | SoldShown | PassedShown | WithdrawnShown | RevisedShown | Hidden
+)
 
 
 def lot_view(state: LotState) -> LotView:
@@ -129,5 +146,16 @@ def public_event(terms: LotTerms, event: AnyEvent) -> AnyPublicEvent:
             return PassedShown(seq, at)
         case LotWithdrawn():
             return WithdrawnShown(seq, at)
+        case BidsCancelled():
+            leads = event.leader is not None
+            return RevisedShown(
+                seq,
+                at,
+                price=event.price,
+                paddle=event.leader_paddle,
+                bid_count=event.bid_count,
+                reserve_met=leads and event.price >= terms.reserve,
+                next_minimum=terms.ladder.next_bid(event.price) if leads else terms.opening,
+            )
         case MaxBidRaised():
             return Hidden(seq, at)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typing
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from auction.engine import lifecycle
 from auction.engine.lifecycle import FINAL, IllegalTransition, after, allows, next_status
 from auction.engine.lot import SequenceGap, SoftClose, decide, evolve, new_lot
-from auction.engine.messages import AnyCommand, AnyEvent, BidAccepted, LotOpened, Rejected
+from auction.engine.messages import AnyCommand, AnyEvent, BidAccepted, CancelBids, LotOpened, Rejected
 
 from ._lots import END, START, bid, close, max_bid, open_lot, run, terms, withdraw
 
@@ -41,6 +42,7 @@ TIMED_TRANSITIONS: dict[tuple[lifecycle.Status, str], lifecycle.Status] = {
     ("open", "ProxyBidPlaced"): "open",
     ("open", "MaxBidRaised"): "open",
     ("open", "LotExtended"): "open",
+    ("open", "BidsCancelled"): "open",
     ("open", "LotSold"): "sold",
     ("open", "LotPassed"): "passed",
     ("open", "LotWithdrawn"): "withdrawn",
@@ -55,18 +57,27 @@ def test_timed_table_allows_what_decide_emits(transition: tuple[lifecycle.Status
 
 
 def _emitted(commands: list[AnyCommand], soft_close: SoftClose | None = None) -> set[tuple[str, str]]:
-    """(status before, event name) for every event decide emitted over these commands."""
+    """(status before, event name) for every event decide emitted over these commands. A CancelBids is given the
+    record so far."""
     lot = terms(end_ms=600_000, reserve=1500, soft_close=soft_close or SoftClose())
     state = new_lot(lot)
     pairs: set[tuple[str, str]] = set()
+    record: list[AnyEvent] = []
     for command in commands:
+        if isinstance(command, CancelBids):
+            command = msgspec.structs.replace(command, record=tuple(record))
         decision = decide(state, command)
         if isinstance(decision, Rejected):
             continue
         for event in decision:
             pairs.add((state.status, type(event).__name__))
             state = evolve(state, event)
+        record.extend(decision)
     return pairs
+
+
+def cancel(at_ms: int, bidder: int) -> CancelBids:
+    return CancelBids(at_ms=at_ms, bidder=bidder, reason="suspended", record=())
 
 
 SCENARIOS: list[list[AnyCommand]] = [
@@ -76,6 +87,7 @@ SCENARIOS: list[list[AnyCommand]] = [
     [withdraw(0)],
     [bid(1, 100, 2000), withdraw(3000)],
     [bid(1, 100, 2000), close(600_000)],
+    [bid(1, 100, 2000), bid(2, 200, 3000), cancel(4000, 2), cancel(5000, 9), close(600_000), cancel(700_000, 1)],
 ]
 
 
@@ -97,6 +109,7 @@ COMMANDS = st.one_of(
     st.builds(close, st.integers(0, 800_000)),
     st.builds(open_lot, st.integers(0, 800_000)),
     st.builds(withdraw, st.integers(0, 800_000)),
+    st.builds(cancel, st.integers(0, 800_000), st.sampled_from([1, 2, 3])),
 )
 
 

@@ -33,7 +33,7 @@ FORBIDDEN = {
     "socket",
     "uuid",
 }
-PRIVATE_KEYS = {"max_amount", "bidder", "client_id"}
+PRIVATE_KEYS = {"max_amount", "bidder", "client_id", "leader", "leader_max", "reason"}
 
 
 def _module_file(name: str) -> Path | None:
@@ -146,6 +146,7 @@ SECRET_MAX = 987_654_321  # a value that appears nowhere else in the samples
 SECRET_BIDDER = 55_555_551
 SECRET_CLIENT = "client-secret-xyz"
 SECRET_RESERVE = 424_242_427
+SECRET_REASON = "reason-secret-qrs"  # why a lot was withdrawn or someone's bids cancelled: the house's business
 
 
 def _sample(event_type: type[AnyEvent], seq: int) -> AnyEvent:
@@ -156,15 +157,17 @@ def _sample(event_type: type[AnyEvent], seq: int) -> AnyEvent:
         hint = hints[field.name]
         if field.name == "seq":
             values[field.name] = seq
-        elif field.name == "max_amount":
+        elif field.name in {"max_amount", "leader_max"}:
             values[field.name] = SECRET_MAX
-        elif field.name == "bidder":
+        elif field.name in {"bidder", "leader"}:
             values[field.name] = SECRET_BIDDER
         elif field.name == "client_id":
             values[field.name] = SECRET_CLIENT
+        elif field.name == "reason" and hint is str:
+            values[field.name] = SECRET_REASON
         elif typing.get_origin(hint) is typing.Literal:
             values[field.name] = typing.get_args(hint)[0]
-        elif hint is int:
+        elif hint is int or hint == int | None:
             values[field.name] = 1_000 + seq
         elif hint is str:
             values[field.name] = "why"
@@ -187,6 +190,7 @@ def test_every_event_type_is_covered() -> None:
         "LotSold",
         "LotPassed",
         "LotWithdrawn",
+        "BidsCancelled",
     }
 
 
@@ -203,7 +207,7 @@ def test_every_event_has_a_public_form_without_private_fields(event_type: type[A
     assert not PRIVATE_KEYS & set(fields), fields
     assert "reserve" not in fields
     text = encoded.decode()
-    for secret in (str(SECRET_MAX), str(SECRET_BIDDER), SECRET_CLIENT, str(SECRET_RESERVE)):
+    for secret in (str(SECRET_MAX), str(SECRET_BIDDER), SECRET_CLIENT, str(SECRET_RESERVE), SECRET_REASON):
         assert secret not in text, (secret, text)
 
 
