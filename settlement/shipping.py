@@ -311,14 +311,18 @@ async def poll_carriers(pg: asyncpg.Pool) -> Applied:
 # ---- shipping to buyers after payment -----------------------------------------------------------------------
 
 
-async def ship_paid_invoices(pg: asyncpg.Pool, now_ms: int, carrier: str = "manual") -> list[int]:
-    """One shipment to the buyer per active line of every invoice paid in full, not yet shipped; the new
-    shipment ids. Declared at hammer + premium (shipping_rules.buyer_declared_value). No charge: shipping and
-    insurance are already on the invoice. Idempotent: the line is the key (`ship-line:<line id>`)."""
+async def ship_paid_invoices(
+    pg: asyncpg.Pool, now_ms: int, sale_id: int | None = None, carrier: str = "manual"
+) -> list[int]:
+    """One shipment to the buyer per active line of every invoice paid in full (of one sale, or all), not yet
+    shipped; the new shipment ids. Declared at hammer + premium (shipping_rules.buyer_declared_value). No charge:
+    shipping and insurance are already on the invoice. Idempotent: the line is the key (`ship-line:<line id>`)."""
     rows = await pg.fetch(
         "SELECT l.id, l.sale_id, l.lot_no, l.hammer, l.premium, i.buyer_id, i.currency FROM invoice_lines l "
         "JOIN invoices i ON i.id = l.invoice_id WHERE i.status = 'paid' AND l.status = 'active' "
-        "AND NOT EXISTS (SELECT 1 FROM shipments s WHERE s.idem_key = 'ship-line:' || l.id) ORDER BY l.id"
+        "AND ($1::bigint IS NULL OR l.sale_id = $1) "
+        "AND NOT EXISTS (SELECT 1 FROM shipments s WHERE s.idem_key = 'ship-line:' || l.id) ORDER BY l.id",
+        sale_id,
     )
     created = []
     for r in rows:

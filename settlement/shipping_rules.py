@@ -241,3 +241,49 @@ def claim_move_problem(
     if to == "denied" and not reason.strip():
         return Problem("reason", "a denial needs a reason")
     return None
+
+
+# ---- custody: taking a stone out of its setting -------------------------------------------------------------
+#
+#   requested -consent-> consented -start-> started -complete-> completed
+#
+# The consignor's consent comes first; the photo before is taken before the work starts and the photo after
+# once it has; the work can't be completed without both.
+
+RemovalStatus = Literal["requested", "consented", "started", "completed"]
+RemovalStep = Literal["consent", "start", "complete"]
+PhotoStage = Literal["before", "after"]
+
+_REMOVAL_MOVES: dict[tuple[RemovalStatus, RemovalStep], RemovalStatus] = {
+    ("requested", "consent"): "consented",
+    ("consented", "start"): "started",
+    ("started", "complete"): "completed",
+}
+
+
+def removal_after(status: RemovalStatus, step: RemovalStep) -> RemovalStatus | None:
+    return _REMOVAL_MOVES.get((status, step))
+
+
+def removal_step_problem(status: RemovalStatus, step: RemovalStep, photos: Collection[str]) -> Problem | None:
+    """Whether a removal that is `status`, with photos of these stages, may take `step`."""
+    if step == "start" and status == "requested":
+        return Problem("consent", "the consignor's consent must be recorded before the stone is taken out")
+    if removal_after(status, step) is None:
+        return Problem("status", f"a removal that is {status} cannot {step}")
+    if step == "start" and "before" not in photos:
+        return Problem("photos", "a photo of the stone in its setting must be taken before the work starts")
+    if step == "complete":
+        missing = [stage for stage in ("before", "after") if stage not in photos]
+        if missing:
+            return Problem("photos", f"the removal can't be completed without the photo {' and '.join(missing)}")
+    return None
+
+
+def photo_problem(status: RemovalStatus, stage: PhotoStage) -> Problem | None:
+    """The photo before belongs before the work starts, the photo after once it has (and before it is closed)."""
+    if stage == "before" and status not in ("requested", "consented"):
+        return Problem("stage", "the work has started: a photo now is not a photo before")
+    if stage == "after" and status != "started":
+        return Problem("stage", "the photo after is taken once the work has started, before it is completed")
+    return None
