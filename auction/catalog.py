@@ -305,3 +305,43 @@ async def paddle_of(pg: asyncpg.Pool, sale_id: int, company_id: int) -> int | No
         company_id,
     )
     return paddle
+
+
+async def relist_lot(
+    conn: asyncpg.Connection, *, from_sale: int, from_lot: int, to_sale: int, reserve: int, opening: int
+) -> int:
+    """Offer a stone of an earlier sale again, as a new lot of `to_sale`: the same diamond, consignor, title,
+    estimates and details (noting where it came from), with a new reserve and opening. It is numbered after the
+    sale's last lot, opens with the sale and closes one stagger after its last lot. Returns the new lot number.
+
+    Call inside a transaction: the sale's row is locked, so two relistings never take the same number. Load the
+    new lot into a running store with `stored_terms` (it is not in any `NewSale`)."""
+    sale = await conn.fetchrow(
+        "SELECT starts_at_ms, settings::text AS settings FROM sales WHERE id = $1 FOR UPDATE", to_sale
+    )
+    if sale is None:
+        raise LookupError(f"no sale {to_sale}")
+    stagger = msgspec.json.decode(sale["settings"], type=SaleSettings).stagger_ms
+    last = await conn.fetchrow(
+        "SELECT coalesce(max(lot_no), 0) AS lot_no, max(end_ms) AS end_ms FROM lots WHERE sale_id = $1", to_sale
+    )
+    lot_no: int = last["lot_no"] + 1
+    end_ms = (last["end_ms"] or sale["starts_at_ms"]) + max(stagger, 1)
+    inserted: int | None = await conn.fetchval(
+        f"INSERT INTO lots (sale_id, lot_no, title, consignor_id, {_DIAMOND_COLUMNS}, low_estimate, high_estimate, "
+        "reserve, opening_price, start_ms, end_ms, details) "
+        f"SELECT $3, $4, title, consignor_id, {_DIAMOND_COLUMNS}, low_estimate, high_estimate, $5, $6, $7, $8, "
+        "details || jsonb_build_object('relisted_from', concat(sale_id, '/', lot_no)) "
+        "FROM lots WHERE sale_id = $1 AND lot_no = $2 RETURNING lot_no",
+        from_sale,
+        from_lot,
+        to_sale,
+        lot_no,
+        reserve,
+        opening,
+        sale["starts_at_ms"],
+        end_ms,
+    )
+    if inserted is None:
+        raise LookupError(f"sale {from_sale} has no lot {from_lot}")
+    return inserted

@@ -1,0 +1,413 @@
+"""Unsold stones against real PostgreSQL and Redis: from a lot passing (its LotPassed in the sale's stream,
+recorded by the settlement service) through the post-sale window to a sale, a return, or a later sale."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from auction import catalog
+from auction.catalog import NewLot, NewSale
+from auction.diamonds import Diamond
+from auction.engine.premium import all_in
+from auction.store import LotStore
+from settlement import billing, defaults, ledger, shipping, unsold
+from settlement.errors import NotFound
+from settlement.reconcile import reconcile, settlement_summary
+from settlement.rules import DAY_MS, HOUR_MS, SettlementTerms
+from settlement.service import SettlementService
+from settlement.unsold import NotYours, Refused
+from tests.settlement.helpers import START, USD, bid, forget, make_sale, publish, run_lot
+
+RESERVE = 5_000 * USD
+LOW = 6_000 * USD
+WINDOW = 72 * HOUR_MS
+
+
+@dataclass
+class Passed:
+    sale: NewSale
+    consignor: int
+    closed_ms: int  # when the lots passed
+    buyers: list[int]  # registered companies, in the order made
+
+    @property
+    def window_ends(self) -> int:
+        return self.closed_ms + WINDOW
+
+
+def _sale(sale_id: int, consignor: int, lots: int, starts_at_ms: int = START) -> NewSale:
+    stone = Diamond(carat_points=152, shape="Round", colour="G", clarity="VS2", cut="Excellent", lab="GIA",
+                    report_number="2215200001")  # fmt: skip
+    return NewSale(
+        id=sale_id,
+        name=f"unsold test {sale_id}",
+        currency="USD",
+        starts_at_ms=starts_at_ms,
+        first_close_ms=starts_at_ms + 3_600_000,
+        lots=[
+            NewLot(lot=n, title=f"stone {n}", consignor_id=consignor, diamond=stone, low_estimate=LOW,
+                   high_estimate=2 * LOW, reserve=RESERVE, opening=100 * USD)
+            for n in range(1, lots + 1)
+        ],
+    )  # fmt: skip
+
+
+async def _buyer(pg: asyncpg.Pool, sale_id: int, paddle: int, registered: bool = True) -> int:
+    bidder, _ = await catalog.add_bidder(pg, f"Buyer {paddle}", f"Buyer Co {sale_id}-{paddle}")
+    if registered:
+        await catalog.register(pg, sale_id, bidder.id, paddle)
+    return bidder.id
+
+
+async def _passed_sale(
+    redis: Redis, pg: asyncpg.Pool, sale_id: int, bids_per_lot: list[list[tuple[int, int]]], buyers: int = 3
+) -> Passed:
+    """A sale whose lots all close below their reserve (lot n gets bids_per_lot[n-1] as (buyer index, amount)),
+    their closes put in the sale's stream and the record, and the settlement service run over them."""
+    consignor = await catalog.add_consignor(pg, "Ruth Abrams", "Abrams Fine Gems")
+    sale = _sale(sale_id, consignor, len(bids_per_lot))
+    await catalog.insert_sale(pg, sale)
+    companies = [await _buyer(pg, sale_id, 10 + i) for i in range(buyers)]
+    closed = 0
+    for lot, bids in enumerate(bids_per_lot, start=1):
+        events = run_lot(sale, lot, [bid(companies[who], amount) for who, amount in bids])
+        assert type(events[-1]).__name__ == "LotPassed"
+        closed = events[-1].at_ms
+        await publish(redis, pg, sale_id, lot, events)
+    try:
+        assert await SettlementService(redis, pg, only_sales=frozenset({sale_id})).drain_once() == len(bids_per_lot)
+    finally:
+        await forget(redis, sale_id)
+    return Passed(sale, consignor, closed, companies)
+
+
+async def _status(pg: asyncpg.Pool, sale_id: int, lot: int) -> str:
+    status: str = await pg.fetchval("SELECT status FROM passed_lots WHERE sale_id = $1 AND lot_no = $2", sale_id, lot)
+    return status
+
+
+async def _lines(pg: asyncpg.Pool, sale_id: int) -> list[tuple[int, int, int, int, str, str]]:
+    rows = await pg.fetch(
+        "SELECT l.lot_no, i.buyer_id, l.hammer, l.total, l.source, l.status FROM invoice_lines l "
+        "JOIN invoices i ON i.id = l.invoice_id WHERE l.sale_id = $1 ORDER BY l.lot_no, l.id",
+        sale_id,
+    )
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+_CONSIGNOR_PROBLEM = re.compile(r"account (consignor:\d+) \((\w+)\): the records say (-?\d+), the ledger (-?\d+)")
+
+
+async def reconciled(pg: asyncpg.Pool, sale_id: int) -> list[str]:
+    """Everything reconcile and unsold_problems find, less a consignor account that differs from the invoice
+    records by exactly what returns charged it (in case reconcile doesn't count those charges yet)."""
+    charges = await unsold.consignor_charges(pg)
+    problems = []
+    for problem in await reconcile(pg, sale_id):
+        found = _CONSIGNOR_PROBLEM.fullmatch(problem)
+        if found and int(found[4]) - int(found[3]) == charges.get((found[1], found[2])):
+            continue
+        problems.append(problem)
+    return problems + await unsold.unsold_problems(pg)
+
+
+async def _refused(call: object, field: str, reason: str) -> None:
+    with pytest.raises(Refused) as refused:
+        await call  # type: ignore[misc]
+    assert (refused.value.field, refused.value.reason) == (field, reason)
+
+
+@pytest.fixture
+async def later_store(redis: Redis) -> AsyncIterator[LotStore]:
+    store = LotStore(redis)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+# ---- (a) the top bidder takes the lot at its reserve ----------------------------------------------------------
+
+
+async def test_top_bidder_accepts_the_reserve_and_is_invoiced(
+    redis: Redis, pg: asyncpg.Pool, new_sale_id: Callable[[], int]
+) -> None:
+    sale_id = new_sale_id()
+    passed = await _passed_sale(redis, pg, sale_id, [[(0, 2_000 * USD), (1, 3_000 * USD)]])
+    top, under = passed.buyers[1], passed.buyers[0]
+    assert await _status(pg, sale_id, 1) == "post_sale"
+    now = passed.closed_ms + HOUR_MS
+    assert (await unsold.sweep(pg, now, sale_id))["reserve_offers"] == 1
+    assert (await unsold.sweep(pg, now, sale_id))["reserve_offers"] == 0  # made once
+    [lot] = await unsold.passed_lots(pg, sale_id)
+    [offer] = lot.offers
+    assert (offer.kind, offer.buyer, offer.amount, offer.expires_ms) == ("reserve", top, RESERVE, passed.window_ends)
+    with pytest.raises(NotYours):  # offered to the top bidder, not to the underbidder
+        await unsold.answer_offer(pg, offer.id, True, now, buyer_id=under)
+    with pytest.raises(NotYours):  # nor for the consignor to take
+        await unsold.answer_offer(pg, offer.id, True, now, consignor_id=passed.consignor)
+    assert await unsold.answer_offer(pg, offer.id, True, now + 1, buyer_id=top) == "accepted"
+    assert await unsold.answer_offer(pg, offer.id, True, now + 2, buyer_id=top) == "accepted"  # repeated: nothing
+    await _refused(unsold.answer_offer(pg, offer.id, False, now + 3, buyer_id=top), "offer", "offer_closed")
+    schedule = passed.sale.settings.premium
+    assert await _lines(pg, sale_id) == [(1, top, RESERVE, all_in(RESERVE, schedule), "post_sale", "active")]
+    inv = await billing.invoice(pg, await billing.invoice_id_for(pg, sale_id, top))
+    assert inv.total == all_in(RESERVE, schedule) and inv.due_ms == now + 1 + 7 * DAY_MS
+    assert await _status(pg, sale_id, 1) == "sold"
+    await _refused(unsold.make_offer(pg, sale_id, 1, under, 6_000 * USD, "late", now + 4), "lot", "lot_sold")
+    await _refused(unsold.consent_relist(pg, sale_id, 1, 4_000 * USD, now + 4), "lot", "lot_sold")
+    assert (await unsold.sweep(pg, passed.window_ends + 1, sale_id))["windows_closed"] == 0  # sold: nothing to close
+    assert await ledger.balance(pg, ledger.consignor(passed.consignor), "USD") == -(RESERVE - RESERVE // 10)
+    assert await reconciled(pg, sale_id) == []
+
+
+async def test_the_reserve_offer_lapses_with_the_window(
+    redis: Redis, pg: asyncpg.Pool, new_sale_id: Callable[[], int]
+) -> None:
+    sale_id = new_sale_id()
+    passed = await _passed_sale(redis, pg, sale_id, [[(0, 3_000 * USD)]])
+    await unsold.sweep(pg, passed.closed_ms + 1, sale_id)
+    [offer] = (await unsold.passed_lots(pg, sale_id))[0].offers
+    late = passed.window_ends
+    await _refused(unsold.answer_offer(pg, offer.id, True, late, buyer_id=passed.buyers[0]), "offer", "window_closed")
+    assert await _lines(pg, sale_id) == []
+
+
+# ---- (b) buyers' offers, answered by the consignor -------------------------------------------------------------
+
+
+async def test_offers_from_registered_buyers_and_the_consignors_answers(
+    redis: Redis, pg: asyncpg.Pool, new_sale_id: Callable[[], int]
+) -> None:
+    sale_id = new_sale_id()
+    passed = await _passed_sale(redis, pg, sale_id, [[]])  # nobody bid: the window is open for offers all the same
+    x, y, z = passed.buyers
+    now = passed.closed_ms + HOUR_MS
+    assert (await unsold.sweep(pg, now, sale_id))["reserve_offers"] == 0  # no top bidder to offer the reserve to
+    assert (await unsold.buyer_view(pg, sale_id, x, now)).open_lots[0].window_ms == passed.window_ends
+
+    first_x = await unsold.make_offer(pg, sale_id, 1, x, 4_000 * USD, "x-1", now)
+    offer_y = await unsold.make_offer(pg, sale_id, 1, y, 4_500 * USD, "y-1", now)
+    assert await unsold.make_offer(pg, sale_id, 1, y, 4_500 * USD, "y-1", now + 5) == offer_y  # sent twice: one offer
+    offer_x = await unsold.make_offer(pg, sale_id, 1, x, 4_200 * USD, "x-2", now + 1)  # replaces x's first
+    assert (await unsold.offer(pg, first_x.id)).status == "replaced"
+    assert offer_x.paddle == 10 and offer_x.kind == "buyer" and offer_x.expires_ms == passed.window_ends
+    assert [o.id for o in (await unsold.buyer_view(pg, sale_id, x, now)).offers] == [first_x.id, offer_x.id]
+
+    # the consignor sees the offers by paddle, not by company; only their own lots
+    [seen] = await unsold.passed_lots(pg, sale_id, consignor_id=passed.consignor)
+    assert {(o.buyer, o.paddle, o.amount) for o in seen.offers if o.status == "open"} == {
+        (None, 10, 4_200 * USD),
+        (None, 11, 4_500 * USD),
+    }
+    assert await unsold.passed_lots(pg, sale_id, consignor_id=passed.consignor + 10**6) == []
+    with pytest.raises(NotYours):
+        await unsold.answer_offer(pg, offer_y.id, True, now + 2, consignor_id=passed.consignor + 10**6)
+    with pytest.raises(NotYours):  # a buyer doesn't answer offers, even their own
+        await unsold.answer_offer(pg, offer_y.id, True, now + 2, buyer_id=y)
+
+    assert await unsold.answer_offer(pg, offer_x.id, False, now + 2, consignor_id=passed.consignor) == "declined"
+    assert await unsold.answer_offer(pg, offer_x.id, False, now + 3, consignor_id=passed.consignor) == "declined"
+    await _refused(
+        unsold.answer_offer(pg, offer_x.id, True, now + 3, consignor_id=passed.consignor), "offer", "offer_closed"
+    )
+    offer_z = await unsold.make_offer(pg, sale_id, 1, z, 4_100 * USD, "z-1", now + 3)
+    assert await unsold.answer_offer(pg, offer_y.id, True, now + 4, consignor_id=passed.consignor) == "accepted"
+    assert await unsold.answer_offer(pg, offer_y.id, True, now + 5, consignor_id=passed.consignor) == "accepted"
+    assert (await unsold.offer(pg, offer_z.id)).status == "closed"  # every other open offer closed with the sale
+    await _refused(
+        unsold.answer_offer(pg, offer_z.id, True, now + 5, consignor_id=passed.consignor), "offer", "offer_closed"
+    )
+    assert await _lines(pg, sale_id) == [
+        (1, y, 4_500 * USD, all_in(4_500 * USD, passed.sale.settings.premium), "post_sale", "active")
+    ]
+    assert await _status(pg, sale_id, 1) == "sold"
+    await _refused(unsold.make_offer(pg, sale_id, 1, z, 5_000 * USD, "z-2", now + 6), "lot", "lot_sold")
+    assert (await unsold.buyer_view(pg, sale_id, z, now + 6)).open_lots == []
+    assert (await unsold.sweep(pg, passed.window_ends, sale_id))["returns"] == 0
+    assert await reconciled(pg, sale_id) == []
+
+
+async def test_offers_refused(redis: Redis, pg: asyncpg.Pool, new_sale_id: Callable[[], int]) -> None:
+    sale_id = new_sale_id()
+    passed = await _passed_sale(redis, pg, sale_id, [[(0, 1_000 * USD)]], buyers=2)
+    good, other = passed.buyers
+    now = passed.closed_ms + 1
+    stranger = await _buyer(pg, sale_id, 50, registered=False)
+    linked = await _buyer(pg, sale_id, 51)
+    await pg.execute("INSERT INTO consignor_links (consignor_id, company_id) VALUES ($1, $2)", passed.consignor, linked)
+    suspended = await _buyer(pg, sale_id, 52)
+    await pg.execute("INSERT INTO buyer_suspensions (buyer_id, reason, at_ms) VALUES ($1, 'test', 0)", suspended)
+    await pg.execute("UPDATE companies SET status = 'suspended' WHERE id = $1", other)
+
+    await _refused(unsold.make_offer(pg, sale_id, 1, stranger, 4_000 * USD, "s", now), "buyer", "not_registered")
+    await _refused(unsold.make_offer(pg, sale_id, 1, linked, 4_000 * USD, "l", now), "buyer", "own_lot")
+    await _refused(unsold.make_offer(pg, sale_id, 1, suspended, 4_000 * USD, "u", now), "buyer", "suspended")
+    await _refused(unsold.make_offer(pg, sale_id, 1, other, 4_000 * USD, "o", now), "buyer", "suspended")
+    for amount in (0, -5, True, 10.5, "100"):
+        await _refused(unsold.make_offer(pg, sale_id, 1, good, amount, "a", now), "amount", "bad_amount")  # type: ignore[arg-type]
+    await _refused(unsold.make_offer(pg, sale_id, 1, good, 100, "", now), "client_id", "bad_client_id")
+    await _refused(
+        unsold.make_offer(pg, sale_id, 1, good, 4_000 * USD, "late", passed.window_ends), "lot", "window_closed"
+    )
+    with pytest.raises(NotFound):
+        await unsold.make_offer(pg, sale_id, 2, good, 4_000 * USD, "no-lot", now)
+    assert (
+        await pg.fetchval("SELECT count(*) FROM post_sale_offers WHERE sale_id = $1 AND kind = 'buyer'", sale_id) == 0
+    )
+    # an offer made in time can't be accepted once the window has passed, nor after the buyer is suspended
+    made = await unsold.make_offer(pg, sale_id, 1, good, 4_000 * USD, "g", now)
+    await _refused(
+        unsold.answer_offer(pg, made.id, True, passed.window_ends, consignor_id=passed.consignor),
+        "offer",
+        "window_closed",
+    )
+    await pg.execute("INSERT INTO buyer_suspensions (buyer_id, reason, at_ms) VALUES ($1, 'test', 0)", good)
+    await _refused(unsold.answer_offer(pg, made.id, True, now + 1, consignor_id=passed.consignor), "buyer", "suspended")
+    assert await _lines(pg, sale_id) == [] and await _status(pg, sale_id, 1) == "post_sale"
+
+
+# ---- (c) the window passes unsold: the stone goes back ----------------------------------------------------------
+
+
+async def test_window_passes_unsold_and_the_stone_is_returned(
+    redis: Redis, pg: asyncpg.Pool, new_sale_id: Callable[[], int]
+) -> None:
+    sale_id = new_sale_id()
+    consignor = await catalog.add_consignor(pg, "Ruth Abrams", "Abrams Fine Gems")
+    await catalog.insert_sale(pg, _sale(sale_id, consignor, 1))
+    terms = SettlementTerms(unsold_fee_bp=500, return_shipping=75 * USD)  # 5 % of the reserve, and the courier
+    await billing.set_terms(pg, sale_id, terms)
+    buyer = await _buyer(pg, sale_id, 10)
+    sale = _sale(sale_id, consignor, 1)
+    events = run_lot(sale, 1, [bid(buyer, 2_000 * USD)])
+    await publish(redis, pg, sale_id, 1, events)
+    try:
+        await SettlementService(redis, pg, only_sales=frozenset({sale_id})).drain_once()
+    finally:
+        await forget(redis, sale_id)
+    closed = events[-1].at_ms
+    await unsold.sweep(pg, closed + 1, sale_id)
+    offer = await unsold.make_offer(pg, sale_id, 1, buyer, 3_000 * USD, "b-1", closed + 2)
+
+    assert (await unsold.sweep(pg, closed + WINDOW - 1, sale_id))["windows_closed"] == 0  # not yet
+    done = await unsold.sweep(pg, closed + WINDOW, sale_id)
+    assert (done["windows_closed"], done["returns"], done["relists_queued"]) == (1, 1, 0)
+    assert await unsold.sweep(pg, closed + WINDOW + 1, sale_id) == {
+        "reserve_offers": 0, "windows_closed": 0, "relists_queued": 0, "returns": 0
+    }  # fmt: skip
+    await unsold.sweep(pg, closed + WINDOW + 2)  # every sale's: still nothing more for this one
+    assert await _status(pg, sale_id, 1) == "returning"
+    [lot] = await unsold.passed_lots(pg, sale_id)
+    assert {o.status for o in lot.offers} == {"expired"} and len(lot.offers) == 2  # the reserve offer and b-1
+    assert lot.returned is not None
+    fee = RESERVE * 500 // 10_000
+    assert (lot.returned.reason, lot.returned.unsold_fee, lot.returned.return_shipping) == ("unsold", fee, 75 * USD)
+    # on the ledger: the consignor owes the fee and the return, the house earns them; posted once
+    txns = await pg.fetch("SELECT id FROM ledger_transactions WHERE sale_id = $1 AND kind = 'unsold_return'", sale_id)
+    assert len(txns) == 1
+    assert await ledger.balance(pg, ledger.consignor(consignor), "USD") == fee + 75 * USD
+    assert await ledger.txn_amount(pg, txns[0]["id"], ledger.HOUSE_FEES) == -fee
+    assert await ledger.txn_amount(pg, txns[0]["id"], ledger.HOUSE_SHIPPING) == -75 * USD
+    # an insured shipment back to the consignor, once
+    [ship] = await shipping.shipments_for(pg, sale_id, 1)
+    assert (ship.id, ship.purpose, ship.party, ship.declared_value) == (lot.returned.shipment, "to_consignor",
+                                                                        consignor, LOW)  # fmt: skip
+    await _refused(unsold.answer_offer(pg, offer.id, True, closed + WINDOW + 2, consignor_id=consignor), "offer",
+                   "offer_closed")  # fmt: skip
+    await _refused(unsold.consent_relist(pg, sale_id, 1, 1_000 * USD, closed + WINDOW + 2), "lot", "lot_not_open")
+    await _refused(unsold.make_offer(pg, sale_id, 1, buyer, 4_000 * USD, "b-2", closed + 2), "lot", "lot_not_open")
+    assert (await settlement_summary(pg, sale_id))["returns"] == 1
+    assert await reconciled(pg, sale_id) == []
+
+
+# ---- (d) relisted, with the consignor's consent, in a later sale ------------------------------------------------
+
+
+async def test_relisted_with_consent_into_a_later_sale(
+    redis: Redis, pg: asyncpg.Pool, new_sale_id: Callable[[], int], later_store: LotStore
+) -> None:
+    sale_id, later_id = new_sale_id(), new_sale_id()
+    passed = await _passed_sale(redis, pg, sale_id, [[(0, 3_000 * USD)], [(1, 2_000 * USD)]])
+    now = passed.closed_ms + HOUR_MS
+    await _refused(unsold.consent_relist(pg, sale_id, 1, RESERVE, now), "reserve", "bad_reserve")
+    await _refused(unsold.consent_relist(pg, sale_id, 1, -1, now), "reserve", "bad_reserve")
+    with pytest.raises(NotYours):
+        await unsold.consent_relist(pg, sale_id, 1, 4_000 * USD, now, consignor_id=passed.consignor + 10**6)
+    first = await unsold.consent_relist(pg, sale_id, 1, 4_000 * USD, now, consignor_id=passed.consignor)
+    assert await unsold.consent_relist(pg, sale_id, 1, 4_000 * USD, now + 9, consignor_id=passed.consignor) == first
+    # lot 2: consent given, then withdrawn: it comes back when the window passes
+    await unsold.consent_relist(pg, sale_id, 2, 3_500 * USD, now)
+    withdrawn = await unsold.withdraw_relist(pg, sale_id, 2, now + 1, consignor_id=passed.consignor)
+    assert withdrawn.withdrawn_ms == now + 1
+
+    later = _sale(later_id, await catalog.add_consignor(pg, "Other", "Other Ltd"), 2, starts_at_ms=now + 30 * DAY_MS)
+    await catalog.insert_sale(pg, later)
+    await later_store.create_lots(catalog.terms_for(later))  # the later sale is already loaded in the engine
+    try:
+        assert await unsold.relist_into(pg, later_id, now, later_store) == []  # still in its window
+        done = await unsold.sweep(pg, passed.window_ends, sale_id)
+        assert (done["relists_queued"], done["returns"]) == (1, 1)
+        assert [await _status(pg, sale_id, n) for n in (1, 2)] == ["relist", "returning"]
+
+        await _refused(unsold.relist_into(pg, sale_id, passed.window_ends), "sale", "sale_started")
+        made = await unsold.relist_into(pg, later_id, passed.window_ends, later_store)
+        again = await unsold.relist_into(pg, later_id, passed.window_ends + 1, later_store)
+        assert again == [] and [(m.from_lot, m.to_sale, m.to_lot, m.reserve) for m in made] == [
+            (1, later_id, 3, 4_000 * USD)
+        ]
+        # the stone is a lot of the later sale: its diamond, its consignor, the lower reserve
+        [listing] = await catalog.lot_listings(pg, later_id, 3)
+        [original] = await catalog.lot_listings(pg, sale_id, 1)
+        assert (listing.diamond, listing.consignor_id, listing.low_estimate) == (
+            original.diamond, passed.consignor, original.low_estimate
+        )  # fmt: skip
+        terms = next(t for t in await catalog.stored_terms(pg, later_id) if t.lot == 3)
+        assert (terms.reserve, terms.consignor, terms.start_ms) == (4_000 * USD, passed.consignor, later.starts_at_ms)
+        assert terms.end_ms > max(t.end_ms for t in catalog.terms_for(later))  # closes after the sale's last lot
+        state = await later_store.state(later_id, 3)
+        assert state is not None and state.terms == terms and state.status == "scheduled"
+        assert [s.terms.lot for s in await later_store.states(later_id)] == [1, 2, 3]
+        await _refused(unsold.withdraw_relist(pg, sale_id, 1, passed.window_ends + 2), "lot", "lot_not_open")
+        assert await unsold.sweep(pg, passed.window_ends + 3, sale_id) == {
+            "reserve_offers": 0, "windows_closed": 0, "relists_queued": 0, "returns": 0
+        }  # fmt: skip
+        [relisted] = [lot for lot in await unsold.passed_lots(pg, sale_id) if lot.lot == 1]
+        assert relisted.relisting == made[0] and relisted.returned is None
+        assert await reconciled(pg, sale_id) == []
+    finally:
+        await forget(redis, later_id)
+
+
+async def test_a_defaulted_lot_relisted_goes_the_same_way(
+    redis: Redis, pg: asyncpg.Pool, new_sale_id: Callable[[], int], later_store: LotStore
+) -> None:
+    sale_id, later_id = new_sale_id(), new_sale_id()
+    sale, consignor = await make_sale(pg, sale_id, lots=1, reserve=1_000 * USD)
+    await publish(redis, pg, sale_id, 1, run_lot(sale, 1, [bid(12, 3_000 * USD), bid(11, 5_000 * USD, kind="max")]))
+    try:
+        await SettlementService(redis, pg, only_sales=frozenset({sale_id})).drain_once()
+    finally:
+        await forget(redis, sale_id)
+    due = (await billing.invoice(pg, await billing.invoice_id_for(pg, sale_id, 11))).due_ms
+    await defaults.sweep(pg, due + 14 * DAY_MS)
+    now = due + 15 * DAY_MS
+    assert await defaults.resolve(pg, sale_id, 1, "relist", now) == "relist"
+    assert await unsold.sweep(pg, now + 1, sale_id) == {
+        "reserve_offers": 0, "windows_closed": 0, "relists_queued": 0, "returns": 0
+    }  # fmt: skip
+    later = NewSale(id=later_id, name="later", currency="USD", starts_at_ms=now + DAY_MS,
+                    first_close_ms=now + 2 * DAY_MS, lots=[])  # fmt: skip
+    await catalog.insert_sale(pg, later)
+    [made] = await unsold.relist_into(pg, later_id, now + 2, later_store)
+    assert (made.to_lot, made.reserve) == (1, 1_000 * USD)  # at its own reserve
+    [listing] = await catalog.lot_listings(pg, later_id)
+    assert listing.consignor_id == consignor and listing.start_ms == now + DAY_MS
+    assert await later_store.states(later_id) == []  # not loaded in the engine: whoever loads it reads the catalogue
+    assert await reconciled(pg, sale_id) == []
