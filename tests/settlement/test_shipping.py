@@ -3,11 +3,16 @@ transition table, carriers behind the interface, shipping to buyers after paymen
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import asyncpg
 import pytest
 
+from settlement import billing, carriers, custody, shipping
+from settlement.carriers import ParcelOrder, TrackingUpdate
+from settlement.reconcile import reconcile
 from settlement.rules import SettlementTerms
 from settlement.shipping import Missing, Refused, create_shipment, shipments_for
 from tests.settlement.helpers import START, USD, make_sale
@@ -56,3 +61,125 @@ async def test_create_shipment_refuses_bad_input_naming_the_field(
             await create_shipment(conn, **{**good, "lot_no": 99})  # type: ignore[arg-type]
         assert missing.value.field == "lot"
     assert await shipments_for(pg, sale_id) == []
+
+
+class FakeCourier:
+    """An outside carrier's API, faked (the one place a fake is allowed): it books idempotently by reference
+    and reports the scans it was told about."""
+
+    name = "fakecourier"
+
+    def __init__(self) -> None:
+        self.booked: dict[str, str] = {}
+        self.scans: list[TrackingUpdate] = []
+
+    async def book(self, order: ParcelOrder) -> str:
+        return self.booked.setdefault(order.reference, f"FC{len(self.booked) + 1:06d}-{order.shipment_id}")
+
+    async def updates(self, tracking_nos: Sequence[str]) -> list[TrackingUpdate]:
+        return [scan for scan in self.scans if scan.tracking_no in tracking_nos]
+
+
+async def test_an_outside_carrier_behind_the_interface(pg: asyncpg.Pool, new_sale_id: Callable[[], int]) -> None:
+    sale_id = new_sale_id()
+    await make_sale(pg, sale_id, lots=1)
+    courier = FakeCourier()
+    carriers.register(courier)
+    try:
+        async with pg.acquire() as conn:
+            shipment_id = await create_shipment(
+                conn, purpose="to_lab", sale_id=sale_id, lot_no=1, party_id=3, declared_value=2_000 * USD,
+                currency="USD", at_ms=START, idem_key=f"lab-{sale_id}", carrier="fakecourier",
+            )  # fmt: skip
+        [parcel] = (await shipping.shipment(pg, shipment_id)).parcels
+        assert parcel.tracking_no == courier.booked[f"lab-{sale_id}#1"]
+        courier.scans = [
+            TrackingUpdate(parcel.tracking_no, "in_transit", START + 20),
+            TrackingUpdate(parcel.tracking_no, "collected", START + 10),  # out of order: applied in time order
+            TrackingUpdate("FC-nobody", "collected", START + 10),
+        ]
+        result = await shipping.apply_updates(pg, "fakecourier", courier.scans)
+        assert result.applied == 2 and result.refused == ["fakecourier FC-nobody: no such parcel"]
+        courier.scans.append(TrackingUpdate(parcel.tracking_no, "lost", START + 30))  # illegal from in_transit
+        polled = await shipping.poll_carriers(pg)
+        assert polled.applied == 0  # the two scans again: recorded once
+        assert [r for r in polled.refused if parcel.tracking_no in r] == [
+            f"fakecourier {parcel.tracking_no}: a parcel that is in_transit cannot become lost"
+        ]
+        courier.scans = [TrackingUpdate(parcel.tracking_no, "delivered_signed", START + 40, "signed: J. Lab")]
+        assert (await shipping.poll_carriers(pg)).applied == 1
+        view = await shipping.shipment(pg, shipment_id)
+        assert view.state == "delivered_signed" and view.parcels[0].history[-1].note == "signed: J. Lab"
+        assert (view.parcels[0].collected_ms, view.parcels[0].delivered_ms) == (START + 10, START + 40)
+    finally:
+        carriers.unregister("fakecourier")
+    assert "fakecourier" not in carriers.names() and "manual" in carriers.names()
+
+
+async def test_paid_invoices_are_shipped_to_their_buyers_once(pg: asyncpg.Pool, new_sale_id: Callable[[], int]) -> None:
+    sale_id = new_sale_id()
+    await make_sale(pg, sale_id, lots=3)
+    async with pg.acquire() as conn, conn.transaction():
+        for lot, buyer, hammer in [(1, 51, 1_000 * USD), (2, 51, 3_000 * USD), (3, 52, 2_000 * USD)]:
+            await billing.bill_lot(conn, sale_id=sale_id, lot_no=lot, buyer_id=buyer, hammer=hammer, at_ms=START,
+                                   source="hammer", idem_key=f"lot-sold:{sale_id}:{lot}")  # fmt: skip
+    assert await shipping.ship_paid_invoices(pg, START, sale_id=sale_id) == []  # nobody has paid
+    inv = await billing.invoice(pg, await billing.invoice_id_for(pg, sale_id, 51))
+    await billing.pay(pg, inv.id, inv.outstanding - 1, f"w-{sale_id}-a", START + 1)
+    assert await shipping.ship_paid_invoices(pg, START + 2, sale_id=sale_id) == []  # paid in part only
+    await billing.pay(pg, inv.id, 1, f"w-{sale_id}-b", START + 3)
+    created = await shipping.ship_paid_invoices(pg, START + 4, sale_id=sale_id)
+    assert len(created) == 2 and await shipping.ship_paid_invoices(pg, START + 5, sale_id=sale_id) == []
+    views = await shipments_for(pg, sale_id)
+    assert [(v.lot, v.purpose, v.party, v.declared_value) for v in views] == [
+        (1, "to_buyer", 51, 1_000 * USD + 260 * USD),  # hammer + premium
+        (2, "to_buyer", 51, 3_000 * USD + 780 * USD),
+    ]
+    assert await reconcile(pg, sale_id) == []  # no money moved: shipping was charged on the invoice
+
+
+async def test_setting_removal_needs_consent_and_both_photos(
+    pg: asyncpg.Pool, new_sale_id: Callable[[], int], tmp_path: Path
+) -> None:
+    sale_id = new_sale_id()
+    _, consignor = await make_sale(pg, sale_id, lots=1)
+    ask = dict(sale_id=sale_id, lot_no=1, declared_value=9_000 * USD, reason="sell it loose", at_ms=START,
+               idem_key=f"rm-{sale_id}")  # fmt: skip
+    removal = await custody.request_removal(pg, **ask)  # type: ignore[arg-type]
+    assert (await custody.request_removal(pg, **ask)).id == removal.id  # type: ignore[arg-type]
+    assert removal.consignor == consignor and removal.status == "requested"
+    with pytest.raises(Refused) as no_consent:
+        await custody.start_removal(pg, removal.id, START + 1)
+    assert no_consent.value.field == "consent"
+    with pytest.raises(Refused) as nobody:
+        await custody.record_consent(pg, removal.id, " ", START + 1)
+    assert nobody.value.field == "consented_by"
+    removal = await custody.record_consent(pg, removal.id, "Ruth Abrams, by email", START + 2)
+    assert (removal.status, removal.consented_by, removal.consent_ms) == ("consented", "Ruth Abrams, by email",
+                                                                          START + 2)  # fmt: skip
+    with pytest.raises(Refused) as no_before:
+        await custody.start_removal(pg, removal.id, START + 3)
+    assert no_before.value.field == "photos"
+    with pytest.raises(Refused) as too_soon:
+        await custody.add_photo(pg, removal.id, "after", "image/jpeg", START + 3, content=b"\xff\xd8 after")
+    assert too_soon.value.field == "stage"
+    with pytest.raises(Refused) as not_image:
+        await custody.add_photo(pg, removal.id, "before", "text/plain", START + 3, content=b"hello")
+    assert not_image.value.field == "media_type"
+    with pytest.raises(Refused) as unreadable:
+        await custody.add_photo(pg, removal.id, "before", "image/jpeg", START + 3, path=str(tmp_path / "none.jpg"))
+    assert unreadable.value.field == "path"
+    before = b"\xff\xd8 the ring, stone set"
+    await custody.add_photo(pg, removal.id, "before", "image/jpeg", START + 4, content=before)
+    await custody.start_removal(pg, removal.id, START + 5)
+    with pytest.raises(Refused) as not_before:
+        await custody.add_photo(pg, removal.id, "before", "image/jpeg", START + 6, content=b"\xff\xd8 late")
+    assert not_before.value.field == "stage"
+    with pytest.raises(Refused) as one_photo:
+        await custody.complete_removal(pg, removal.id, START + 6)
+    assert one_photo.value.field == "photos"
+    await custody.add_photo(pg, removal.id, "after", "image/jpeg", START + 7, content=b"\xff\xd8 loose stone")
+    removal = await custody.complete_removal(pg, removal.id, START + 8)
+    assert (await custody.complete_removal(pg, removal.id, START + 9)).completed_ms == START + 8  # a retry
+    assert removal.status == "completed" and [p.stage for p in removal.photos] == ["before", "after"]
+    assert removal.photos[0].sha256 == hashlib.sha256(before).hexdigest() and removal.photos[0].size == len(before)
