@@ -33,6 +33,7 @@ MONEY: frozenset[Principal] = frozenset({"settlement_officer", "vetting_officer"
 BUYERS: frozenset[Principal] = frozenset({"buyer"})
 ADMIN: frozenset[Principal] = frozenset({"admin"})
 SETTLEMENT: frozenset[Principal] = frozenset({"settlement_officer", "admin"})
+CONSIGNORS: frozenset[Principal] = frozenset({"consignor"})
 
 HTTP_RULES: dict[tuple[str, str], frozenset[Principal]] = {
     # the public catalogue and live state, as before
@@ -83,6 +84,15 @@ HTTP_RULES: dict[tuple[str, str], frozenset[Principal]] = {
     ("POST", "/api/settlement/sales/{sale}/lots/{lot}/default"): SETTLEMENT,
     ("POST", "/api/settlement/offers/{offer}"): SETTLEMENT,
     ("GET", "/api/settlement/reconcile"): SETTLEMENT,
+    # the post-sale window of passed lots (settlement/unsold_http.py): a consignor only for their own lots, a
+    # buyer only on offers made to them; operators see everything and record any party's answer
+    ("GET", "/api/settlement/sales/{sale}/passed"): OPERATORS | CONSIGNORS,
+    ("GET", "/api/settlement/sales/{sale}/post-sale"): BUYERS,
+    ("POST", "/api/settlement/sales/{sale}/lots/{lot}/offers"): BUYERS,
+    ("POST", "/api/settlement/post-sale-offers/{offer}"): BUYERS | CONSIGNORS | SETTLEMENT,
+    ("POST", "/api/settlement/sales/{sale}/lots/{lot}/relist"): CONSIGNORS | SETTLEMENT,
+    ("DELETE", "/api/settlement/sales/{sale}/lots/{lot}/relist"): CONSIGNORS | SETTLEMENT,
+    ("POST", "/api/settlement/sales/{sale}/relistings"): SETTLEMENT,
 }
 
 MESSAGE_RULES: dict[str, frozenset[Principal]] = {

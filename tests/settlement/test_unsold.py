@@ -4,17 +4,21 @@ recorded by the settlement service) through the post-sale window to a sale, a re
 from __future__ import annotations
 
 import re
+import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
-from auction import catalog
+from auction import catalog, identity
 from auction.catalog import NewLot, NewSale
 from auction.diamonds import Diamond
 from auction.engine.premium import all_in
+from auction.gateway.app import make_app
 from auction.store import LotStore
 from settlement import billing, defaults, ledger, shipping, unsold
 from settlement.errors import NotFound
@@ -58,25 +62,35 @@ def _sale(sale_id: int, consignor: int, lots: int, starts_at_ms: int = START) ->
     )  # fmt: skip
 
 
+TOKENS: dict[int, str] = {}  # each buyer company's API token, for the HTTP test
+
+
 async def _buyer(pg: asyncpg.Pool, sale_id: int, paddle: int, registered: bool = True) -> int:
-    bidder, _ = await catalog.add_bidder(pg, f"Buyer {paddle}", f"Buyer Co {sale_id}-{paddle}")
+    bidder, token = await catalog.add_bidder(pg, f"Buyer {paddle}", f"Buyer Co {sale_id}-{paddle}")
     if registered:
         await catalog.register(pg, sale_id, bidder.id, paddle)
+    TOKENS[bidder.id] = token
     return bidder.id
 
 
 async def _passed_sale(
-    redis: Redis, pg: asyncpg.Pool, sale_id: int, bids_per_lot: list[list[tuple[int, int]]], buyers: int = 3
+    redis: Redis,
+    pg: asyncpg.Pool,
+    sale_id: int,
+    bids_per_lot: list[list[tuple[int, int]]],
+    buyers: int = 3,
+    starts_at_ms: int = START,
 ) -> Passed:
     """A sale whose lots all close below their reserve (lot n gets bids_per_lot[n-1] as (buyer index, amount)),
     their closes put in the sale's stream and the record, and the settlement service run over them."""
     consignor = await catalog.add_consignor(pg, "Ruth Abrams", "Abrams Fine Gems")
-    sale = _sale(sale_id, consignor, len(bids_per_lot))
+    sale = _sale(sale_id, consignor, len(bids_per_lot), starts_at_ms)
     await catalog.insert_sale(pg, sale)
     companies = [await _buyer(pg, sale_id, 10 + i) for i in range(buyers)]
     closed = 0
     for lot, bids in enumerate(bids_per_lot, start=1):
-        events = run_lot(sale, lot, [bid(companies[who], amount) for who, amount in bids])
+        placed = [bid(companies[who], amount, at_ms=starts_at_ms + 1000) for who, amount in bids]
+        events = run_lot(sale, lot, placed)
         assert type(events[-1]).__name__ == "LotPassed"
         closed = events[-1].at_ms
         await publish(redis, pg, sale_id, lot, events)
@@ -411,3 +425,81 @@ async def test_a_defaulted_lot_relisted_goes_the_same_way(
     assert listing.consignor_id == consignor and listing.start_ms == now + DAY_MS
     assert await later_store.states(later_id) == []  # not loaded in the engine: whoever loads it reads the catalogue
     assert await reconciled(pg, sale_id) == []
+
+
+# ---- over HTTP, through the gateway's role table ---------------------------------------------------------------
+
+
+async def _bearer(pg: asyncpg.Pool, role: str, consignor: int | None = None) -> dict[str, str]:
+    tag = secrets.token_hex(5)
+    account = await identity.create_account(pg, f"{role}-{tag}@x.test", role, None, role, consignor_id=consignor)  # type: ignore[arg-type]
+    return {"Authorization": f"Bearer {(await identity.issue_token(pg, account.id, 'api')).token}"}
+
+
+async def test_buyers_consignors_and_operators_over_http(
+    redis: Redis, pg: asyncpg.Pool, new_sale_id: Callable[[], int], later_store: LotStore
+) -> None:
+    sale_id = new_sale_id()
+    two_hours_ago = time.time_ns() // 1_000_000 - 2 * HOUR_MS  # the window is open now, on the gateway's clock
+    passed = await _passed_sale(redis, pg, sale_id, [[(0, 3_000 * USD)], []], buyers=2, starts_at_ms=two_hours_ago)
+    top, other = passed.buyers
+    stranger = await _buyer(pg, sale_id, 40, registered=False)
+    await unsold.sweep(pg, passed.closed_ms + 1, sale_id)
+    as_top, as_other, as_stranger = ({"Authorization": f"Bearer {TOKENS[b]}"} for b in (top, other, stranger))
+    as_consignor = await _bearer(pg, "consignor", passed.consignor)
+    as_someone_else = await _bearer(pg, "consignor", await catalog.add_consignor(pg, "Someone", "Else Ltd"))
+    as_officer = await _bearer(pg, "settlement_officer")
+    base = f"/api/settlement/sales/{sale_id}"
+    async with TestClient(TestServer(make_app(redis, pg, later_store))) as http:
+        mine = await (await http.get(f"{base}/post-sale", headers=as_top)).json()
+        assert [lot["lot"] for lot in mine["open_lots"]] == [1, 2]
+        [reserve_offer] = mine["offers"]
+        assert (reserve_offer["kind"], reserve_offer["amount"]) == ("reserve", RESERVE)
+        assert (await (await http.get(f"{base}/post-sale", headers=as_other)).json())["offers"] == []
+
+        bad = await http.post(f"{base}/lots/1/offers", json={"amount": 0, "client_id": "o1"}, headers=as_other)
+        assert bad.status == 400 and (await bad.json())["error"]["field"] == "amount"
+        made = await http.post(f"{base}/lots/1/offers", json={"amount": 4_000 * USD, "client_id": "o1"},
+                               headers=as_other)  # fmt: skip
+        assert made.status == 201
+        offer = await made.json()
+        refused = await http.post(f"{base}/lots/2/offers", json={"amount": 100, "client_id": "s1"}, headers=as_stranger)
+        error = (await refused.json())["error"]
+        assert refused.status == 403 and (error["code"], error["field"]) == ("refused", "buyer")
+        assert "not registered" in error["message"]
+
+        seen = await (await http.get(f"{base}/passed", headers=as_consignor)).json()
+        assert [(o["kind"], o["buyer"], o["amount"]) for o in seen[0]["offers"]] == [
+            ("reserve", None, RESERVE), ("buyer", None, 4_000 * USD)
+        ]  # fmt: skip
+        assert await (await http.get(f"{base}/passed", headers=as_someone_else)).json() == []
+        everything = await (await http.get(f"{base}/passed", headers=as_officer)).json()
+        assert [o["buyer"] for o in everything[0]["offers"]] == [top, other]  # operators see who
+
+        answer = f"/api/settlement/post-sale-offers/{offer['id']}"
+        not_theirs = await http.post(answer, json={"accept": True}, headers=as_someone_else)
+        assert not_theirs.status == 403 and (await not_theirs.json())["error"]["field"] == "lot"
+        wrong_buyer = await http.post(f"/api/settlement/post-sale-offers/{reserve_offer['id']}", json={"accept": True},
+                                      headers=as_other)  # fmt: skip
+        assert wrong_buyer.status == 403 and (await wrong_buyer.json())["error"]["field"] == "offer"
+        taken = await http.post(f"/api/settlement/post-sale-offers/{reserve_offer['id']}", json={"accept": True},
+                                headers=as_top)  # fmt: skip
+        assert taken.status == 200 and await taken.json() == {"status": "accepted"}
+        late = await http.post(answer, json={"accept": True}, headers=as_consignor)
+        assert late.status == 409 and (await late.json())["error"]["field"] == "offer"  # closed by the sale
+        sold = await http.post(f"{base}/lots/1/offers", json={"amount": 9_000 * USD, "client_id": "o2"},
+                               headers=as_other)  # fmt: skip
+        assert sold.status == 409 and (await sold.json())["error"]["field"] == "lot"
+
+        consent = await http.post(f"{base}/lots/2/relist", json={"reserve": 4_000 * USD}, headers=as_consignor)
+        assert consent.status == 200 and (await consent.json())["reserve"] == 4_000 * USD
+        too_high = await http.post(f"{base}/lots/2/relist", json={"reserve": RESERVE}, headers=as_consignor)
+        assert too_high.status == 400 and (await too_high.json())["error"]["field"] == "reserve"
+        other_lot = await http.post(f"{base}/lots/2/relist", json={"reserve": 1}, headers=as_someone_else)
+        assert other_lot.status == 403
+        withdrawn = await http.delete(f"{base}/lots/2/relist", headers=as_consignor)
+        assert withdrawn.status == 200 and (await withdrawn.json())["withdrawn_ms"] is not None
+        nowhere = await http.post("/api/settlement/sales/999999999999/relistings", headers=as_officer)
+        assert nowhere.status == 404
+    assert await _lines(pg, sale_id) == [(1, top, RESERVE, all_in(RESERVE, passed.sale.settings.premium), "post_sale",
+                                          "active")]  # fmt: skip

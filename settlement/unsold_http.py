@@ -1,0 +1,178 @@
+"""The post-sale window over HTTP, as gateway `Route`s: buyers make offers on passed lots and answer the house's
+reserve offer to them; a consignor answers offers on their own lots and gives or withdraws consent to relist;
+operators see everything, record any party's answer, and relist waiting stones into a later sale.
+
+Wiring (auction/gateway/app.py, Gateway.routes), next to settlement.http's routes:
+
+    *unsold_routes(self.pg, self.store)
+
+Who may call each route at all is auction/gateway/access.py's table; whose lot or offer it is comes after, here:
+a consignor acting on another's lot, or a buyer on an offer not made to them, gets 403 `not_allowed` naming
+`lot` or `offer`. A refusal by the window's rules is 409 `refused` naming the field at fault (403 when it is
+about who asks: not registered, suspended, the lot's own consignor); malformed input is 400 `invalid`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import asyncpg
+import msgspec
+from aiohttp import web
+
+from auction.gateway.accounts import json_body
+from auction.gateway.http import ApiError, ErrorBody, caller_of, int_param, reply
+from auction.gateway.openapi import Reply, Route
+from auction.store import LotStore
+from settlement import unsold
+from settlement.errors import InvalidState, NotFound, SettlementError
+from settlement.service import wall_clock_ms
+from settlement.unsold_rules import WHO_REFUSALS
+
+MAX_LOT = 2**31 - 1
+BAD_INPUT = frozenset({"bad_amount", "bad_reserve", "bad_client_id"})
+
+
+class OfferBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    amount: Annotated[int, msgspec.Meta(gt=0)]  # minor units of the sale's currency, premium not included
+    client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=unsold.MAX_CLIENT_ID)]  # sent twice: one offer
+
+
+class AnswerBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    accept: bool
+
+
+class ConsentBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    reserve: Annotated[int, msgspec.Meta(ge=0)]  # the new reserve, lower than the one the stone failed to reach
+
+
+class Answered(msgspec.Struct, frozen=True):
+    status: str
+
+
+def translate(exc: SettlementError) -> ApiError:
+    """The window's refusals as the gateway's structured errors, each naming the field at fault."""
+    if isinstance(exc, unsold.NotYours):
+        return ApiError("not_allowed", exc.field, str(exc))
+    if isinstance(exc, unsold.Refused):
+        if exc.reason in BAD_INPUT:
+            return ApiError("invalid", exc.field, str(exc))
+        return ApiError("refused", exc.field, str(exc), status=403 if exc.reason in WHO_REFUSALS else 409)
+    if isinstance(exc, NotFound):
+        return ApiError("not_found", None, str(exc))
+    if isinstance(exc, InvalidState):
+        return ApiError("conflict", None, str(exc))
+    return ApiError("unavailable", None, str(exc))
+
+
+def _sale_lot(request: web.Request) -> tuple[int, int]:
+    return int_param(request.match_info["sale"], "sale"), int_param(request.match_info["lot"], "lot", maximum=MAX_LOT)
+
+
+def routes(pg: asyncpg.Pool, store: LotStore | None = None) -> list[Route]:
+    """The routes; `store` is the gateway's, so that lots relisted into a loaded sale are created in the engine."""
+
+    async def passed(request: web.Request) -> web.Response:
+        sale = int_param(request.match_info["sale"], "sale")
+        caller = caller_of(request)
+        return reply(await unsold.passed_lots(pg, sale, consignor_id=None if caller.is_operator else caller.consignor))
+
+    async def for_buyer(request: web.Request) -> web.Response:
+        sale = int_param(request.match_info["sale"], "sale")
+        company = caller_of(request).company
+        assert company is not None  # the table lets only buyers in, and a buyer always has a company
+        return reply(await unsold.buyer_view(pg, sale, company, wall_clock_ms()))
+
+    async def make_offer(request: web.Request) -> web.Response:
+        sale, lot = _sale_lot(request)
+        body = await json_body(request, OfferBody)
+        company = caller_of(request).company
+        assert company is not None
+        try:
+            offer = await unsold.make_offer(pg, sale, lot, company, body.amount, body.client_id, wall_clock_ms())
+        except SettlementError as exc:
+            raise translate(exc) from exc
+        return reply(offer, status=201)
+
+    async def answer(request: web.Request) -> web.Response:
+        offer = int_param(request.match_info["offer"], "offer")
+        body = await json_body(request, AnswerBody)
+        caller = caller_of(request)
+        buyer, consignor = (None, None) if caller.is_operator else (caller.company, caller.consignor)
+        try:
+            status = await unsold.answer_offer(
+                pg, offer, body.accept, wall_clock_ms(), buyer_id=buyer, consignor_id=consignor
+            )
+        except SettlementError as exc:
+            raise translate(exc) from exc
+        return reply(Answered(status))
+
+    async def consent(request: web.Request) -> web.Response:
+        sale, lot = _sale_lot(request)
+        body = await json_body(request, ConsentBody)
+        caller = caller_of(request)
+        try:
+            given = await unsold.consent_relist(
+                pg,
+                sale,
+                lot,
+                body.reserve,
+                wall_clock_ms(),
+                consignor_id=None if caller.is_operator else caller.consignor,
+            )
+        except SettlementError as exc:
+            raise translate(exc) from exc
+        return reply(given)
+
+    async def withdraw(request: web.Request) -> web.Response:
+        sale, lot = _sale_lot(request)
+        caller = caller_of(request)
+        try:
+            taken = await unsold.withdraw_relist(
+                pg, sale, lot, wall_clock_ms(), consignor_id=None if caller.is_operator else caller.consignor
+            )
+        except SettlementError as exc:
+            raise translate(exc) from exc
+        return reply(taken)
+
+    async def relist(request: web.Request) -> web.Response:
+        sale = int_param(request.match_info["sale"], "sale")
+        try:
+            return reply(await unsold.relist_into(pg, sale, wall_clock_ms(), store))
+        except SettlementError as exc:
+            raise translate(exc) from exc
+
+    bad = Reply("A parameter or the body is invalid", ErrorBody)
+    who = Reply("Not signed in", ErrorBody)
+    not_allowed = Reply("Not your role, your lot or an offer made to you; or you may not buy this lot", ErrorBody)
+    missing = Reply("No such passed lot, offer or sale", ErrorBody)
+    refused = Reply("Refused by the window's rules (closed, sold, answered...), naming the field", ErrorBody)
+    tags = ("post-sale",)
+    lot_path = "/api/settlement/sales/{sale}/lots/{lot}"
+    return [
+        Route("GET", "/api/settlement/sales/{sale}/passed", passed,
+              "A sale's passed lots: offers, relist consent, relisting, return (a consignor: their own lots)",
+              {200: Reply("Passed lots", list[unsold.PassedLot]), 400: bad, 401: who, 403: not_allowed},
+              secured=True, tags=tags),
+        Route("GET", "/api/settlement/sales/{sale}/post-sale", for_buyer,
+              "A buyer's view of a sale's post-sale window: lots open for offers and their own offers",
+              {200: Reply("Open lots and own offers", unsold.BuyerPostSale), 400: bad, 401: who, 403: not_allowed},
+              secured=True, tags=tags),
+        Route("POST", f"{lot_path}/offers", make_offer, "Make an offer for a passed lot (registered buyers)",
+              {201: Reply("The offer", unsold.PostSaleOffer), 400: bad, 401: who, 403: not_allowed, 404: missing,
+               409: refused}, body=OfferBody, secured=True, tags=tags),
+        Route("POST", "/api/settlement/post-sale-offers/{offer}", answer,
+              "Answer an offer: the buyer the reserve was offered to, or the consignor a buyer's offer",
+              {200: Reply("The offer's status", Answered), 400: bad, 401: who, 403: not_allowed, 404: missing,
+               409: refused}, body=AnswerBody, secured=True, tags=tags),
+        Route("POST", f"{lot_path}/relist", consent, "Consent to relist the stone in a later sale, at a lower reserve",
+              {200: Reply("The consent", unsold.RelistConsent), 400: bad, 401: who, 403: not_allowed, 404: missing,
+               409: refused}, body=ConsentBody, secured=True, tags=tags),
+        Route("DELETE", f"{lot_path}/relist", withdraw, "Withdraw the consent to relist: the stone comes back",
+              {200: Reply("The consent, withdrawn", unsold.RelistConsent), 400: bad, 401: who, 403: not_allowed,
+               404: missing, 409: refused}, secured=True, tags=tags),
+        Route("POST", "/api/settlement/sales/{sale}/relistings", relist,
+              "Relist every stone waiting for a later sale into this one (not started yet)",
+              {200: Reply("The stones relisted now", list[unsold.Relisting]), 400: bad, 401: who, 403: not_allowed,
+               404: missing, 409: refused}, secured=True, tags=tags),
+    ]  # fmt: skip
