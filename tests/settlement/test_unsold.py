@@ -3,6 +3,8 @@ recorded by the settlement service) through the post-sale window to a sale, a re
 
 from __future__ import annotations
 
+import argparse
+import json
 import re
 import secrets
 import time
@@ -20,7 +22,7 @@ from auction.diamonds import Diamond
 from auction.engine.premium import all_in
 from auction.gateway.app import make_app
 from auction.store import LotStore
-from settlement import billing, defaults, ledger, shipping, unsold
+from settlement import billing, defaults, ledger, shipping, unsold, unsold_cli, unsold_rules
 from settlement.errors import NotFound
 from settlement.reconcile import reconcile, settlement_summary
 from settlement.rules import DAY_MS, HOUR_MS, SettlementTerms
@@ -503,3 +505,98 @@ async def test_buyers_consignors_and_operators_over_http(
         assert nowhere.status == 404
     assert await _lines(pg, sale_id) == [(1, top, RESERVE, all_in(RESERVE, passed.sale.settings.premium), "post_sale",
                                           "active")]  # fmt: skip
+
+
+# ---- the operators' commands ------------------------------------------------------------------------------------
+
+
+async def test_operators_commands(
+    redis: Redis,
+    pg: asyncpg.Pool,
+    redis_url: str,
+    new_sale_id: Callable[[], int],
+    later_store: LotStore,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sale_id, later_id = new_sale_id(), new_sale_id()
+    passed = await _passed_sale(redis, pg, sale_id, [[], []], buyers=1)
+    [buyer] = passed.buyers
+    parser = argparse.ArgumentParser()
+    unsold_cli.add_commands(parser.add_subparsers(dest="command"))
+
+    async def run(*words: object) -> tuple[int | None, str, str]:
+        args = parser.parse_args([str(w) for w in words])
+        status = await unsold_cli.command(pg, args.command, args)
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    now = passed.closed_ms + 1
+    status, out, _ = await run("post-sale-offer", sale_id, 1, buyer, 4_000 * USD, "phone-1", "--now", now)
+    offer = json.loads(out)
+    assert status == 0 and (offer["buyer"], offer["amount"], offer["status"]) == (buyer, 4_000 * USD, "open")
+    assert await run("post-sale-offer", sale_id, 1, buyer, 0, "phone-2", "--now", now) == (
+        1, "", "auction settlement: amount: an offer is a positive whole number of minor units\n"
+    )  # fmt: skip
+    assert (await run("post-sale-answer", offer["id"], "accept", "--now", now + 1))[:2] == (0, "accepted\n")
+    status, out, _ = await run("relist-consent", sale_id, 2, 3_000 * USD, "--now", now)
+    assert status == 0 and json.loads(out)["reserve"] == 3_000 * USD
+    status, out, _ = await run("unsold-sweep", "--sale", sale_id, "--now", passed.window_ends)
+    assert status == 0 and json.loads(out)["relists_queued"] == 1
+    status, out, _ = await run("passed", sale_id, "--consignor", passed.consignor)
+    assert [(lot["lot"], lot["status"]) for lot in json.loads(out)] == [(1, "sold"), (2, "relist")]
+    later = _sale(later_id, passed.consignor, 1, starts_at_ms=passed.window_ends + DAY_MS)
+    await catalog.insert_sale(pg, later)
+    await later_store.create_lots(catalog.terms_for(later))
+    try:
+        status, out, _ = await run("relist-into", later_id, "--redis-url", redis_url, "--now", passed.window_ends)
+        assert status == 0 and [(r["from_lot"], r["to_lot"]) for r in json.loads(out)] == [(2, 2)]
+        state = await later_store.state(later_id, 2)
+        assert state is not None and state.terms.reserve == 3_000 * USD
+    finally:
+        await forget(redis, later_id)
+    assert (await run("relist-withdraw", sale_id, 2, "--now", passed.window_ends))[0] == 1  # relisted already
+    assert await unsold_cli.command(pg, "reconcile", argparse.Namespace()) is None  # not one of these
+
+
+# ---- the pure rules ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "now", "expected"),
+    [
+        ("post_sale", 999, None),
+        ("post_sale", 1000, "window_closed"),  # the window's end is exclusive
+        ("sold", 0, "lot_sold"),
+        ("relist", 0, "lot_not_open"),
+        ("returning", 0, "lot_not_open"),
+        ("returned", 0, "lot_not_open"),
+    ],
+)
+def test_lot_refusal(status: str, now: int, expected: str | None) -> None:
+    assert unsold_rules.lot_refusal(status, 1000, now) == expected
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [(5000, 4999, None), (5000, 0, None), (5000, 5000, "bad_reserve"), (5000, 6000, "bad_reserve"),
+     (5000, -1, "bad_reserve"), (5000, True, "bad_reserve"), (0, 0, None), (0, 1, "bad_reserve")],
+)  # fmt: skip
+def test_relist_reserve_refusal(old: int, new: object, expected: str | None) -> None:
+    assert unsold_rules.relist_reserve_refusal(old, new) == expected
+
+
+@pytest.mark.parametrize(("amount", "ok"), [(1, True), (10**12, True), (0, False), (-1, False), (True, False),
+                                            (1.0, False), ("5", False), (None, False)])  # fmt: skip
+def test_amount_refusal(amount: object, ok: bool) -> None:
+    assert (unsold_rules.amount_refusal(amount) is None) is ok
+
+
+def test_the_top_bidder_is_who_led_at_the_close() -> None:
+    sale = _sale(1, 1, 1)
+    # 2's maximum answers 1's bid by proxy: 2 leads; nobody bid: no top bidder
+    events = run_lot(sale, 1, [bid(2, 4_000 * USD, kind="max"), bid(1, 2_000 * USD)])
+    assert unsold_rules.top_bidder(events) == 2 and type(events[-1]).__name__ == "LotPassed"
+    assert unsold_rules.top_bidder(run_lot(sale, 1, [])) is None
+    assert unsold_rules.return_declared_value(RESERVE, LOW) == LOW
+    assert unsold_rules.relist_opening(100 * USD, 50 * USD) == 50 * USD
+    assert unsold_rules.relist_opening(100 * USD, 0) == 100 * USD
