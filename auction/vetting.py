@@ -155,6 +155,7 @@ class DecisionView(msgspec.Struct, frozen=True):
     approved_until_ms: int | None
     decided_by: int | None
     decided_ms: int
+    decided_by_system: str | None = None  # a decision the house's rules took (settlement), not an operator
 
 
 class DocumentView(msgspec.Struct, frozen=True):
@@ -286,7 +287,7 @@ async def company_file(pg: asyncpg.Pool, company_id: int) -> CompanyFile | None:
         [DocumentView(d["id"], d["kind"], d["filename"], d["content_type"], d["size"], d["sha256"].hex(),
                       _ms(d["uploaded_at"]) or 0) for d in docs],
         [DecisionView(d["id"], d["decision"], d["reason"], d["status_after"], _ms(d["approved_until"]),
-                      d["decided_by"], _ms(d["decided_at"]) or 0) for d in decisions],
+                      d["decided_by"], _ms(d["decided_at"]) or 0, d["decided_by_system"]) for d in decisions],
     )  # fmt: skip
 
 
@@ -368,31 +369,62 @@ async def decide(
     at: datetime | None = None,
 ) -> CompanyStatus:
     """Record an operator's decision and what it led to; publish the company's standing in every sale."""
-    at = at or identity.now()
     async with pg.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow("SELECT status, country FROM companies WHERE id = $1 FOR UPDATE", company_id)
-        if row is None:
-            raise VettingError("not_found", "company", f"no company {company_id}")
-        after = TRANSITIONS.get((row["status"], decision))
-        if after is None:
-            raise Conflict("conflict", "decision", f"a company that is {row['status']} can't be given {decision!r}")
-        if after == "approved" and row["country"] in sanctioned:
-            raise Refused("sanctioned", "country", f"{row['country']} is on the sanctions list: can't be approved")
-        until = at + APPROVAL_PERIOD if decision == "approve" else None
-        await conn.execute(
-            "UPDATE companies SET status = $2, approved_until = coalesce($3, approved_until) WHERE id = $1",
-            company_id,
-            after,
-            until,
-        )
-        await conn.execute(
-            "INSERT INTO company_decisions (company_id, decision, reason, status_after, approved_until, decided_by,"
-            " decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            company_id, decision, reason, after, until, by.id, at,
-        )  # fmt: skip
-        await audit(conn, by, f"company_{decision}", f"company:{company_id}", reason, {"status": after})
+        after = await _record_decision(conn, company_id, decision, reason, by, sanctioned, at or identity.now())
     if store is not None:
         await publish_company(pg, store, company_id)
+    return after
+
+
+async def decide_by_system(
+    conn: asyncpg.Connection, company_id: int, decision: Decision, reason: str, system: str, at: datetime
+) -> CompanyStatus | None:
+    """A decision the house's own rules took, with no operator behind it (settlement suspends a buyer after two
+    strikes in twelve months). Made in the caller's transaction, so it commits with what caused it. On record
+    like an operator's, but honestly: `decided_by` is empty and `decided_by_system` names the rule's owner
+    (`system`, e.g. "settlement"); the audit row has no account, role "system" and `details.system`.
+
+    None, and nothing written, when there is no such company or the table doesn't allow the decision (already
+    suspended, rejected). The caller publishes the standing once its transaction has committed."""
+    try:
+        return await _record_decision(conn, company_id, decision, reason, system, frozenset(), at)
+    except VettingError:
+        return None
+
+
+async def _record_decision(
+    conn: asyncpg.Connection,
+    company_id: int,
+    decision: Decision,
+    reason: str,
+    by: Account | str,
+    sanctioned: frozenset[str],
+    at: datetime,
+) -> CompanyStatus:
+    """`by`: the operator's account, or the name of the system that decided."""
+    row = await conn.fetchrow("SELECT status, country FROM companies WHERE id = $1 FOR UPDATE", company_id)
+    if row is None:
+        raise VettingError("not_found", "company", f"no company {company_id}")
+    after = TRANSITIONS.get((row["status"], decision))
+    if after is None:
+        raise Conflict("conflict", "decision", f"a company that is {row['status']} can't be given {decision!r}")
+    if after == "approved" and row["country"] in sanctioned:
+        raise Refused("sanctioned", "country", f"{row['country']} is on the sanctions list: can't be approved")
+    until = at + APPROVAL_PERIOD if decision == "approve" else None
+    await conn.execute(
+        "UPDATE companies SET status = $2, approved_until = coalesce($3, approved_until) WHERE id = $1",
+        company_id,
+        after,
+        until,
+    )
+    account, system = (None, by) if isinstance(by, str) else (by, None)
+    await conn.execute(
+        "INSERT INTO company_decisions (company_id, decision, reason, status_after, approved_until, decided_by,"
+        " decided_by_system, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        company_id, decision, reason, after, until, account.id if account else None, system, at,
+    )  # fmt: skip
+    details: dict[str, Any] = {"status": after} | ({"system": system} if system else {})
+    await audit(conn, account, f"company_{decision}", f"company:{company_id}", reason, details)
     return after
 
 

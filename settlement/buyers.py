@@ -1,23 +1,27 @@
 """Strikes and suspension of buyer companies, and the one place settlement suspends anyone.
 
 A strike is recorded here (`strikes`). Two strikes within twelve months (SettlementTerms) suspend the company
-until an operator reviews: `suspend_buyer` is the single integration point with vetting. It records the
-suspension in settlement's own `buyer_suspensions` (what second-chance offers consult), and, when an operator
-account is given, puts it through `auction.vetting.decide(..., "suspend", ...)`, which changes the company's
-status and republishes its standing, so the engine refuses its bids in every sale from then on.
-
-Live bids: the engine has no command to withdraw an accepted bid (buyers can't retract), so "cancelling the
-defaulter's live bids" means the suspended standing refuses every new bid, and a lot they lead when it closes
-is re-awarded through `settlement.rules.reaward` if they don't pay. See docs/SETTLEMENT.md.
+until an operator reviews: `suspend_buyer` is the single integration point with vetting. In the transaction
+that records the strike it
+- records the suspension in settlement's own `buyer_suspensions` (what second-chance offers consult);
+- suspends the company in vetting as a decision of the system, not of an operator
+  (`auction.vetting.decide_by_system(..., "suspend", ..., "settlement", ...)`): its status, the decision and
+  the audit row commit together with the strike. Vetting's `reinstate`, an operator's review, lifts it;
+- writes a `suspension_outbox` row, so that `settlement.suspensions.apply_suspensions` (run by the service
+  after each sweep) republishes the company's standing in every sale and cancels its bids in every open lot.
+  The sweep has no Redis, and a crash between the commit and a publish must not lose the suspension: the row
+  stays pending until it has been applied.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
+from auction import vetting
 from settlement.billing import load_terms
 from settlement.rules import should_suspend
 
@@ -41,25 +45,37 @@ async def strike(conn: asyncpg.Connection, buyer_id: int, sale_id: int, reason: 
     return False
 
 
+SYSTEM = "settlement"  # who vetting's record says took a suspension that settlement's rules decided
+
+
+def _datetime(at_ms: int) -> datetime:
+    """Epoch milliseconds as an aware datetime, exactly (no float on the way)."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=at_ms)
+
+
 async def suspend_buyer(conn: asyncpg.Connection, buyer_id: int, reason: str, now_ms: int) -> None:
-    """Suspend a buyer company in settlement's record (in the caller's transaction). Vetting's decision needs an
-    operator account, which the clock-driven sweep doesn't have: an operator confirms it with
-    `confirm_in_vetting`, which puts it through auction.vetting.decide and republishes the standing."""
+    """Suspend a buyer company, in the caller's transaction: settlement's record, vetting's status (a system
+    decision; nothing is written there if the company is unknown to vetting or not approved), and the outbox
+    row that gets the suspension to the engine. Another strike while suspended writes another outbox row,
+    which is harmless: applying one twice changes nothing."""
     await conn.execute(
         "INSERT INTO buyer_suspensions (buyer_id, reason, at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         buyer_id,
         reason,
         now_ms,
     )
-    log.warning("buyer %s suspended by settlement (%s); to be confirmed in vetting", buyer_id, reason)
+    status = await vetting.decide_by_system(conn, buyer_id, "suspend", reason, SYSTEM, _datetime(now_ms))
+    await conn.execute(
+        "INSERT INTO suspension_outbox (company_id, reason, at_ms) VALUES ($1, $2, $3)", buyer_id, reason, now_ms
+    )
+    log.warning("buyer %s suspended by settlement (%s); vetting: %s", buyer_id, reason, status or "unchanged")
 
 
 async def confirm_in_vetting(pg: asyncpg.Pool, buyer_id: int, reason: str, by: Any, store: Any = None) -> bool:
-    """Put settlement's suspension through vetting (`by`: the operator's auction.identity.Account; `store`: the
-    LotStore, so the engine refuses the company's bids at once). False if vetting refused (say, already
-    suspended, or not a vetted company)."""
-    from auction import vetting
-
+    """Put a suspension through vetting by an operator (`by`: their auction.identity.Account; `store`: the
+    LotStore, so the engine refuses the company's bids at once). Since settlement suspends in vetting itself
+    (`suspend_buyer`), this is only for a suspension an operator decides on their own account. False if vetting
+    refused (say, already suspended, or not a vetted company)."""
     try:
         await vetting.decide(pg, store, buyer_id, "suspend", reason, by, frozenset())
     except vetting.VettingError as exc:
