@@ -9,8 +9,12 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
-from settlement import billing, carriers, custody, shipping
+from auction.gateway.http import errors
+from auction.gateway.openapi import document
+from settlement import billing, carriers, custody, shipping, shipping_http
 from settlement.carriers import ParcelOrder, TrackingUpdate
 from settlement.reconcile import reconcile
 from settlement.rules import SettlementTerms
@@ -183,3 +187,54 @@ async def test_setting_removal_needs_consent_and_both_photos(
     assert (await custody.complete_removal(pg, removal.id, START + 9)).completed_ms == START + 8  # a retry
     assert removal.status == "completed" and [p.stage for p in removal.photos] == ["before", "after"]
     assert removal.photos[0].sha256 == hashlib.sha256(before).hexdigest() and removal.photos[0].size == len(before)
+
+
+async def test_operator_routes_are_documented_and_refuse_with_the_field(
+    pg: asyncpg.Pool, new_sale_id: Callable[[], int]
+) -> None:
+    sale_id = new_sale_id()
+    _, consignor = await make_sale(pg, sale_id, lots=1)
+    app = web.Application(middlewares=[errors])
+    table = shipping_http.add_routes(app, pg)
+    doc = document(table, "shipping", "test")
+    routed = {(r.method, r.resource.canonical) for r in app.router.routes() if r.method != "HEAD"}
+    assert routed == {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    async with TestClient(TestServer(app)) as client:
+        new = {"purpose": "to_consignor", "sale": sale_id, "lot": 1, "party": consignor,
+               "declared_value": 150_000 * USD, "currency": "USD", "idem_key": f"http-{sale_id}"}  # fmt: skip
+        made = await client.post("/api/settlement/shipments", json=new)
+        assert made.status == 201
+        shipment = await made.json()
+        assert len(shipment["parcels"]) == 2  # above the default cap of 100,000.00
+        bad = await client.post("/api/settlement/shipments", json={**new, "declared_value": "lots"})
+        assert bad.status == 400 and (await bad.json())["error"]["field"] == "declared_value"
+        zero = await client.post("/api/settlement/shipments", json={**new, "declared_value": 0})
+        assert zero.status == 400 and (await zero.json())["error"]["field"] == "declared_value"
+        track = f"/api/settlement/shipments/{shipment['id']}/parcels/1/tracking"
+        illegal = await client.post(track, json={"state": "delivered_signed"})
+        assert illegal.status == 409 and (await illegal.json())["error"] == {
+            "code": "refused", "field": "state", "message": "a parcel that is created cannot become delivered_signed",
+        }  # fmt: skip
+        scanned = await client.post(track, json={"state": "collected", "note": "picked up"})
+        assert scanned.status == 200 and (await scanned.json())["parcels"][0]["state"] == "collected"
+        nowhere = await client.post(f"/api/settlement/shipments/{shipment['id']}/parcels/9/tracking",
+                                    json={"state": "collected"})  # fmt: skip
+        assert nowhere.status == 404 and (await nowhere.json())["error"]["field"] == "parcel"
+        listed = await client.get(f"/api/settlement/sales/{sale_id}/shipments?lot=1")
+        assert [s["id"] for s in await listed.json()] == [shipment["id"]]
+        claim = {"kind": "loss", "shipment": shipment["id"], "parcel": 1, "idem_key": f"hc-{sale_id}"}
+        early = await client.post("/api/settlement/claims", json=claim)
+        assert early.status == 409 and (await early.json())["error"]["field"] == "at_ms"  # not missing yet
+        ask = {"sale": sale_id, "lot": 1, "declared_value": 5_000 * USD, "reason": "grade", "idem_key": f"hr-{sale_id}"}
+        removal = await client.post("/api/settlement/removals", json=ask)
+        removal_id = (await removal.json())["id"]
+        refused = await client.post(f"/api/settlement/removals/{removal_id}/start")
+        assert refused.status == 409 and (await refused.json())["error"]["field"] == "consent"
+        no_stage = await client.post(f"/api/settlement/removals/{removal_id}/photos", data=b"\xff\xd8",
+                                     headers={"Content-Type": "image/jpeg"})  # fmt: skip
+        assert no_stage.status == 400 and (await no_stage.json())["error"]["field"] == "stage"
+        photo = await client.post(f"/api/settlement/removals/{removal_id}/photos?stage=before", data=b"\xff\xd8",
+                                  headers={"Content-Type": "image/jpeg"})  # fmt: skip
+        assert photo.status == 201 and (await photo.json())["photos"][0]["media_type"] == "image/jpeg"
+        unknown = await client.get("/api/settlement/claims/999999999")
+        assert unknown.status == 404 and (await unknown.json())["error"]["field"] == "claim"
