@@ -3,18 +3,20 @@ transition table, carriers behind the interface, shipping to buyers after paymen
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import asyncpg
+import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from auction.gateway.http import errors
 from auction.gateway.openapi import document
-from settlement import billing, carriers, custody, shipping, shipping_http
+from settlement import billing, carriers, custody, shipping, shipping_cli, shipping_http
 from settlement.carriers import ParcelOrder, TrackingUpdate
 from settlement.reconcile import reconcile
 from settlement.rules import SettlementTerms
@@ -238,3 +240,41 @@ async def test_operator_routes_are_documented_and_refuse_with_the_field(
         assert photo.status == 201 and (await photo.json())["photos"][0]["media_type"] == "image/jpeg"
         unknown = await client.get("/api/settlement/claims/999999999")
         assert unknown.status == 404 and (await unknown.json())["error"]["field"] == "claim"
+
+
+async def test_operator_commands(
+    pg: asyncpg.Pool, new_sale_id: Callable[[], int], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    sale_id = new_sale_id()
+    _, consignor = await make_sale(pg, sale_id, lots=1)
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    shipping_cli.add_commands(sub)
+
+    async def run(*argv: str) -> tuple[int | None, str, str]:
+        args = parser.parse_args(argv)
+        code = await shipping_cli.command(pg, args.command, args)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, _ = await run("ship", "to_consignor", str(sale_id), "1", str(consignor), "500000", "USD",
+                             f"cli-{sale_id}", "--now", str(START))  # fmt: skip
+    shipment = msgspec.json.decode(out)
+    assert code == 0 and shipment["declared_value"] == 500_000 and shipment["parcels"][0]["state"] == "created"
+    code, _, err = await run("track", str(shipment["id"]), "1", "lost", "--now", str(START + 1))
+    assert code == 1 and "state: a parcel that is created cannot become lost" in err
+    code, out, _ = await run("track", str(shipment["id"]), "1", "collected", "--now", str(START + 2))
+    assert code == 0 and msgspec.json.decode(out)["state"] == "collected"
+    photo = tmp_path / "before.jpg"
+    photo.write_bytes(b"\xff\xd8 set")
+    code, out, _ = await run("removal-request", str(sale_id), "1", "900000", "grade it", f"cli-rm-{sale_id}")
+    removal = msgspec.json.decode(out)["id"]
+    code, _, err = await run("removal-start", str(removal))
+    assert code == 1 and "consent" in err
+    code, out, _ = await run("removal-photo", str(removal), "before", str(photo))
+    assert code == 0 and msgspec.json.decode(out)["photos"][0]["media_type"] == "image/jpeg"
+    code, _, err = await run("claim-move", "999999999", "approved")
+    assert code == 1 and "amount" in err
+    assert await shipping_cli.command(pg, "reconcile", parser.parse_args(["claims-check"])) is None
+    code, out, _ = await run("claims-check")
+    assert code == 0 and msgspec.json.decode(out) == {"clean": True, "problems": []}
