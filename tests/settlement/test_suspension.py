@@ -16,15 +16,15 @@ from auction import catalog, identity, keys, vetting
 from auction.catalog import NewLot, NewSale
 from auction.diamonds import Diamond
 from auction.engine.lot import LotTerms
-from auction.engine.messages import EVENT_DECODER, BidsCancelled, PlaceBid, Rejected
+from auction.engine.messages import EVENT_DECODER, AnyCommand, BidsCancelled, CancelBids, PlaceBid, Rejected
 from auction.engine.premium import CHRISTIES_2023_USD, all_in
 from auction.persister import Persister, load_lot_events
 from auction.rebuild import rebuild_from_record
-from auction.store import Accepted, LotStore
+from auction.store import Accepted, LotStore, Outcome
 from settlement import defaults
 from settlement.rules import DAY_MS
 from settlement.service import SettlementService
-from settlement.suspensions import apply_suspensions
+from settlement.suspensions import apply_suspensions, cancel_bids
 from tests.settlement.helpers import START, USD, bid, forget, make_sale, publish, run_lot
 
 NOW = START + 60 * DAY_MS  # well past the due date and the 14 days' grace of both invoices
@@ -241,3 +241,43 @@ async def test_a_buyer_not_known_to_vetting_still_has_their_bids_cancelled(
     finally:
         await plain.close()
         await forget(redis, live)
+
+
+class _BidSlipsIn(LotStore):
+    """A real store where a rival's bid lands between reading a lot's record and cancelling on it, once."""
+
+    def __init__(self, redis: Redis, rival: PlaceBid) -> None:
+        super().__init__(redis)
+        self.rival: PlaceBid | None = rival
+        self.answers: list[Outcome] = []
+
+    async def execute(self, sale: int, lot: int, command: AnyCommand, *, dedupe: str | None = None) -> Outcome:
+        if isinstance(command, CancelBids) and self.rival is not None:
+            rival, self.rival = self.rival, None
+            assert isinstance(await super().execute(sale, lot, rival), Accepted)
+        answer = await super().execute(sale, lot, command, dedupe=dedupe)
+        self.answers.append(answer)
+        return answer
+
+
+async def test_a_lot_that_moves_on_is_read_again_and_the_cancel_retried(
+    redis: Redis, pg: asyncpg.Pool, new_sale_id: Callable[[], int]
+) -> None:
+    sale_id = new_sale_id()
+    sale, _ = await make_sale(pg, sale_id, lots=1)
+    (terms,) = catalog.terms_for(sale)
+    moving = _BidSlipsIn(redis, bid(3, 4_000 * USD, at_ms=START + 3000))
+    try:
+        await moving.create_lots([terms])
+        for command in [bid(1, 1_000 * USD), bid(2, 2_000 * USD, at_ms=START + 2000)]:
+            assert isinstance(await moving.execute(sale_id, 1, command), Accepted)
+        outcome = await cancel_bids(moving, sale_id, 1, 2, "suspended", START + 4000)
+        assert [type(a).__name__ for a in moving.answers[-2:]] == ["Rejected", "Accepted"]
+        assert moving.answers[-2] == Rejected("stale")
+        assert isinstance(outcome, Accepted)
+        # Had 2 never bid: 1's 1,000, then 3's 4,000 (the bid that slipped in) leads at its own amount.
+        assert (outcome.state.leader, outcome.state.price, outcome.state.bid_count) == (3, 4_000 * USD, 2)
+        assert await cancel_bids(moving, sale_id, 1, 2, "suspended", START + 5000) is None, "nothing left"
+    finally:
+        await moving.close()
+        await forget(redis, sale_id)
