@@ -12,8 +12,13 @@ A stone is insured from the parcel's first scan (collected) to its signed delive
     filed | documents_requested | under_review -> denied (with a reason)
 
 Moving to under_review needs the evidence the kind of claim requires; approval is capped at the declared value of
-what was lost, less what other claims on the same thing were already approved for. Each rule answers with a
-`Problem` naming the field at fault, or None; the database half turns a problem into a refusal.
+what was lost, less what other claims on the same thing were already approved for. Taking a stone out of its
+setting (custody):
+
+    requested -consent-> consented -start (photo before)-> started -complete (both photos)-> completed
+
+Each rule answers with a `Problem` naming the field at fault, or None; the database half turns a problem into a
+refusal.
 """
 
 from __future__ import annotations
