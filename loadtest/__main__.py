@@ -5,7 +5,9 @@
 
 It raises the open-files limit first (the gateway child inherits it), starts the process group with its own
 embedded Redis and PostgreSQL, measures the ceiling, then runs the scenarios and writes summary.json,
-REPORT.md and latency.png. `--profile` records the gateway with py-spy during the saturation steps.
+REPORT.md and latency.png. `--profile` records the gateway with py-spy during the ramp's steps
+(raw/gateway.collapsed) and during the runs of the 10,000-watcher fan-out (raw/gateway-fanout10k.collapsed);
+`python -m loadtest.profile_top FILE` lists the top frames.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="runs per figure that is reported as a median")
     parser.add_argument("--connections", type=int, default=800, help="bidder connections (one buyer each)")
     parser.add_argument("--watcher-processes", type=int, default=4, help="client processes for 10,000 watchers")
-    parser.add_argument("--profile", action="store_true", help="py-spy the gateway during the saturation steps")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the gateway during the ramp and the 10,000-watcher fan-out"
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument(
         "--only",
@@ -137,10 +141,10 @@ async def _scenarios(
         profiler: list[subprocess.Popen[bytes] | None] = []
 
         def start_profile() -> None:  # once the ramp's sale is built and warm: only the steps are sampled
-            profiler.append(_start_profile(options, bench.gateway_pid, len(rates) * (step_s + 0.5)))
+            profiler.append(_start_profile(options, bench.gateway_pid, len(rates) * (step_s + 0.5), "gateway"))
 
         raw["ramp"] = await scenarios.ramp(bench, pool, rates, step_s, on_steps=start_profile)
-        raw["profile"] = _stop_profile(profiler[0] if profiler else None)
+        raw["profile"] = _stop_profile(profiler[0] if profiler else None, "gateway")
     if "steady" in only:
         raw["steady_1000"] = await scenarios.steady(
             bench, pool, 200.0 if quick else 1000.0, 2.0 if quick else 8.0, 1 if quick else options.runs
@@ -156,12 +160,18 @@ async def _scenarios(
             bench, pool, 100 if quick else 1000, 1, 10.0, 2.0 if quick else 4.0, 1 if quick else options.runs
         )
     if "fanout10k" in only and not quick:
+        fan_profiler: list[subprocess.Popen[bytes] | None] = []
+
+        def start_fan_profile() -> None:  # once the watchers are connected and idle
+            fan_profiler.append(_start_profile(options, bench.gateway_pid, options.runs * 5.5, "gateway-fanout10k"))
+
         raw["fanout_10000"] = await scenarios.fanout(
-            bench, pool, 10_000, options.watcher_processes, 4.0, 4.0, options.runs
+            bench, pool, 10_000, options.watcher_processes, 4.0, 4.0, options.runs, on_runs=start_fan_profile
         )
+        raw["fanout_10000"]["profile"] = _stop_profile(fan_profiler[0] if fan_profiler else None, "gateway-fanout10k")
 
 
-def _start_profile(options: argparse.Namespace, pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
+def _start_profile(options: argparse.Namespace, pid: int, seconds: float, name: str) -> subprocess.Popen[bytes] | None:
     if not options.profile:
         return None
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -179,19 +189,19 @@ def _start_profile(options: argparse.Namespace, pid: int, seconds: float) -> sub
         "--format",
         "raw",
         "-o",
-        str(out / "gateway.collapsed"),
+        str(out / f"{name}.collapsed"),
     ]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _stop_profile(proc: subprocess.Popen[bytes] | None) -> str | None:
+def _stop_profile(proc: subprocess.Popen[bytes] | None, name: str) -> str | None:
     if proc is None:
         return None
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         proc.terminate()
-    return "raw/gateway.collapsed"
+    return f"raw/{name}.collapsed"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -282,9 +282,17 @@ def _count(items: Any) -> dict[str, int]:
 
 
 async def fanout(
-    bench: Bench, pool: BidderPool, watchers: int, processes: int, rate: float, seconds: float, runs: int
+    bench: Bench,
+    pool: BidderPool,
+    watchers: int,
+    processes: int,
+    rate: float,
+    seconds: float,
+    runs: int,
+    on_runs: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """`watchers` on one lot in `processes` client processes; `runs` bursts of bids; the gateway's RSS idle."""
+    """`watchers` on one lot in `processes` client processes; `runs` bursts of bids; the gateway's RSS idle.
+    `on_runs` is called once the watchers are connected and the idle RSS taken (the profiler starts)."""
     sale = await build_sale(bench, 1)
     cursor = cursor_for(sale)
     rss_before = vm_rss_mib(bench.gateway_pid)
@@ -296,6 +304,8 @@ async def fanout(
         connect_s = time.monotonic() - started
         await asyncio.sleep(2.0)
         rss_idle = vm_rss_mib(bench.gateway_pid)
+        if on_runs is not None:
+            on_runs()
         results = []
         for run in range(runs):
             plan = steady_schedule(rate, seconds, [1], min(10, len(pool.sockets)), cursor, f"fo{watchers}-{run}")

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal
 
 from redis.asyncio import Redis
@@ -30,12 +30,14 @@ from auction import keys
 from auction.engine.lot import LotState, LotTerms
 from auction.engine.messages import EVENT_DECODER, AnyEvent
 from auction.engine.views import lot_view, public_event
-from auction.gateway.protocol import Error, EventFrame, RecordFrame, RecordSnapshot, Snapshot, encode
+from auction.gateway.protocol import Error, EventFrame, RecordFrame, RecordSnapshot, Snapshot, encode, text_frame
 from auction.store import LotStore
 
 log = logging.getLogger(__name__)
 
-OUTBOX_FRAMES = 1024  # frames a connection may have unsent before it is dropped as lagged
+OUTBOX_FRAMES = 1024  # frames a connection may have queued (its socket's buffer full) before it is dropped as lagged
+WRITE_BUFFER_BYTES = 64 * 1024  # past this much unsent in a socket's own buffer, frames queue instead
+YIELD_EVERY = 256  # watchers served per event before the feed lets the loop run (acks are not held behind it)
 READ_COUNT = 500  # stream entries per XREAD
 BLOCK_MS = 2_000  # how long one XREAD waits; short enough that a cancelled reader is noticed promptly
 RETRY_S = 0.5  # pause after a failed read before trying again from the same position
@@ -51,28 +53,61 @@ def now_ms() -> int:
 
 
 class Outbox:
-    """A connection's bounded queue of encoded frames, drained by the connection's one writer task.
+    """A connection's way out: frames written straight to the socket, or a bounded queue while it is slow.
 
-    Putting never waits: a full outbox flips to `lagged` and refuses everything after, so the feed moves on
-    at once and the connection closes itself.
+    The fast path is synchronous: with nothing queued and the socket's own buffer under WRITE_BUFFER_BYTES, a
+    frame is written to the transport at once, already framed (`protocol.text_frame`): no task switch, no
+    writer task per connection. Only a socket that has fallen behind gets a queue and a drain task, which
+    sends through `send` (aiohttp's `send_frame`, which waits while the socket is paused) and ends once the
+    queue is empty. Putting never waits: a full queue flips to `lagged` and refuses everything after, so the
+    feed moves on at once and the connection closes itself (`on_lag`).
+
+    Without a transport (before the websocket is prepared, and in tests) frames wait in the queue for `take`.
+    Idle, an outbox holds no queue, event or task: 10,000 idle watchers cost only their sockets.
     """
 
-    def __init__(self, limit: int | None = None, on_lag: Callable[[], None] | None = None) -> None:
-        self._frames: deque[bytes] = deque()
+    __slots__ = ("_drained", "_drainer", "_frames", "_limit", "_on_lag", "_send", "_transport", "_wake", "lagged")
+
+    def __init__(
+        self,
+        limit: int | None = None,
+        on_lag: Callable[[], None] | None = None,
+        transport: asyncio.WriteTransport | None = None,
+        send: Callable[[bytes], Awaitable[None]] | None = None,
+    ) -> None:
+        self._frames: deque[bytes] | None = None
         self._limit = limit or OUTBOX_FRAMES
-        self._wake = asyncio.Event()
-        self._drained = asyncio.Event()
         self._on_lag = on_lag
+        self._transport = transport if send is not None else None
+        self._send = send
+        self._drainer: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None  # take() waits on it (no transport)
+        self._drained: asyncio.Event | None = None  # room() waits on it
         self.lagged = False
 
     def put(self, frame: bytes) -> bool:
+        """Send `frame` (an encoded message) or queue it; False once the outbox has lagged or the socket is gone."""
         if self.lagged:
             return False
-        if len(self._frames) >= self._limit:
+        transport = self._transport
+        if transport is not None and not self._frames:
+            if transport.is_closing():
+                return False
+            if transport.get_write_buffer_size() < WRITE_BUFFER_BYTES:
+                transport.write(text_frame(frame))
+                return True
+        frames = self._frames
+        if frames is None:
+            frames = self._frames = deque()
+        if len(frames) >= self._limit:
             self.give_up()
             return False
-        self._frames.append(frame)
-        self._wake.set()
+        frames.append(frame)
+        if transport is None:
+            if self._wake is not None:
+                self._wake.set()
+        elif self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain())
         return True
 
     def give_up(self) -> None:
@@ -80,31 +115,64 @@ class Outbox:
         if self.lagged:
             return
         self.lagged = True
-        self._frames.clear()
-        self._wake.set()
+        if self._frames is not None:
+            self._frames.clear()
+        for event in (self._wake, self._drained):
+            if event is not None:
+                event.set()
+        if self._drainer is not None and self._drainer is not asyncio.current_task():
+            self._drainer.cancel()
         if self._on_lag is not None:
             self._on_lag()
 
+    def stop(self) -> None:
+        """The connection is over: stop a drain in progress."""
+        if self._drainer is not None:
+            self._drainer.cancel()
+
+    async def _drain(self) -> None:
+        """Send the queue in order through the slow path, then hand back to the fast path."""
+        assert self._send is not None and self._frames is not None
+        try:
+            with contextlib.suppress(ConnectionError, RuntimeError):  # the peer went away: the reader cleans up
+                while self._frames and not self.lagged:
+                    await self._send(self._frames.popleft())
+                    if self._drained is not None and len(self._frames) < self._limit // 2:
+                        self._drained.set()
+        finally:
+            self._drainer = None
+            if self._drained is not None:
+                self._drained.set()
+
     async def take(self) -> list[bytes]:
-        """Every frame queued so far (waiting for one); empty once the outbox has lagged."""
+        """Every frame queued so far (waiting for one); empty once the outbox has lagged. Only without a
+        transport: with one, frames are sent, not taken."""
         while not self._frames and not self.lagged:
+            if self._wake is None:
+                self._wake = asyncio.Event()
             self._wake.clear()
             await self._wake.wait()
-        frames = list(self._frames)
-        self._frames.clear()
-        self._drained.set()
+        frames = list(self._frames or ())
+        if self._frames is not None:
+            self._frames.clear()
+        if self._drained is not None:
+            self._drained.set()
         return frames
 
     async def room(self) -> None:
         """Wait until the outbox is at most half full. Only priming waits here (a big sale's snapshots, a long
-        resume), and only for its own connection's writer; the live feed never waits."""
-        while len(self._frames) >= self._limit // 2 and not self.lagged:
+        resume), and only for its own connection's drain; the live feed never waits."""
+        while self._frames is not None and len(self._frames) >= self._limit // 2 and not self.lagged:
+            if self._drained is None:
+                self._drained = asyncio.Event()
             self._drained.clear()
             await self._drained.wait()
 
 
 class Watch:
     """One connection watching one sale: the lots it wants, and the last seq it was sent of each."""
+
+    __slots__ = ("audience", "buffer", "last_seq", "lots", "outbox", "priming", "sale")
 
     def __init__(self, sale: int, lots: Iterable[int] | None, outbox: Outbox, audience: Audience = "public") -> None:
         self.sale = sale
@@ -113,7 +181,7 @@ class Watch:
         self.outbox = outbox
         self.last_seq: dict[int, int] = {}
         self.priming = True
-        self.buffer: deque[tuple[int, int, bytes]] = deque()
+        self.buffer: list[tuple[int, int, bytes]] = []  # live events that arrive while priming
 
     def wants(self, lot: int) -> bool:
         return self.lots is None or lot in self.lots
@@ -183,23 +251,27 @@ class SaleFeed:
             lot = int(fields[keys.LOT_FIELD.encode()])
             event = EVENT_DECODER.decode(fields[keys.EVENT_FIELD.encode()])
             frames: dict[Audience, bytes | None] = {}  # encoded once per audience, only if someone wants it
-            for watch in list(self.watches):
-                if watch.wants(lot) and watch.audience not in frames:
+            for watch in self.watches:
+                if watch.audience not in frames and watch.wants(lot):
                     frames[watch.audience] = await self.hub.event_frame(self.sale, lot, event, watch.audience)
+                    if len(frames) == 2:
+                        break
         except Exception:  # one bad entry must not stop the sale's feed
             log.exception("sale %s: skipping an unreadable stream entry", self.sale)
             return
-        for watch in list(self.watches):
+        for served, watch in enumerate(list(self.watches), 1):
             frame = frames.get(watch.audience) if watch.wants(lot) else None
-            if frame is None:
-                continue
-            try:
-                await self.hub.offer(watch, lot, event.seq, frame)
-            except Exception:  # e.g. filling a gap failed: that watcher reconnects and resumes; the rest go on
-                log.warning(
-                    "sale %s: dropping a watcher that could not be brought up to date", self.sale, exc_info=True
-                )
-                watch.outbox.give_up()
+            if frame is not None and not self.hub.offer_now(watch, lot, event.seq, frame):
+                await self._fill_gap(watch, lot, event.seq, frame)
+            if served % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let acks and reads run between slices of a big audience
+
+    async def _fill_gap(self, watch: Watch, lot: int, seq: int, frame: bytes) -> None:
+        try:
+            await self.hub.offer(watch, lot, seq, frame)
+        except Exception:  # e.g. filling a gap failed: that watcher reconnects and resumes; the rest go on
+            log.warning("sale %s: dropping a watcher that could not be brought up to date", self.sale, exc_info=True)
+            watch.outbox.give_up()
 
 
 class Hub:
@@ -319,29 +391,43 @@ class Hub:
     async def _go_live(self, watch: Watch) -> None:
         """Deliver what arrived while priming; no await stands between the last of it and going live."""
         while watch.buffer:
-            lot, seq, frame = watch.buffer.popleft()
+            lot, seq, frame = watch.buffer.pop(0)
             await self._deliver(watch, lot, seq, frame)
         watch.priming = False
 
     # ---- delivering ---------------------------------------------------------------------------------------
 
-    async def offer(self, watch: Watch, lot: int, seq: int, frame: bytes) -> None:
+    def offer_now(self, watch: Watch, lot: int, seq: int, frame: bytes) -> bool:
+        """Deliver (or buffer while priming, or skip a repeat) without waiting; False when the watch first needs
+        a gap filled from the lot's stream: then `offer` does it."""
         if watch.priming:
             if len(watch.buffer) >= OUTBOX_FRAMES:
                 watch.outbox.give_up()  # priming that can't keep up with the live feed
-                return
+                return True
             watch.buffer.append((lot, seq, frame))
-            return
-        await self._deliver(watch, lot, seq, frame)
+            return True
+        return self._deliver_now(watch, lot, seq, frame)
+
+    async def offer(self, watch: Watch, lot: int, seq: int, frame: bytes) -> None:
+        if not self.offer_now(watch, lot, seq, frame):
+            await self._deliver(watch, lot, seq, frame)
+
+    def _deliver_now(self, watch: Watch, lot: int, seq: int, frame: bytes) -> bool:
+        """Send the event at `seq` if it is the next one; skip it if it was sent; False if there is a gap."""
+        last = watch.last_seq.get(lot, 0)
+        if seq <= last or watch.outbox.lagged:
+            return True
+        if seq > last + 1:
+            return False
+        watch.outbox.put(frame)
+        watch.last_seq[lot] = seq
+        return True
 
     async def _deliver(self, watch: Watch, lot: int, seq: int, frame: bytes) -> None:
         """Send the event at `seq` exactly once and in order, filling a gap from the lot's stream first."""
-        last = watch.last_seq.get(lot, 0)
-        if seq <= last or watch.outbox.lagged:
+        if self._deliver_now(watch, lot, seq, frame):
             return
-        if seq > last + 1:
-            await self._send_after(watch, lot, last, upto=seq - 1)
-            if watch.last_seq[lot] >= seq:
-                return
-        watch.outbox.put(frame)
-        watch.last_seq[lot] = seq
+        await self._send_after(watch, lot, watch.last_seq.get(lot, 0), upto=seq - 1)
+        if watch.last_seq[lot] < seq:  # even if the stream no longer had all of the gap, this one goes out
+            watch.outbox.put(frame)
+            watch.last_seq[lot] = seq

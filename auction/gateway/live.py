@@ -2,7 +2,8 @@
 
 Like websockets' asyncio connection around its protocol object, this is the thin driver: it reads frames,
 decodes them (protocol.py), asks the store or the hub, and queues the answers on the connection's outbox.
-One writer task per connection drains the outbox, so a slow socket never blocks the reader or the fan-out.
+Answers and events are written straight to the socket while it keeps up; only a socket that falls behind
+gets a queue and a task that drains it (fanout.Outbox), so a slow socket never blocks the reader or the fan-out.
 
 Identity is resolved when connecting (by the `authorise` middleware, http.py): a bearer token (header, or
 `?token=` for browsers) or the session cookie names an account with a role; no token is an anonymous watcher;
@@ -314,7 +315,9 @@ class LiveChannel:
         """The caller was resolved (and a bad token refused with 401) by the `authorise` middleware."""
         caller = request.get(CALLER_KEY, ANONYMOUS)
         token, _ = credentials_of(request)
-        ws = web.WebSocketResponse(max_msg_size=MAX_MSG_BYTES, heartbeat=HEARTBEAT_S)
+        # No permessage-deflate: frames are small JSON, written pre-framed to many sockets (fanout.Outbox), and a
+        # compressor per connection would cost memory and CPU for every watcher.
+        ws = web.WebSocketResponse(max_msg_size=MAX_MSG_BYTES, heartbeat=HEARTBEAT_S, compress=False)
         await ws.prepare(request)
         connection = Connection(self, ws, caller, request, token)
         self.connections.add(connection)
@@ -341,20 +344,18 @@ class Connection:
         self.caller = caller
         self.request = request
         self.token = token
-        self.outbox = Outbox(on_lag=self._lagged)
+        self.outbox = Outbox(on_lag=self._lagged, transport=request.transport, send=self._send_slowly)
         self.watches: dict[int, Watch] = {}
         self.bucket = TokenBucket()
         self.refused_in_row = 0
         self.in_flight = asyncio.Semaphore(MAX_BIDS_IN_FLIGHT)
         self.tasks: set[asyncio.Task[None]] = set()
-        self.writer: asyncio.Task[None] | None = None
         self.closing: asyncio.Task[None] | None = None
 
     def send(self, message: AnyServerMessage) -> None:
         self.outbox.put(encode(message))
 
     async def run(self) -> None:
-        self.writer = asyncio.create_task(self._write())
         info = BidderInfo(self.caller.company, self.caller.name) if self.caller.company is not None else None
         self.send(Welcome(now_ms(), info, self.caller.role))
         try:
@@ -364,22 +365,17 @@ class Connection:
         finally:
             for watch in self.watches.values():
                 self.channel.hub.unsubscribe(watch)
-            self.writer.cancel()
+            self.outbox.stop()
             if not self.ws.closed:
                 await self.close(1000, "")
 
-    async def _write(self) -> None:
-        """The only task that writes to the socket: it never holds up the reader or the fan-out."""
-        with contextlib.suppress(ConnectionError):  # the peer went away; the reader notices and cleans up
-            while frames := await self.outbox.take():
-                for frame in frames:
-                    await self.ws.send_frame(frame, WSMsgType.TEXT)
+    async def _send_slowly(self, frame: bytes) -> None:
+        """The outbox's slow path, for a socket that has fallen behind: aiohttp waits while it is paused."""
+        await self.ws.send_frame(frame, WSMsgType.TEXT)
 
     def _lagged(self) -> None:
-        """The outbox overflowed. The writer may be stuck on a socket that doesn't drain: stop it, then close
-        from a task of its own (closing waits for the reader, which is this connection's other task)."""
-        if self.writer is not None:
-            self.writer.cancel()
+        """The outbox overflowed (it has stopped its drain, which may be stuck on a socket that doesn't drain).
+        Close from a task of its own: closing waits for the reader, which is this connection's task."""
         self.closing = asyncio.create_task(self._close_lagged())
 
     async def _close_lagged(self) -> None:
@@ -430,7 +426,7 @@ class Connection:
             await self.channel.identities.caller(self.token, self.caller.via)
         except identity.TokenRefused as exc:
             self.send(Error(exc.code, "token", str(exc)))
-            await asyncio.sleep(0)  # let the writer take the error first
+            await asyncio.sleep(0)  # let a queued error go out before the close frame
             await self.close(1008, exc.code)
             return False
         return True

@@ -8,6 +8,7 @@ becomes an `Error` naming the field, which the connection sends back and then ca
 from __future__ import annotations
 
 import re
+import struct
 from typing import Annotated, Literal
 
 import msgspec
@@ -202,6 +203,22 @@ ENCODER = msgspec.json.Encoder()
 
 def encode(message: AnyServerMessage) -> bytes:
     return ENCODER.encode(message)
+
+
+# A server's websocket frame is unmasked, so its bytes are the same for every receiver: the fan-out writes them
+# straight to the transports (RFC 6455 5.2: FIN + text opcode, then the payload length in 7, 16 or 64 bits).
+_TEXT_FIN = 0x81
+_SHORT_HEADERS = [bytes((_TEXT_FIN, length)) for length in range(126)]
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One complete websocket text frame (a whole message) carrying `payload`."""
+    length = len(payload)
+    if length < 126:
+        return _SHORT_HEADERS[length] + payload
+    if length < 1 << 16:
+        return struct.pack("!BBH", _TEXT_FIN, 126, length) + payload
+    return struct.pack("!BBQ", _TEXT_FIN, 127, length) + payload
 
 
 # msgspec names the place of a validation error as a JSONPath: "... - at `$.lots[1]`", or for a dict key

@@ -284,6 +284,7 @@ async def test_a_big_subscription_waits_for_room_instead_of_lagging(
 ) -> None:
     sale = await make_sale(lots=12)
     monkeypatch.setattr(fanout, "OUTBOX_FRAMES", 4)  # twelve snapshots through room for four
+    monkeypatch.setattr(fanout, "WRITE_BUFFER_BYTES", 0)  # as if the socket were slow: every frame queues
     async with websockets.connect(gateway.ws) as ws:
         await recv(ws)
         await ws.send(json.dumps({"type": "subscribe", "sale": sale.id}))
@@ -296,13 +297,14 @@ async def test_a_watcher_that_cannot_keep_up_is_closed_with_1013(
     sale = await make_sale(lots=8)
     bidder, _ = await make_bidder(sale.id, 1)
     monkeypatch.setattr(fanout, "OUTBOX_FRAMES", 3)
+    monkeypatch.setattr(fanout, "WRITE_BUFFER_BYTES", 0)  # every socket counts as slow: frames queue
     async with websockets.connect(gateway.ws) as ws, websockets.connect(gateway.ws) as calm:
         await recv(ws)
         await ws.send(json.dumps({"type": "subscribe", "sale": sale.id}))
         await calm.send(json.dumps({"type": "subscribe", "sale": sale.id, "lots": [8]}))
         assert [(await recv(ws))["type"] for _ in range(8)] == ["snapshot"] * 8
         # Bids on every lot at once: the store commits them together, the feed reads them in one burst, and
-        # this watcher's room for three frames overflows before its writer runs.
+        # this watcher's queue of three frames overflows before its drain runs.
         now = int(time.time() * 1000)
         bids = [PlaceBid(now, bidder.id, 1, 10_000, f"c{lot}") for lot in range(1, 8)]
         await asyncio.gather(*(gateway.store.execute(sale.id, lot, bid) for lot, bid in enumerate(bids, 1)))
