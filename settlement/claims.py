@@ -269,14 +269,16 @@ async def _locked(conn: asyncpg.Connection, claim_id: int) -> asyncpg.Record:
 
 
 async def _approved_elsewhere(conn: asyncpg.Connection, row: asyncpg.Record) -> int:
-    """What other claims on the same shipment or custody were approved for: together they stay within the
-    declared value of what was lost."""
+    """What other claims on the same thing were approved for: the same custody, the same parcel, or the whole
+    shipment that the parcel is part of (or, for a whole-shipment claim, any of its parcels). Together they stay
+    within the declared value of what was lost."""
     total = await conn.fetchval(
         "SELECT coalesce(sum(approved_amount), 0) FROM claims WHERE id <> $1 AND status IN ('approved', 'paid') "
-        "AND (shipment_id = $2 OR removal_id = $3)",
+        "AND (removal_id = $3 OR (shipment_id = $2 AND (parcel_no IS NULL OR $4::int IS NULL OR parcel_no = $4)))",
         row["id"],
         row["shipment_id"],
         row["removal_id"],
+        row["parcel_no"],
     )
     return int(total)
 
@@ -288,6 +290,9 @@ async def _move(
         row = await _locked(conn, claim_id)
         if row["status"] == to and (to != "approved" or amount == row["approved_amount"]):
             return await claim(conn, claim_id)  # a retry of the step just taken
+        if to == "approved":  # one approval at a time per shipment or custody: the cap counts the others
+            await conn.execute("SELECT 1 FROM shipments WHERE id = $1 FOR UPDATE", row["shipment_id"])
+            await conn.execute("SELECT 1 FROM setting_removals WHERE id = $1 FOR UPDATE", row["removal_id"])
         have = {r["kind"] for r in await conn.fetch("SELECT kind FROM claim_evidence WHERE claim_id = $1", claim_id)}
         problem = claim_move_problem(
             row["status"],

@@ -130,6 +130,16 @@ async def test_a_paid_claim_on_a_lost_parcel(pg: asyncpg.Pool, new_sale_id: Call
     with pytest.raises(Refused) as closed:
         await claims.deny(pg, claim.id, "too late to deny", filed_at + 10 * DAY_MS)
     assert closed.value.field == "status"
+
+    # the delivered parcel arrived damaged: its own claim, capped at its own value (parcel 2's claim is apart)
+    damage = await claims.file_claim(pg, kind="damage", shipment_id=shipment_id, parcel_no=1,
+                                     at_ms=t0 + 31 * DAY_MS, idem_key=f"cd-{sale_id}")  # fmt: skip
+    await claims.add_evidence(pg, damage.id, "appraisal", "application/pdf", t0 + 31 * DAY_MS, content=PDF)
+    await claims.add_evidence(pg, damage.id, "photo", "image/jpeg", t0 + 31 * DAY_MS, content=JPEG)
+    await claims.start_review(pg, damage.id, t0 + 32 * DAY_MS)
+    with pytest.raises(Refused):
+        await claims.approve(pg, damage.id, 6_300 * USD + 1, t0 + 33 * DAY_MS)
+    await claims.approve(pg, damage.id, 6_300 * USD, t0 + 33 * DAY_MS)
     assert await reconcile(pg, sale_id) == []
     assert await claim_problems(pg) == []
 
@@ -167,6 +177,16 @@ async def test_a_damage_claim_against_custody(pg: asyncpg.Pool, new_sale_id: Cal
     payout = await _txn(pg, f"claim-payout:{claim.id}")
     assert await ledger.txn_amount(pg, payout, ledger.consignor(consignor)) == -4_000 * USD
     assert await ledger.balance(pg, ledger.consignor(consignor), "USD") == owed
+
+    # a second claim on the same custody may only take what the first left of the declared value
+    theft = await claims.file_claim(pg, kind="theft", removal_id=removal.id, at_ms=ends + 7, idem_key=f"t-{sale_id}")
+    for kind in ("invoice", "photo", "police_report"):
+        await claims.add_evidence(pg, theft.id, kind, "image/jpeg", ends + 8, content=kind.encode())  # type: ignore[arg-type]
+    await claims.start_review(pg, theft.id, ends + 9)
+    with pytest.raises(Refused) as above:
+        await claims.approve(pg, theft.id, 16_000 * USD + 1, ends + 10)
+    assert above.value.field == "amount" and str(above.value).endswith(f"({16_000 * USD})")
+    await claims.approve(pg, theft.id, 16_000 * USD, ends + 11)
     assert await reconcile(pg, sale_id) == []
     assert await claim_problems(pg) == []
 
