@@ -218,8 +218,8 @@ def claim_allows(status: ClaimStatus, to: ClaimStatus) -> bool:
 
 
 def approval_cap(declared_value: int, approved_elsewhere: int) -> int:
-    """The most a claim may be approved for: the declared value of what was lost, less what other claims on
-    the same shipment (or custody) were already approved for."""
+    """The most a claim may be approved for: the declared value of what was lost, less what overlapping claims
+    (the same parcel, the whole shipment, the same custody) were already approved for."""
     return max(0, declared_value - approved_elsewhere)
 
 
