@@ -19,8 +19,9 @@ Standing first, then the cancellations: a bid made in between would otherwise su
 
 Idempotent: a crash anywhere leaves the row pending, and working it again republishes the same standing and
 finds no bids left to cancel where they were cancelled already (the engine answers `no_bids`, nothing changes).
-A row whose company an operator reinstated before it was applied is closed as `lifted`, cancelling nothing:
-what the company bid after its review stands. Closed lots are not touched (a lot the suspended buyer won goes
+A row whose company an operator reinstated before it was applied (approved again) is closed as `lifted`,
+cancelling nothing: what the company bid after its review stands. A company vetting never approved, or one
+rejected since, is applied like a suspended one; so is a bidder vetting doesn't know (a sale run without it). Closed lots are not touched (a lot the suspended buyer won goes
 to settlement's non-paying-buyer flow like any other).
 """
 
@@ -75,7 +76,7 @@ async def _apply(
     company = row["company_id"]
     with translate_errors("applying a suspension"), _store_errors("applying a suspension"):
         status = await pg.fetchval("SELECT status FROM companies WHERE id = $1", company)
-        if status is not None and status != "suspended":
+        if status == "approved":  # reinstated by an operator's review since: what it bid after that stands
             return await _close(pg, row["id"], now_ms, "lifted", 0)
         await vetting.publish_company(pg, store, company)
         changed, complete = 0, True
@@ -100,7 +101,7 @@ def _store_errors(doing: str) -> Iterator[None]:
 
 async def _close(pg: asyncpg.Pool, row_id: int, now_ms: int, outcome: str, lots: int) -> int:
     await pg.execute(
-        "UPDATE suspension_outbox SET done_ms = $2, outcome = $3, lots = lots + $4 WHERE id = $1 AND done_ms IS NULL",
+        "UPDATE suspension_outbox SET done_ms = $2, outcome = $3, lots = $4 WHERE id = $1 AND done_ms IS NULL",
         row_id,
         now_ms,
         outcome,

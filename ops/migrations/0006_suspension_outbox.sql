@@ -10,7 +10,7 @@ CREATE TABLE suspension_outbox (
     at_ms      bigint NOT NULL,
     done_ms    bigint,          -- when its standing was published and its bids cancelled everywhere
     outcome    text CHECK (outcome IN ('applied', 'lifted')),  -- lifted: reinstated before it was applied
-    lots       int NOT NULL DEFAULT 0,  -- open lots whose position changed when its bids were cancelled
+    lots       int NOT NULL DEFAULT 0,  -- open lots changed by the pass that completed it (a retried one: its last)
     CHECK ((done_ms IS NULL) = (outcome IS NULL))
 );
 CREATE INDEX suspension_outbox_pending ON suspension_outbox (id) WHERE done_ms IS NULL;
