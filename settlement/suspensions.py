@@ -21,8 +21,9 @@ Idempotent: a crash anywhere leaves the row pending, and working it again republ
 finds no bids left to cancel where they were cancelled already (the engine answers `no_bids`, nothing changes).
 A row whose company an operator reinstated before it was applied (approved again) is closed as `lifted`,
 cancelling nothing: what the company bid after its review stands. A company vetting never approved, or one
-rejected since, is applied like a suspended one; so is a bidder vetting doesn't know (a sale run without it). Closed lots are not touched (a lot the suspended buyer won goes
-to settlement's non-paying-buyer flow like any other).
+rejected since, is applied like a suspended one; so is a bidder vetting doesn't know (a sale run without it).
+Closed lots are not touched (a lot the suspended buyer won goes to settlement's non-paying-buyer flow like any
+other).
 """
 
 from __future__ import annotations
