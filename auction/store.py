@@ -458,16 +458,23 @@ class LotStore:
 
     async def execute(self, sale: int, lot: int, command: AnyCommand, *, dedupe: str | None = None) -> Outcome:
         """Decide and commit one command; resolves once the commit is as durable as the mode promises."""
+        return await self.submit(sale, lot, command, dedupe=dedupe)
+
+    def submit(self, sale: int, lot: int, command: AnyCommand, *, dedupe: str | None = None) -> asyncio.Future[Outcome]:
+        """`execute` without a coroutine: queue the command and return the future of its outcome (already done
+        when the store is too busy). For callers that answer from a done-callback instead of a task per command.
+        The future fails with a StoreError as `execute` would raise it; raises StoreClosed after close()."""
         if self._closed:
             raise StoreClosed("the store is closed")
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         if self._overloaded():
             self.stats.busy += 1
-            return Rejected("busy")
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+            future.set_result(Rejected("busy"))
+            return future
         self._queue.append(_Pending(sale, lot, command, dedupe, future))
         self._start_committer()
         self._wakeup.set()
-        return await future
+        return future
 
     def _overloaded(self) -> bool:
         if len(self._queue) >= self._max_pending:

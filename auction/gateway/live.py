@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Generic, TypeVar
 
 import asyncpg
@@ -51,7 +52,7 @@ from auction.gateway.protocol import (
     decode_client,
     encode,
 )
-from auction.store import Accepted, LotNotFound, LotStore, StoreError, StoreUnavailable
+from auction.store import Accepted, LotNotFound, LotStore, Outcome, StoreError, StoreUnavailable
 from ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -161,11 +162,15 @@ class Identities:
         """After a revocation on this gateway: no cached answer outlives it here."""
         self._callers.clear()
 
-    async def paddle(self, caller: Caller, sale: int) -> int | None:
+    def cached_paddle(self, caller: Caller, sale: int) -> tuple[bool, int | None]:
+        """(True, paddle) when known without asking PostgreSQL; (False, None) when `paddle` must look it up."""
         if caller.role != "buyer" or caller.company is None:
-            return None
-        hit, cached = self._paddles.get((sale, caller.company))
-        if hit:
+            return True, None
+        return self._paddles.get((sale, caller.company))
+
+    async def paddle(self, caller: Caller, sale: int) -> int | None:
+        hit, cached = self.cached_paddle(caller, sale)
+        if hit or caller.company is None:
             return cached
         paddle = await catalog.paddle_of(self._pg, sale, caller.company)
         self._paddles.put((sale, caller.company), paddle, self._ttl_s if paddle else NO_PADDLE_TTL_S)
@@ -205,7 +210,11 @@ class BidTicket:
 
 
 class BidDesk:
-    """Turns a caller's bid into a command, executes it, and answers as the protocol says."""
+    """Turns a caller's bid into a command, executes it, and answers as the protocol says.
+
+    `place` is the whole of it in one coroutine (the HTTP API). The live channel uses its two halves instead,
+    `start` and `finish`, so that a bid needs no task of its own: the answer is sent from the store future's
+    done-callback."""
 
     def __init__(self, store: LotStore, identities: Identities, metrics: Metrics) -> None:
         self._store = store
@@ -213,31 +222,49 @@ class BidDesk:
         self._metrics = metrics
 
     async def place(self, caller: Caller, ticket: BidTicket) -> BidAnswer:
-        answer = await self._answer(caller, ticket)
-        if not isinstance(answer, Error):
-            reason = answer.reason if isinstance(answer, BidRejected) else None
-            self._metrics.bid_answered(reason, time.perf_counter() - ticket.received_perf)
-        return answer
+        paddle = await self._identities.paddle(caller, ticket.sale) if may_bid(caller, ticket) else None
+        started = self.start(caller, ticket, paddle)
+        if isinstance(started, asyncio.Future):
+            with contextlib.suppress(StoreError):  # finish() turns it into the answer
+                await started
+            return self.finish(caller, ticket, started)
+        return started
 
-    async def _answer(self, caller: Caller, t: BidTicket) -> BidAnswer:
-        if "buyer" not in message_rule(t.kind if t.kind == "bid" else "max_bid") or caller.company is None:
-            return BidRejected(t.client_id, t.sale, t.lot, "not_allowed", 0)
-        paddle = await self._identities.paddle(caller, t.sale)
+    def start(self, caller: Caller, t: BidTicket, paddle: int | None) -> BidAnswer | asyncio.Future[Outcome]:
+        """The answer at once (a refusal before the store), or the store's future for the bid. `paddle` is the
+        caller's in the sale (Identities.paddle). Raises StoreClosed."""
+        if not may_bid(caller, t):
+            return self._answered(BidRejected(t.client_id, t.sale, t.lot, "not_allowed", 0), t)
         if paddle is None:  # the engine would say not_registered too; this spares it the round trip
-            return BidRejected(t.client_id, t.sale, t.lot, "not_registered", 0)
+            return self._answered(BidRejected(t.client_id, t.sale, t.lot, "not_registered", 0), t)
+        assert caller.company is not None  # may_bid
         command = PlaceBid(t.received_ms, caller.company, paddle, t.amount, t.client_id, t.kind)
         # Two representatives of one company are one bidder, but each has their own client ids.
         dedupe = f"{caller.company}.{caller.account}:{t.client_id}"
+        return self._store.submit(t.sale, t.lot, command, dedupe=dedupe)
+
+    def finish(self, caller: Caller, t: BidTicket, done: asyncio.Future[Outcome]) -> BidAnswer:
+        """The answer to a bid whose store future is done. Raises a StoreError other than these two."""
         try:
-            outcome = await self._store.execute(t.sale, t.lot, command, dedupe=dedupe)
+            outcome = done.result()
         except LotNotFound:
             return Error("not_found", "lot", f"sale {t.sale} has no lot {t.lot}")
         except StoreUnavailable:
-            log.warning("bid %s: outcome unknown", dedupe, exc_info=True)
+            log.warning("bid %s.%s:%s: outcome unknown", caller.company, caller.account, t.client_id, exc_info=True)
             return Error("unavailable", None, "the outcome is unknown: send the bid again with the same client_id")
         if isinstance(outcome, Rejected):
-            return BidRejected(t.client_id, t.sale, t.lot, outcome.reason, outcome.next_amount)
-        return _ack(caller, t, outcome)
+            return self._answered(BidRejected(t.client_id, t.sale, t.lot, outcome.reason, outcome.next_amount), t)
+        return self._answered(_ack(caller, t, outcome), t)
+
+    def _answered(self, answer: Ack | BidRejected, t: BidTicket) -> Ack | BidRejected:
+        reason = answer.reason if isinstance(answer, BidRejected) else None
+        self._metrics.bid_answered(reason, time.perf_counter() - t.received_perf)
+        return answer
+
+
+def may_bid(caller: Caller, t: BidTicket) -> bool:
+    """Whether the caller's role may place this kind of bid at all (access.MESSAGE_RULES), as a company."""
+    return "buyer" in message_rule(t.kind if t.kind == "bid" else "max_bid") and caller.company is not None
 
 
 def _ack(caller: Caller, t: BidTicket, outcome: Accepted) -> Ack:
@@ -348,7 +375,8 @@ class Connection:
         self.watches: dict[int, Watch] = {}
         self.bucket = TokenBucket()
         self.refused_in_row = 0
-        self.in_flight = asyncio.Semaphore(MAX_BIDS_IN_FLIGHT)
+        self.in_flight = 0  # bids handed to the store and not yet answered
+        self.bid_landed: asyncio.Event | None = None  # made only if the reader ever waits for MAX_BIDS_IN_FLIGHT
         self.tasks: set[asyncio.Task[None]] = set()
         self.closing: asyncio.Task[None] | None = None
 
@@ -501,19 +529,56 @@ class Connection:
         return sorted(own) if message.lots is None else list(message.lots)
 
     async def _start_bid(self, message: Bid | MaxBid, received_ms: int, received_perf: float) -> None:
-        """Bids run concurrently (a program bids on many lots), at most MAX_BIDS_IN_FLIGHT at once."""
-        await self.in_flight.acquire()
-        task = asyncio.create_task(self._guarded(lambda: self._bid(message, received_ms, received_perf)))
-        self.tasks.add(task)
-        task.add_done_callback(self._bid_done)
-
-    def _bid_done(self, task: asyncio.Task[None]) -> None:
-        self.tasks.discard(task)
-        self.in_flight.release()
-
-    async def _bid(self, message: Bid | MaxBid, received_ms: int, received_perf: float) -> None:
+        """Bids run concurrently (a program bids on many lots), at most MAX_BIDS_IN_FLIGHT at once. With the
+        paddle cached (the usual case) a bid is handed to the store here and answered from the store future's
+        done-callback: no task per bid. Otherwise a task looks the paddle up first."""
+        while self.in_flight >= MAX_BIDS_IN_FLIGHT:
+            self.bid_landed = self.bid_landed or asyncio.Event()
+            self.bid_landed.clear()
+            await self.bid_landed.wait()
         kind: BidKind = "max" if isinstance(message, MaxBid) else "bid"
         ticket = BidTicket(
             message.sale, message.lot, message.amount, message.client_id, kind, received_ms, received_perf
         )
+        desk = self.channel.desk
+        known, paddle = self.channel.identities.cached_paddle(self.caller, ticket.sale)
+        if not known:
+            self._bid_started()
+            task = asyncio.create_task(self._guarded(lambda: self._bid(ticket)))
+            self.tasks.add(task)
+            task.add_done_callback(self._bid_task_done)
+            return
+        started = desk.start(self.caller, ticket, paddle)
+        if isinstance(started, asyncio.Future):
+            self._bid_started()
+            started.add_done_callback(partial(self._bid_committed, ticket))
+        else:
+            self.send(started)
+
+    def _bid_started(self) -> None:
+        self.in_flight += 1
+
+    def _bid_ended(self) -> None:
+        self.in_flight -= 1
+        if self.bid_landed is not None:
+            self.bid_landed.set()
+
+    def _bid_committed(self, ticket: BidTicket, done: asyncio.Future[Outcome]) -> None:
+        """The store future's done-callback: the edge for a bid without a task (as _guarded is for the rest)."""
+        self._bid_ended()
+        try:
+            answer: AnyServerMessage = self.channel.desk.finish(self.caller, ticket, done)
+        except StoreError:
+            log.warning("a bid failed on the store", exc_info=True)
+            answer = Error("unavailable", None, "the store is unavailable; try again")
+        except Exception:
+            log.exception("a bid failed")
+            answer = Error("internal", None, "the message could not be handled")
+        self.send(answer)
+
+    def _bid_task_done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self._bid_ended()
+
+    async def _bid(self, ticket: BidTicket) -> None:
         self.send(await self.channel.desk.place(self.caller, ticket))
