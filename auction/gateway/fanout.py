@@ -66,7 +66,18 @@ class Outbox:
     Idle, an outbox holds no queue, event or task: 10,000 idle watchers cost only their sockets.
     """
 
-    __slots__ = ("_drained", "_drainer", "_frames", "_limit", "_on_lag", "_send", "_transport", "_wake", "lagged")
+    __slots__ = (
+        "_corked",
+        "_drained",
+        "_drainer",
+        "_frames",
+        "_limit",
+        "_on_lag",
+        "_send",
+        "_transport",
+        "_wake",
+        "lagged",
+    )
 
     def __init__(
         self,
@@ -76,6 +87,7 @@ class Outbox:
         send: Callable[[bytes], Awaitable[None]] | None = None,
     ) -> None:
         self._frames: deque[bytes] | None = None
+        self._corked: list[bytes] | None = None  # held back to be written together (cork/uncork)
         self._limit = limit or OUTBOX_FRAMES
         self._on_lag = on_lag
         self._transport = transport if send is not None else None
@@ -89,6 +101,12 @@ class Outbox:
         """Send `frame` (an encoded message) or queue it; False once the outbox has lagged or the socket is gone."""
         if self.lagged:
             return False
+        if self._corked is not None:
+            if len(self._corked) >= self._limit:
+                self.give_up()
+                return False
+            self._corked.append(frame)
+            return True
         transport = self._transport
         if transport is not None and not self._frames:
             if transport.is_closing():
@@ -110,11 +128,34 @@ class Outbox:
             self._drainer = asyncio.create_task(self._drain())
         return True
 
+    def cork(self) -> None:
+        """Hold frames back until `uncork`, which writes them in one go: one syscall for several events."""
+        if self._transport is not None and self._corked is None:
+            self._corked = []
+
+    def uncork(self) -> None:
+        frames, self._corked = self._corked, None
+        if not frames or self.lagged:
+            return
+        transport = self._transport
+        if (
+            len(frames) > 1
+            and transport is not None
+            and not self._frames
+            and not transport.is_closing()
+            and transport.get_write_buffer_size() < WRITE_BUFFER_BYTES
+        ):
+            transport.write(b"".join([text_frame(frame) for frame in frames]))
+            return
+        for frame in frames:
+            self.put(frame)
+
     def give_up(self) -> None:
         """Drop what is queued and refuse the rest; `on_lag` closes the connection (once)."""
         if self.lagged:
             return
         self.lagged = True
+        self._corked = None
         if self._frames is not None:
             self._frames.clear()
         for event in (self._wake, self._drained):
@@ -231,9 +272,9 @@ class SaleFeed:
                 await asyncio.sleep(RETRY_S)
                 continue
             for _stream, entries in reply or ():
-                for entry_id, fields in entries:
-                    position = entry_id
-                    await self._on_entry(fields)
+                if entries:
+                    position = entries[-1][0]
+                    await self._on_entries([fields for _id, fields in entries])
 
     async def _start_position(self) -> bytes | str:
         """The id of the newest entry now: the reader delivers what comes after it."""
@@ -246,11 +287,29 @@ class SaleFeed:
                 log.warning("sale %s: finding the stream's end failed (%s); retrying", self.sale, exc)
                 await asyncio.sleep(RETRY_S)
 
-    async def _on_entry(self, fields: dict[bytes, bytes]) -> None:
+    async def _on_entries(self, entries: list[dict[bytes, bytes]]) -> None:
+        """Deliver what one read brought, watcher by watcher: each watcher's share of a burst (a hot lot's
+        many bids) goes out in one write."""
+        parsed = [one for one in [await self._parse(fields) for fields in entries] if one is not None]
+        several = len(parsed) > 1
+        for served, watch in enumerate(list(self.watches), 1):
+            if several:
+                watch.outbox.cork()
+            for lot, seq, frames in parsed:
+                frame = frames.get(watch.audience) if watch.wants(lot) else None
+                if frame is not None and not self.hub.offer_now(watch, lot, seq, frame):
+                    await self._fill_gap(watch, lot, seq, frame)
+            if several:
+                watch.outbox.uncork()
+            if served % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let acks and reads run between slices of a big audience
+
+    async def _parse(self, fields: dict[bytes, bytes]) -> tuple[int, int, dict[Audience, bytes | None]] | None:
+        """(lot, seq, the event's frame per audience that wants it), encoded once; None for a bad entry."""
         try:
             lot = int(fields[keys.LOT_FIELD.encode()])
             event = EVENT_DECODER.decode(fields[keys.EVENT_FIELD.encode()])
-            frames: dict[Audience, bytes | None] = {}  # encoded once per audience, only if someone wants it
+            frames: dict[Audience, bytes | None] = {}
             for watch in self.watches:
                 if watch.audience not in frames and watch.wants(lot):
                     frames[watch.audience] = await self.hub.event_frame(self.sale, lot, event, watch.audience)
@@ -258,13 +317,8 @@ class SaleFeed:
                         break
         except Exception:  # one bad entry must not stop the sale's feed
             log.exception("sale %s: skipping an unreadable stream entry", self.sale)
-            return
-        for served, watch in enumerate(list(self.watches), 1):
-            frame = frames.get(watch.audience) if watch.wants(lot) else None
-            if frame is not None and not self.hub.offer_now(watch, lot, event.seq, frame):
-                await self._fill_gap(watch, lot, event.seq, frame)
-            if served % YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # let acks and reads run between slices of a big audience
+            return None
+        return lot, event.seq, frames
 
     async def _fill_gap(self, watch: Watch, lot: int, seq: int, frame: bytes) -> None:
         try:
