@@ -34,6 +34,7 @@ from loadtest.generator import (
     PlannedBid,
     StepResult,
     WatcherFleet,
+    cpu_seconds,
     fanout_histogram,
     new_histogram,
     percentiles_ms,
@@ -153,10 +154,10 @@ async def ramp(
     steps = []
     for rate in rates:
         plan = steady_schedule(rate, step_s, [lot.lot for lot in sale.lots], conns, cursor, f"r{int(rate)}")
-        result = await pool.run(sale.id, plan, rate, step_s)
+        result, cpu = await _run_timed(bench, pool, sale.id, plan, rate, step_s)
         bench.keep(sale.id, result)
-        steps.append(result.summary())
-        print(f"  ramp {rate:>7.0f}/s: {_line(result)}", flush=True)
+        steps.append({**result.summary(), **cpu})
+        print(f"  ramp {rate:>7.0f}/s: {_line(result)}{_cpu(cpu)}", flush=True)
         await asyncio.sleep(0.5)
     return steps
 
@@ -172,12 +173,25 @@ async def steady(
     out = []
     for run in range(runs):
         plan = steady_schedule(rate, seconds, [lot.lot for lot in sale.lots], conns, cursor, f"s{run}")
-        result = await pool.run(sale.id, plan, rate, seconds)
+        result, cpu = await _run_timed(bench, pool, sale.id, plan, rate, seconds)
         bench.keep(sale.id, result)
-        out.append(result.summary())
-        print(f"  steady {rate:.0f}/s run {run + 1}: {_line(result)}", flush=True)
+        out.append({**result.summary(), **cpu})
+        print(f"  steady {rate:.0f}/s run {run + 1}: {_line(result)}{_cpu(cpu)}", flush=True)
         await asyncio.sleep(0.5)
     return out
+
+
+async def _run_timed(
+    bench: Bench, pool: BidderPool, sale: int, plan: list[PlannedBid], rate: float, seconds: float
+) -> tuple[StepResult, dict[str, float]]:
+    """Run a schedule and note the gateway's CPU time for it: CPU per answer is the figure that a busy, shared
+    machine disturbs least (throughput and latency move with whatever else runs; the work per bid does not)."""
+    before = cpu_seconds(bench.gateway_pid)
+    result = await pool.run(sale, plan, rate, seconds)
+    used = cpu_seconds(bench.gateway_pid) - before
+    answered = result.acked + result.rejected
+    per_answer_us = round(used / answered * 1e6, 1) if answered else 0.0
+    return result, {"gateway_cpu_s": round(used, 2), "gateway_cpu_us_per_answer": per_answer_us}
 
 
 # ---- a hot lot ----------------------------------------------------------------------------------------------------
@@ -386,6 +400,10 @@ def _line(result: StepResult) -> str:
         f" errors {s['errors']} {s['error_codes']}; ack p50 {s['ack_ms']['p50']:.1f} p99 {s['ack_ms']['p99']:.1f}"
         f" p99.9 {s['ack_ms']['p999']:.1f} ms; send lag p99 {s['send_lag_ms']['p99']:.1f} ms"
     )
+
+
+def _cpu(cpu: dict[str, float]) -> str:
+    return f"; gateway CPU {cpu['gateway_cpu_s']:.1f} s = {cpu['gateway_cpu_us_per_answer']:.0f} us/answer"
 
 
 __all__ = ["Bench", "new_histogram"]
