@@ -16,15 +16,15 @@ from auction.engine.lot import LotTerms, decide, evolve, new_lot
 from auction.engine.messages import (
     AnyEvent,
     BidAccepted,
+    BidsCancelled,
     CloseLot,
     LotPassed,
     LotSold,
-    MaxBidRaised,
-    PlaceBid,
     ProxyBidPlaced,
     Rejected,
 )
 from auction.engine.premium import BASIS_POINTS, TRADE_RATE, PremiumSchedule, premium, round_half_up
+from auction.engine.record import live_bids
 
 SECOND_MS = 1000
 HOUR_MS = 3600 * SECOND_MS
@@ -176,10 +176,13 @@ class Underbidder(msgspec.Struct, frozen=True):
 
 
 def underbidders(events: Sequence[AnyEvent], excluding: int) -> list[Underbidder]:
-    """Everyone but `excluding` who bid on the lot, highest last bid first (ties: who got there first)."""
+    """Everyone but `excluding` who bid on the lot, highest last bid first (ties: who got there first). A bidder
+    whose bids a BidsCancelled struck (a suspended defaulter) is no underbidder, unless they bid again after."""
     best: dict[int, tuple[int, int, int]] = {}  # bidder -> (amount, -order, paddle)
     for order, event in enumerate(events):
-        if isinstance(event, BidAccepted | ProxyBidPlaced) and event.bidder != excluding:
+        if isinstance(event, BidsCancelled):
+            best.pop(event.bidder, None)
+        elif isinstance(event, BidAccepted | ProxyBidPlaced) and event.bidder != excluding:
             current = best.get(event.bidder)
             if current is None or event.amount > current[0]:
                 best[event.bidder] = (event.amount, -order, event.paddle)
@@ -187,33 +190,16 @@ def underbidders(events: Sequence[AnyEvent], excluding: int) -> list[Underbidder
     return [Underbidder(bidder, paddle, amount) for bidder, (amount, _, paddle) in ranked]
 
 
-def recorded_bids(events: Sequence[AnyEvent]) -> list[PlaceBid]:
-    """The PlaceBid commands the record implies: each accepted bid or maximum, and each raised maximum.
-
-    Proxy bids are not commands (the engine made them), so they are left out and recomputed.
-    """
-    bids: list[PlaceBid] = []
-    for event in events:
-        match event:
-            case BidAccepted():
-                bids.append(
-                    PlaceBid(event.at_ms, event.bidder, event.paddle, event.max_amount, event.client_id, event.kind)
-                )
-            case MaxBidRaised():
-                bids.append(PlaceBid(event.at_ms, event.bidder, event.paddle, event.max_amount, event.client_id, "max"))
-    return bids
-
-
 def reaward(terms: LotTerms, events: Sequence[AnyEvent], striking: int) -> LotSold | LotPassed:
     """The lot's result had `striking` never bid: the recorded bids of everyone else folded through the
     engine's own `decide`, then closed when it originally closed (or at its recomputed end, if later).
 
-    A bid the engine now refuses (say, a plain bid from who has become the leader) is dropped, as it would
-    have been refused at the time.
+    Bids a BidsCancelled struck stay struck (`live_bids`). A bid the engine now refuses (say, a plain bid from
+    who has become the leader) is dropped, as it would have been refused at the time.
     """
     state = new_lot(terms)
     close_at = max((e.at_ms for e in events if isinstance(e, LotSold | LotPassed)), default=terms.end_ms)
-    for bid in recorded_bids(events):
+    for bid in live_bids(events):
         if bid.bidder == striking:
             continue
         decision = decide(state, bid)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from auction.engine.messages import AnyEvent, BidAccepted, ProxyBidPlaced
+from auction.engine.messages import AnyEvent, BidAccepted, BidsCancelled, ProxyBidPlaced
 
 PassedStatus = Literal["post_sale", "sold", "relist", "returning", "returned"]
 OfferKind = Literal["reserve", "buyer"]
@@ -53,6 +53,8 @@ def top_bidder(events: Sequence[AnyEvent]) -> int | None:
     for event in events:
         if isinstance(event, BidAccepted | ProxyBidPlaced):
             leader = event.bidder
+        elif isinstance(event, BidsCancelled):  # a suspended bidder's bids struck: whoever the record left
+            leader = event.leader
     return leader
 
 

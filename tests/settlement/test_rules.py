@@ -6,6 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from auction.engine.lot import LotTerms, decide, evolve
+from auction.engine.messages import AnyEvent, CancelBids, LotSold
 from auction.engine.premium import BASIS_POINTS, CHRISTIES_2023_USD, flat, premium, premium_slices
 from settlement.rules import (
     DAY_MS,
@@ -16,11 +18,16 @@ from settlement.rules import (
     late_interest,
     lot_charges,
     payout_release_ms,
+    reaward,
     reminders_due,
     should_suspend,
     split_parcels,
+    underbidders,
     unsold_charges,
 )
+from tests.engine._lots import END, bid, close, max_bid, run, terms
+
+A, B, C = 1, 2, 3
 
 D = 100  # cents per dollar
 M1, M6 = 1_000_000 * D, 6_000_000 * D
@@ -160,3 +167,30 @@ def test_parcels_sum_and_respect_the_cap(cap: int, times: int) -> None:
 
 def test_unsold_charges() -> None:
     assert unsold_charges(10_000 * D, SettlementTerms(unsold_fee_bp=250, return_shipping=80 * D)) == (250 * D, 80 * D)
+
+
+def _lot_with_a_struck_underbidder() -> tuple[LotTerms, list[AnyEvent]]:
+    """A leads on a maximum of 5,000 over C's plain 1,500 and B's maximum of 3,000; then B is suspended and their
+    bids struck (BidsCancelled), and the lot closes sold to A at 1,550."""
+    lot = terms()
+    built = run(lot, [max_bid(A, 5000, 2000), bid(C, 1500, 3000), max_bid(B, 3000, 4000)])
+    struck = decide(built.state, CancelBids(at_ms=5000, bidder=B, reason="suspended", record=tuple(built.events)))
+    assert isinstance(struck, tuple)
+    state, events = built.state, [*built.events, *struck]
+    for event in struck:
+        state = evolve(state, event)
+    closed = decide(state, close(END))
+    assert isinstance(closed, tuple) and isinstance(closed[-1], LotSold) and closed[-1].hammer == 1550
+    return lot, [*events, *closed]
+
+
+def test_a_struck_bidder_is_no_underbidder() -> None:
+    _, events = _lot_with_a_struck_underbidder()
+    assert [u.bidder for u in underbidders(events, excluding=A)] == [C]
+
+
+def test_reaward_keeps_struck_bids_struck() -> None:
+    lot, events = _lot_with_a_struck_underbidder()
+    result = reaward(lot, events, striking=A)
+    assert isinstance(result, LotSold)
+    assert (result.bidder, result.hammer) == (C, 1500), "B's struck maximum must not be folded back in"
