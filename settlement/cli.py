@@ -6,13 +6,17 @@
 
 auction settlement run                          the service (needs AUCTION_REDIS_URL and AUCTION_DATABASE_URL)
 auction settlement reconcile                    every check; prints problems, exits 1 if any
-auction settlement sweep [--now MS]             reminders, interest, defaults, expired offers, payouts due
+auction settlement sweep [--now MS]             everything time does: defaults (and suspensions reaching the
+                                                engine), post-sale windows and returns, shipments, payouts due
 auction settlement summary SALE                 the demo's JSON summary of a sale's settlement
 auction settlement invoice SALE BUYER [--html]  one invoice, JSON or printable HTML
 auction settlement pay INVOICE AMOUNT REFERENCE [--now MS]
 auction settlement statement CONSIGNOR SALE
 auction settlement resolve SALE LOT {second_chance,reaward,relist,cancel}
 auction settlement offer OFFER {accept,decline}
+
+and the commands of settlement/unsold_cli.py (the post-sale window) and settlement/shipping_cli.py (shipments,
+setting removals, claims).
 """
 
 from __future__ import annotations
@@ -28,10 +32,10 @@ import asyncpg
 import msgspec
 
 from auction.config import Settings, SettingsError
-from settlement import billing, defaults
+from settlement import billing, defaults, shipping_cli, unsold_cli
 from settlement.errors import SettlementError
 from settlement.reconcile import reconcile, settlement_summary
-from settlement.service import run_settlement, wall_clock_ms
+from settlement.service import run_settlement, sweep, wall_clock_ms
 
 
 def add_commands(subparsers: Any) -> None:
@@ -62,6 +66,8 @@ def add_commands(subparsers: Any) -> None:
     offer = sub.add_parser("offer", help="an underbidder's answer to a second-chance offer")
     offer.add_argument("offer", type=int)
     offer.add_argument("answer", choices=["accept", "decline"])
+    unsold_cli.add_commands(sub)
+    shipping_cli.add_commands(sub)
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -71,10 +77,10 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             raise SettingsError("AUCTION_REDIS_URL and AUCTION_DATABASE_URL must be set (`auction serve` sets them)")
         asyncio.run(run_settlement(settings.redis_url, settings.database_url))
         return 0
-    return asyncio.run(_with_database(settings, lambda pg: _command(pg, command, args)))
+    return asyncio.run(_with_database(settings, lambda pg, redis_url: _command(pg, redis_url, command, args)))
 
 
-async def _with_database(settings: Settings, action: Callable[[asyncpg.Pool], Awaitable[int]]) -> int:
+async def _with_database(settings: Settings, action: Callable[[asyncpg.Pool, str], Awaitable[int]]) -> int:
     from ops.embedded import start_services
 
     services = await asyncio.to_thread(
@@ -83,7 +89,7 @@ async def _with_database(settings: Settings, action: Callable[[asyncpg.Pool], Aw
     try:
         pg = await asyncpg.create_pool(services.database_url, min_size=1, max_size=2)
         try:
-            return await action(pg)
+            return await action(pg, services.redis_url)
         finally:
             await pg.close()
     finally:
@@ -94,7 +100,12 @@ def _print(value: Any) -> None:
     print(msgspec.json.encode(value).decode())
 
 
-async def _command(pg: asyncpg.Pool, command: str, args: argparse.Namespace) -> int:
+async def _command(pg: asyncpg.Pool, redis_url: str, command: str, args: argparse.Namespace) -> int:
+    done = await unsold_cli.command(pg, command, args)
+    if done is None:
+        done = await shipping_cli.command(pg, command, args)
+    if done is not None:
+        return done
     now = getattr(args, "now", None) or wall_clock_ms()
     try:
         match command:
@@ -105,9 +116,7 @@ async def _command(pg: asyncpg.Pool, command: str, args: argparse.Namespace) -> 
                 print("clean" if not problems else f"{len(problems)} problem(s)", file=sys.stderr)
                 return 1 if problems else 0
             case "sweep":
-                done = await defaults.sweep(pg, now)
-                done["payouts"] = len(await billing.release_payouts(pg, now))
-                print(json.dumps(done))
+                print(json.dumps(await _sweep(pg, redis_url, now)))
             case "summary":
                 print(json.dumps(await settlement_summary(pg, args.sale)))
             case "invoice":
@@ -125,3 +134,13 @@ async def _command(pg: asyncpg.Pool, command: str, args: argparse.Namespace) -> 
         print(f"auction settlement: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _sweep(pg: asyncpg.Pool, redis_url: str, now: int) -> dict[str, int]:
+    import redis.asyncio as aioredis
+
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        return await sweep(pg, redis, now)
+    finally:
+        await redis.aclose()

@@ -9,7 +9,11 @@ Each check returns problems as sentences naming the row; an empty list means cle
 - every buyer account equals what their invoices say they owe (lines + interest - payments);
 - every consignor account equals what their lines earned less what was paid out;
 - every payment, payout and deposit agrees with its posting; every deposits account with the deposit rows;
-- every lot the record says was sold, in a catalogued sale, was billed (nothing missed).
+- every lot the record says was sold, in a catalogued sale, was billed (nothing missed);
+- every return's charges, accepted post-sale offer and relisting agree with the ledger and the catalogue
+  (settlement.unsold.unsold_problems);
+- every approved or paid claim agrees with the ledger and stays within the declared value
+  (settlement.claims.claim_problems).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from settlement import ledger
+from settlement import claims, ledger, unsold
 
 
 async def reconcile(pg: asyncpg.Pool, sale_id: int | None = None) -> list[str]:
@@ -29,6 +33,8 @@ async def reconcile(pg: asyncpg.Pool, sale_id: int | None = None) -> list[str]:
     problems += await _accounts(pg)
     problems += await _payments_payouts_deposits(pg)
     problems += await _missed(pg, sale_id)
+    problems += await unsold.unsold_problems(pg)
+    problems += await claims.claim_problems(pg)
     return problems
 
 
@@ -108,6 +114,8 @@ async def _accounts(pg: asyncpg.Pool) -> list[str]:
     for r in await pg.fetch("SELECT consignor_id, currency, sum(amount) AS paid FROM payouts GROUP BY 1, 2"):
         key = (f"consignor:{r['consignor_id']}", r["currency"])
         expected[key] = expected.get(key, 0) + r["paid"]
+    for key, charged in (await unsold.consignor_charges(pg)).items():
+        expected[key] = expected.get(key, 0) + charged
     for r in await pg.fetch(
         "SELECT buyer_id, currency, sum(CASE WHEN kind = 'taken' THEN amount ELSE -amount END) AS held "
         "FROM deposits GROUP BY 1, 2"
@@ -168,7 +176,8 @@ async def settlement_summary(pg: asyncpg.Pool, sale_id: int) -> dict[str, Any]:
         "(SELECT count(*) FROM lot_defaults WHERE sale_id = $1) AS defaults, "
         "(SELECT count(*) FROM invoice_lines WHERE sale_id = $1 AND source = 'second_chance' "
         " AND status = 'active') AS second_chance, "
-        "(SELECT count(*) FROM passed_lots WHERE sale_id = $1 AND status IN ('returning', 'returned')) AS returns",
+        "(SELECT count(*) FROM passed_lots WHERE sale_id = $1 AND status IN ('returning', 'returned')) AS returns, "
+        "(SELECT count(*) FROM claims WHERE sale_id = $1) AS claims",
         sale_id,
     )
     problems = await reconcile(pg, sale_id)
@@ -179,6 +188,6 @@ async def settlement_summary(pg: asyncpg.Pool, sale_id: int) -> dict[str, Any]:
         "defaults": row["defaults"],
         "second_chance_sales": row["second_chance"],
         "returns": row["returns"],
-        "claims": 0,
+        "claims": row["claims"],
         "reconcile": problems if problems else "clean",
     }

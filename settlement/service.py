@@ -4,8 +4,9 @@ It reads every active sale's event stream (`sale:{S}:events`, sales listed in `a
 consumer group, `settlement`, exactly as the persister does with its group: first its own pending entries
 (delivered before a crash, never acked), then entries another settlement consumer abandoned, then new ones.
 
-Commit, then acknowledge. A LotSold is billed, and a LotPassed recorded, each in one PostgreSQL transaction
-whose ledger posting is keyed `lot-sold:<sale>:<lot>` (unique), and the entry is XACKed only after that commit.
+Commit, then acknowledge. A LotSold is billed, and a LotPassed recorded (its top bidder offered it at the
+reserve), each in one PostgreSQL transaction whose ledger posting is keyed `lot-sold:<sale>:<lot>` (unique),
+and the entry is XACKed only after that commit.
 A crash anywhere re-delivers the entry; the key turns the second attempt into a no-op, and the partial unique
 index on active invoice lines refuses a second bill for a lot whatever key it came with. So killed and
 restarted at any point, the service neither misses a close nor bills one twice.
@@ -28,7 +29,7 @@ from redis.asyncio import Redis
 from auction import keys
 from auction.engine.messages import EVENT_DECODER, LotPassed, LotSold
 from auction.sale_streams import Entry, SaleStreamGroup, follow
-from settlement import billing, defaults
+from settlement import billing, defaults, shipping, suspensions, unsold
 from settlement.errors import NotFound, SettlementError, translate_errors
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,27 @@ async def settle_close(pg: asyncpg.Pool, sale_id: int, lot_no: int, event: LotSo
                 idem_key=f"lot-sold:{sale_id}:{lot_no}",
             )
             return line is not None
-        return await billing.record_passed(conn, sale_id, lot_no, event.highest_bid, event.at_ms)
+        recorded = await billing.record_passed(conn, sale_id, lot_no, event.highest_bid, event.at_ms)
+        if recorded and event.highest_bid > 0:
+            await unsold.open_window(conn, sale_id, lot_no, event.at_ms)  # the reserve offer to the top bidder
+        return recorded
+
+
+async def sweep(
+    pg: asyncpg.Pool, redis: Redis, now_ms: int, *, only_sales: frozenset[int] | None = None
+) -> dict[str, int]:
+    """Everything the passing of time does after the hammer, up to `now_ms`; each step idempotent.
+
+    Defaults first, since a default may suspend a buyer (whose live bids are then cancelled in the engine) and
+    may free a lot for a second chance; passed lots' windows next; then what follows payment: the stones
+    shipped to their buyers, carriers asked about parcels, consignors paid once the hold is over."""
+    done = await defaults.sweep(pg, now_ms)
+    done["lots_revised_for_suspensions"] = await suspensions.apply_suspensions(pg, redis, now_ms, only_sales=only_sales)
+    done |= {f"unsold_{k}": v for k, v in (await unsold.sweep(pg, now_ms)).items()}
+    done["shipments_to_buyers"] = len(await shipping.ship_paid_invoices(pg, now_ms))
+    done["tracking_updates"] = (await shipping.poll_carriers(pg)).applied
+    done["payouts"] = len(await billing.release_payouts(pg, now_ms))
+    return done
 
 
 class SettlementService:
@@ -80,6 +101,7 @@ class SettlementService:
         self._pg = pg
         self._consumer = consumer
         self._clock = clock
+        self._only_sales = only_sales
         self._last_sweep = 0.0  # monotonic time of the last sweep; 0: sweep on the first pass
         self._streams = SaleStreamGroup(
             redis, SETTLEMENT_GROUP, consumer, batch=batch, claim_idle_ms=claim_idle_ms, only_sales=only_sales
@@ -94,8 +116,7 @@ class SettlementService:
         """Settle what closed; every few seconds also let time act: reminders, interest, defaults, payouts."""
         settled = await self.drain_once()
         if time.monotonic() - self._last_sweep >= SWEEP_EVERY_S:
-            await defaults.sweep(self._pg, self._clock())
-            await billing.release_payouts(self._pg, self._clock())
+            await sweep(self._pg, self._redis, self._clock(), only_sales=self._only_sales)
             self._last_sweep = time.monotonic()
         return settled
 

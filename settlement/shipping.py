@@ -268,12 +268,12 @@ async def record_tracking(
         return await shipment(conn, shipment_id)
 
 
-class Applied(msgspec.Struct, frozen=True):
+class TrackingApplied(msgspec.Struct, frozen=True):
     applied: int
     refused: list[str]  # updates the table refused or for parcels nobody knows, as sentences
 
 
-async def apply_updates(pg: asyncpg.Pool, carrier: str, updates: Sequence[TrackingUpdate]) -> Applied:
+async def apply_updates(pg: asyncpg.Pool, carrier: str, updates: Sequence[TrackingUpdate]) -> TrackingApplied:
     """A carrier's updates (polled, or pushed to us): each applied in its own transaction, in time order.
     A carrier's scan that doesn't fit is reported, not raised: one bad scan must not hold back the others."""
     applied, refused = 0, list[str]()
@@ -289,10 +289,10 @@ async def apply_updates(pg: asyncpg.Pool, carrier: str, updates: Sequence[Tracki
                 applied += await _apply(conn, parcel, update.state, update.at_ms, update.note)
             except Refused as exc:
                 refused.append(f"{carrier} {update.tracking_no}: {exc}")
-    return Applied(applied, refused)
+    return TrackingApplied(applied, refused)
 
 
-async def poll_carriers(pg: asyncpg.Pool) -> Applied:
+async def poll_carriers(pg: asyncpg.Pool) -> TrackingApplied:
     """Ask every registered carrier about its parcels still on their way, and apply what it says."""
     applied, refused = 0, list[str]()
     for name in carriers.names():
@@ -305,7 +305,7 @@ async def poll_carriers(pg: asyncpg.Pool) -> Applied:
             continue
         result = await apply_updates(pg, name, await carriers.get(name).updates([r["tracking_no"] for r in rows]))
         applied, refused = applied + result.applied, refused + result.refused
-    return Applied(applied, refused)
+    return TrackingApplied(applied, refused)
 
 
 # ---- shipping to buyers after payment -----------------------------------------------------------------------

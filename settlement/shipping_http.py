@@ -28,7 +28,7 @@ from settlement.claims import ClaimView
 from settlement.custody import MAX_FILE_BYTES, RemovalView
 from settlement.errors import InvalidState, NotFound, SettlementError
 from settlement.service import wall_clock_ms
-from settlement.shipping import Applied, Missing, Refused, ShipmentView
+from settlement.shipping import Missing, Refused, ShipmentView, TrackingApplied
 from settlement.shipping_rules import ClaimKind, EvidenceKind, PhotoStage, Purpose, TrackingState
 
 
@@ -57,7 +57,7 @@ class NewRemoval(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     idem_key: str
 
 
-class ConsentBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class RemovalConsent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     consented_by: str
 
 
@@ -181,7 +181,7 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
 
     async def consent(request: web.Request) -> web.Response:
         removal_id = _removal_id(request)
-        body: ConsentBody = await _body(request, ConsentBody)
+        body: RemovalConsent = await _body(request, RemovalConsent)
         try:
             return reply(await custody.record_consent(pg, removal_id, body.consented_by, wall_clock_ms()))
         except SettlementError as exc:
@@ -289,17 +289,17 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
               {200: Reply("The shipment after it", ShipmentView), 400: bad, 404: missing, 409: refused},
               body=TrackingBody, secured=True, tags=tags),
         Route("POST", "/api/settlement/carriers/{carrier}/updates", carrier_updates,
-              "A carrier's tracking updates, pushed", {200: Reply("Applied and refused", Applied), 400: bad},
+              "A carrier's tracking updates, pushed", {200: Reply("Applied and refused", TrackingApplied), 400: bad},
               body=list[TrackingUpdate], secured=True, tags=tags),
         Route("POST", "/api/settlement/carriers/poll", poll, "Poll every carrier for its parcels' tracking",
-              {200: Reply("Applied and refused", Applied)}, secured=True, tags=tags),
+              {200: Reply("Applied and refused", TrackingApplied)}, secured=True, tags=tags),
         Route("POST", r, new_removal, "Ask to take a lot's stone out of its setting (idempotent by idem_key)",
               {201: Reply("The removal", RemovalView), 400: bad, 404: missing}, body=NewRemoval, secured=True,
               tags=tags),
         Route("GET", f"{r}/{{removal}}", one_removal, "A setting removal: consent, photos, status",
               {200: Reply("The removal", RemovalView), 400: bad, 404: missing}, secured=True, tags=tags),
         Route("POST", f"{r}/{{removal}}/consent", consent, "Record the consignor's consent (who)",
-              {200: Reply("The removal", RemovalView), 400: bad, 404: missing, 409: refused}, body=ConsentBody,
+              {200: Reply("The removal", RemovalView), 400: bad, 404: missing, 409: refused}, body=RemovalConsent,
               secured=True, tags=tags),
         Route("POST", f"{r}/{{removal}}/photos", photo, "A photo before or after: the body is the image; ?stage=",
               {201: Reply("The removal", RemovalView), 400: bad, 404: missing, 409: refused, 413: big},

@@ -119,7 +119,7 @@ class PassedLot(msgspec.Struct, frozen=True):
     returned: LotReturn | None
 
 
-class OpenLot(msgspec.Struct, frozen=True):
+class OpenPassedLot(msgspec.Struct, frozen=True):
     """A passed lot as a buyer sees it: open for offers until `window_ms` (no reserve, no one else's offer)."""
 
     sale: int
@@ -128,7 +128,7 @@ class OpenLot(msgspec.Struct, frozen=True):
 
 
 class BuyerPostSale(msgspec.Struct, frozen=True):
-    open_lots: list[OpenLot]
+    open_lots: list[OpenPassedLot]
     offers: list[PostSaleOffer]  # the buyer's own, the house's reserve offer to them included
 
 
@@ -469,8 +469,9 @@ async def sweep(pg: asyncpg.Pool, now_ms: int, only_sale: int | None = None) -> 
 
     Makes the reserve offer to the top bidder of every lot that passed with bids; when a lot's window has
     passed, expires its open offers and queues it for relisting (with consent) or returns it; returns a lot
-    whose relist consent was withdrawn, and a lot the operator sent back after a default."""
-    done = {"reserve_offers": 0, "windows_closed": 0, "relists_queued": 0, "returns": 0}
+    whose relist consent was withdrawn, and a lot the operator sent back after a default; and marks a
+    returning stone returned once its consignor has signed for every parcel."""
+    done = {"reserve_offers": 0, "windows_closed": 0, "relists_queued": 0, "returns": 0, "returned": 0}
     for row in await pg.fetch(
         "SELECT sale_id, lot_no FROM passed_lots p WHERE status = 'post_sale' AND highest_bid > 0 AND window_ms > $1 "
         "AND NOT EXISTS (SELECT 1 FROM post_sale_offers o WHERE o.sale_id = p.sale_id AND o.lot_no = p.lot_no "
@@ -494,7 +495,16 @@ async def sweep(pg: asyncpg.Pool, now_ms: int, only_sale: int | None = None) -> 
     for row in await pg.fetch(_TO_RETURN, only_sale):
         async with pg.acquire() as conn, conn.transaction():
             done["returns"] += int(await _return(conn, row["sale_id"], row["lot_no"], now_ms))
+    done["returned"] = int((await pg.execute(_BACK_HOME, only_sale)).split()[-1])
     return done
+
+
+# A returning stone is back once every parcel of its return shipment is delivered and signed for.
+_BACK_HOME = (
+    "UPDATE passed_lots p SET status = 'returned' FROM lot_returns r WHERE r.sale_id = p.sale_id "
+    "AND r.lot_no = p.lot_no AND p.status = 'returning' AND ($1::bigint IS NULL OR p.sale_id = $1) "
+    "AND NOT EXISTS (SELECT 1 FROM parcels x WHERE x.shipment_id = r.shipment_id AND x.state <> 'delivered_signed')"
+)
 
 
 # A stone waiting for a later sale whose consent is gone, or one the operator sent back after a default.
@@ -666,7 +676,7 @@ async def buyer_view(pg: asyncpg.Pool, sale_id: int, buyer_id: int, now_ms: int)
     )
     own = await pg.fetch(_OFFERS + "WHERE o.sale_id = $1 AND o.buyer_id = $2 ORDER BY o.id", sale_id, buyer_id)
     return BuyerPostSale(
-        [OpenLot(r["sale_id"], r["lot_no"], r["window_ms"]) for r in lots], [_offer_view(r) for r in own]
+        [OpenPassedLot(r["sale_id"], r["lot_no"], r["window_ms"]) for r in lots], [_offer_view(r) for r in own]
     )
 
 

@@ -93,6 +93,27 @@ HTTP_RULES: dict[tuple[str, str], frozenset[Principal]] = {
     ("POST", "/api/settlement/sales/{sale}/lots/{lot}/relist"): CONSIGNORS | SETTLEMENT,
     ("DELETE", "/api/settlement/sales/{sale}/lots/{lot}/relist"): CONSIGNORS | SETTLEMENT,
     ("POST", "/api/settlement/sales/{sale}/relistings"): SETTLEMENT,
+    # shipments, setting removals and insurance claims (settlement/shipping_http.py): the house's settlement
+    # desk records what carriers, consignors, labs and insurers tell it; a carrier pushing its tracking
+    # updates does so with an API token issued to a settlement_officer account
+    ("GET", "/api/settlement/sales/{sale}/shipments"): SETTLEMENT,
+    ("POST", "/api/settlement/sales/{sale}/ship-paid"): SETTLEMENT,
+    ("POST", "/api/settlement/shipments"): SETTLEMENT,
+    ("GET", "/api/settlement/shipments/{shipment}"): SETTLEMENT,
+    ("POST", "/api/settlement/shipments/{shipment}/parcels/{parcel}/tracking"): SETTLEMENT,
+    ("POST", "/api/settlement/carriers/{carrier}/updates"): SETTLEMENT,
+    ("POST", "/api/settlement/carriers/poll"): SETTLEMENT,
+    ("POST", "/api/settlement/removals"): SETTLEMENT,
+    ("GET", "/api/settlement/removals/{removal}"): SETTLEMENT,
+    ("POST", "/api/settlement/removals/{removal}/consent"): SETTLEMENT,
+    ("POST", "/api/settlement/removals/{removal}/photos"): SETTLEMENT,
+    ("POST", "/api/settlement/removals/{removal}/start"): SETTLEMENT,
+    ("POST", "/api/settlement/removals/{removal}/complete"): SETTLEMENT,
+    ("POST", "/api/settlement/claims"): SETTLEMENT,
+    ("GET", "/api/settlement/sales/{sale}/claims"): SETTLEMENT,
+    ("GET", "/api/settlement/claims/{claim}"): SETTLEMENT,
+    ("POST", "/api/settlement/claims/{claim}/evidence"): SETTLEMENT,
+    ("POST", "/api/settlement/claims/{claim}/status"): SETTLEMENT,
 }
 
 MESSAGE_RULES: dict[str, frozenset[Principal]] = {

@@ -29,6 +29,7 @@ from auction.gateway.openapi import TEXT, Reply, Route, openapi_route
 from auction.store import LotStore
 from ops.metrics import CONTENT_TYPE, Metrics
 from settlement.http import routes as settlement_routes
+from settlement.shipping_http import routes as shipping_routes
 from settlement.unsold_http import routes as unsold_routes
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class Gateway:
                    401: Reply("A token that is invalid, expired or revoked", ErrorBody)}),
             Route("GET", "/metrics", self.metrics_page, "Prometheus metrics", {200: Reply("Metrics", media=TEXT)}),
         ]  # fmt: skip
-        settlement = [*settlement_routes(self.pg), *unsold_routes(self.pg, self.store)]
+        settlement = [*settlement_routes(self.pg), *unsold_routes(self.pg, self.store), *shipping_routes(self.pg)]
         routes = [*self.http.routes(), *self.accounts.routes(), *settlement, *own]
         return [*routes, openapi_route(routes, TITLE, VERSION)]
 
