@@ -57,5 +57,9 @@ def test_demo_runs_a_timed_sale_and_its_record_rebuilds(redis_url: str, database
     rest = settled["invoiced_total"] - settled["premium_total"]
     assert settled["premium_total"] * 10_000 <= 2_600 * rest + 5_000 * len(lots)
     assert settled["defaults"] >= 1
+    # Nobody took up the passed lots in their window: every one is on its way back to its consignor. One parcel
+    # to a buyer went missing, and its loss claim was paid.
+    assert settled["returns"] == sum(row["status"] == "passed" for row in lots) >= 1
+    assert settled["claims"] == 1
     # The progress went to stderr, so stdout held nothing but the JSON object.
     assert "Watch it at http://127.0.0.1:" in done.stderr
