@@ -84,5 +84,13 @@ async def confirm_in_vetting(pg: asyncpg.Pool, buyer_id: int, reason: str, by: A
     return True
 
 
+# The companies settlement has suspended and no operator has reinstated since: vetting's status is the truth
+# for a company vetting knows (a reinstated one is 'approved' again); one it doesn't know stays suspended.
+SUSPENDED_BUYERS = (
+    "SELECT b.buyer_id FROM buyer_suspensions b LEFT JOIN companies c ON c.id = b.buyer_id "
+    "WHERE c.status IS DISTINCT FROM 'approved'"
+)
+
+
 async def is_suspended(pg: asyncpg.Pool | asyncpg.Connection, buyer_id: int) -> bool:
-    return bool(await pg.fetchval("SELECT 1 FROM buyer_suspensions WHERE buyer_id = $1", buyer_id))
+    return bool(await pg.fetchval(f"SELECT 1 FROM ({SUSPENDED_BUYERS}) s WHERE s.buyer_id = $1", buyer_id))

@@ -184,7 +184,7 @@ async def eligible_underbidders(
     barred = {
         r["buyer_id"]
         for r in await conn.fetch(
-            "SELECT buyer_id FROM buyer_suspensions UNION "
+            f"{buyers.SUSPENDED_BUYERS} UNION "
             "SELECT buyer_id FROM invoices WHERE sale_id = $1 AND status = 'defaulted'",
             sale_id,
         )

@@ -28,7 +28,7 @@ from auction import catalog, vetting
 from auction.engine.standing import refusal as standing_refusal
 from auction.persister import load_lot_events
 from auction.store import LotStore, StoreError
-from settlement import billing, ledger, shipping
+from settlement import billing, buyers, ledger, shipping
 from settlement.errors import InvalidState, NotFound, SettlementUnavailable
 from settlement.rules import unsold_charges
 from settlement.unsold_rules import (
@@ -165,7 +165,7 @@ async def _refuse_buyer(conn: asyncpg.Connection, lot: asyncpg.Record, buyer_id:
     consignor or linked to them), and settlement's suspension record as well."""
     standing = await vetting.standing_of(conn, lot["sale_id"], buyer_id)
     reason: Refusal | None = standing_refusal(standing, lot["consignor_id"], now_ms)
-    if reason is None and await conn.fetchval("SELECT 1 FROM buyer_suspensions WHERE buyer_id = $1", buyer_id):
+    if reason is None and await buyers.is_suspended(conn, buyer_id):
         reason = "suspended"
     if reason is not None:
         raise Refused("buyer", reason, f"buyer {buyer_id} may not buy lot {lot['lot_no']}: {reason.replace('_', ' ')}")

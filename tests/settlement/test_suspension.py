@@ -21,7 +21,7 @@ from auction.engine.premium import CHRISTIES_2023_USD, all_in
 from auction.persister import Persister, load_lot_events
 from auction.rebuild import rebuild_from_record
 from auction.store import Accepted, LotStore, Outcome
-from settlement import defaults
+from settlement import buyers, defaults
 from settlement.rules import DAY_MS
 from settlement.service import SettlementService
 from settlement.suspensions import apply_suspensions, cancel_bids
@@ -187,8 +187,10 @@ async def test_two_defaults_suspend_the_buyer_everywhere_and_cancel_their_live_b
     officer = await identity.create_account(
         pg, f"{secrets.token_hex(6)}@house.invalid", "Vetting Officer", None, "vetting_officer"
     )
+    assert await buyers.is_suspended(pg, a)
     await vetting.decide(pg, store, a, "reinstate", "reviewed: paid in full", officer, frozenset())
     assert isinstance(await store.execute(live, 3, _bid(a, 11, 2_000, NOW + 120_000)), Accepted)
+    assert not await buyers.is_suspended(pg, a), "reinstated: second-chance and post-sale offers reach A again"
     await forget(redis, live)
 
 

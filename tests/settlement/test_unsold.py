@@ -22,7 +22,7 @@ from auction.engine.messages import BidsCancelled
 from auction.engine.premium import all_in
 from auction.gateway.app import make_app
 from auction.store import LotStore
-from settlement import billing, defaults, ledger, shipping, unsold, unsold_cli, unsold_rules
+from settlement import billing, buyers, defaults, ledger, shipping, unsold, unsold_cli, unsold_rules
 from settlement.errors import NotFound
 from settlement.reconcile import reconcile, settlement_summary
 from settlement.rules import DAY_MS, HOUR_MS, SettlementTerms
@@ -248,7 +248,8 @@ async def test_offers_refused(redis: Redis, pg: asyncpg.Pool, new_sale_id: Calla
     linked = await _buyer(pg, sale_id, 51)
     await pg.execute("INSERT INTO consignor_links (consignor_id, company_id) VALUES ($1, $2)", passed.consignor, linked)
     suspended = await _buyer(pg, sale_id, 52)
-    await pg.execute("INSERT INTO buyer_suspensions (buyer_id, reason, at_ms) VALUES ($1, 'test', 0)", suspended)
+    async with pg.acquire() as conn, conn.transaction():  # by settlement: two strikes
+        await buyers.suspend_buyer(conn, suspended, "two strikes for non-payment", now)
     await pg.execute("UPDATE companies SET status = 'suspended' WHERE id = $1", other)
 
     await _refused(unsold.make_offer(pg, sale_id, 1, stranger, 4_000 * USD, "s", now), "buyer", "not_registered")
@@ -273,7 +274,8 @@ async def test_offers_refused(redis: Redis, pg: asyncpg.Pool, new_sale_id: Calla
         "offer",
         "window_closed",
     )
-    await pg.execute("INSERT INTO buyer_suspensions (buyer_id, reason, at_ms) VALUES ($1, 'test', 0)", good)
+    async with pg.acquire() as conn, conn.transaction():
+        await buyers.suspend_buyer(conn, good, "two strikes for non-payment", now)
     await _refused(unsold.answer_offer(pg, made.id, True, now + 1, consignor_id=passed.consignor), "buyer", "suspended")
     assert await _lines(pg, sale_id) == [] and await _status(pg, sale_id, 1) == "post_sale"
 
