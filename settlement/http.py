@@ -12,18 +12,21 @@ them, to be passed to `openapi.document`). Errors leave as the gateway's `{"erro
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import dataclasses
+from typing import Literal
 
 import asyncpg
 import msgspec
 from aiohttp import web
 
+from auction.gateway.accounts import json_body
 from auction.gateway.http import ApiError, ErrorBody, int_param, reply
-from auction.gateway.openapi import HTML, Reply, Route
-from settlement import billing, defaults
+from auction.gateway.openapi import HTML, Handler, Reply, Route
+from settlement import billing, defaults, shipping, unsold
 from settlement.errors import InvalidState, NotFound, SettlementError
 from settlement.reconcile import reconcile, settlement_summary
 from settlement.service import wall_clock_ms
+from settlement.unsold_rules import BAD_INPUT, WHO_REFUSALS
 
 
 class PaymentBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -48,19 +51,39 @@ class Reconciliation(msgspec.Struct, frozen=True):
     problems: list[str]
 
 
-async def _body(request: web.Request, kind: Any) -> Any:
-    try:
-        return msgspec.json.decode(await request.read(), type=kind)
-    except msgspec.DecodeError as exc:
-        raise ApiError("invalid", None, str(exc)) from exc
-
-
-def _translate(exc: SettlementError) -> ApiError:
-    if isinstance(exc, NotFound):
-        return ApiError("not_found", None, str(exc))
-    if isinstance(exc, InvalidState):
-        return ApiError("invalid", None, str(exc), status=409)
+def translate(exc: SettlementError) -> ApiError:
+    """Settlement's refusals as the gateway's structured errors, naming the field where the refusal knows it."""
+    match exc:
+        case unsold.NotYours():
+            return ApiError("not_allowed", exc.field, str(exc))
+        case unsold.Refused() if exc.reason in BAD_INPUT:
+            return ApiError("invalid", exc.field, str(exc))
+        case unsold.Refused():
+            return ApiError("refused", exc.field, str(exc), status=403 if exc.reason in WHO_REFUSALS else 409)
+        case shipping.Refused():
+            return ApiError(exc.code, exc.field, str(exc))
+        case shipping.Missing():
+            return ApiError("not_found", exc.field, str(exc))
+        case NotFound():
+            return ApiError("not_found", None, str(exc))
+        case InvalidState():
+            return ApiError("conflict", None, str(exc))
     return ApiError("unavailable", None, str(exc))
+
+
+def translating(routes: list[Route]) -> list[Route]:
+    """The routes with their handlers' settlement errors translated at this one edge, not in every handler."""
+    return [dataclasses.replace(route, handler=_translated(route.handler)) for route in routes]
+
+
+def _translated(handler: Handler) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except SettlementError as exc:
+            raise translate(exc) from exc
+
+    return handle
 
 
 def routes(pg: asyncpg.Pool) -> list[Route]:
@@ -70,44 +93,29 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
     async def invoice(request: web.Request) -> web.Response:
         sale = int_param(request.match_info["sale"], "sale")
         buyer = int_param(request.match_info["buyer"], "buyer")
-        try:
-            return reply(await billing.invoice(pg, await billing.invoice_id_for(pg, sale, buyer)))
-        except SettlementError as exc:
-            raise _translate(exc) from exc
+        return reply(await billing.invoice(pg, await billing.invoice_id_for(pg, sale, buyer)))
 
     async def printable(request: web.Request) -> web.Response:
         sale = int_param(request.match_info["sale"], "sale")
         buyer = int_param(request.match_info["buyer"], "buyer")
-        try:
-            view = await billing.invoice(pg, await billing.invoice_id_for(pg, sale, buyer))
-        except SettlementError as exc:
-            raise _translate(exc) from exc
+        view = await billing.invoice(pg, await billing.invoice_id_for(pg, sale, buyer))
         return web.Response(text=billing.invoice_html(view), content_type="text/html")
 
     async def pay(request: web.Request) -> web.Response:
         invoice_id = int_param(request.match_info["invoice"], "invoice")
-        body: PaymentBody = await _body(request, PaymentBody)
-        try:
-            return reply(await billing.pay(pg, invoice_id, body.amount, body.reference, wall_clock_ms()))
-        except SettlementError as exc:
-            raise _translate(exc) from exc
+        body: PaymentBody = await json_body(request, PaymentBody)
+        return reply(await billing.pay(pg, invoice_id, body.amount, body.reference, wall_clock_ms()))
 
     async def resolve(request: web.Request) -> web.Response:
         sale = int_param(request.match_info["sale"], "sale")
         lot = int_param(request.match_info["lot"], "lot", maximum=2**31 - 1)
-        body: ResolveBody = await _body(request, ResolveBody)
-        try:
-            return reply(Outcome(await defaults.resolve(pg, sale, lot, body.choice, wall_clock_ms())))
-        except SettlementError as exc:
-            raise _translate(exc) from exc
+        body: ResolveBody = await json_body(request, ResolveBody)
+        return reply(Outcome(await defaults.resolve(pg, sale, lot, body.choice, wall_clock_ms())))
 
     async def answer(request: web.Request) -> web.Response:
         offer = int_param(request.match_info["offer"], "offer")
-        body: OfferAnswer = await _body(request, OfferAnswer)
-        try:
-            return reply(Outcome(await defaults.answer_offer(pg, offer, body.accept, wall_clock_ms())))
-        except SettlementError as exc:
-            raise _translate(exc) from exc
+        body: OfferAnswer = await json_body(request, OfferAnswer)
+        return reply(Outcome(await defaults.answer_offer(pg, offer, body.accept, wall_clock_ms())))
 
     async def check(request: web.Request) -> web.Response:
         problems = await reconcile(pg)
@@ -117,7 +125,7 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
     missing = Reply("No such sale, invoice, lot or offer", ErrorBody)
     conflict = Reply("Not possible in its current state (overpayment, resolved, expired...)", ErrorBody)
     tags = ("settlement",)
-    return [
+    return translating([
         Route("GET", "/api/settlement/sales/{sale}", summary, "A sale's settlement summary",
               {200: Reply("Summary"), 400: bad}, secured=True, tags=tags),
         Route("GET", "/api/settlement/sales/{sale}/invoices/{buyer}", invoice, "A buyer's invoice for a sale",
@@ -135,7 +143,7 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
               body=OfferAnswer, secured=True, tags=tags),
         Route("GET", "/api/settlement/reconcile", check, "Reconcile the ledger and the records",
               {200: Reply("Result", Reconciliation)}, secured=True, tags=tags),
-    ]  # fmt: skip
+    ])  # fmt: skip
 
 
 def add_routes(app: web.Application, pg: asyncpg.Pool) -> list[Route]:

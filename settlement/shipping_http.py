@@ -12,23 +12,22 @@ removal without consent), `not_found` (404), each naming the field at fault.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import asyncpg
 import msgspec
 from aiohttp import web
 
-from auction.gateway.accounts import OCTETS, raw_body
+from auction.gateway.accounts import OCTETS, json_body, raw_body
 from auction.gateway.http import ApiError, ErrorBody, int_param, reply
 from auction.gateway.openapi import Query, Reply, Route
-from auction.gateway.protocol import validation_error
 from settlement import claims, custody, shipping
 from settlement.carriers import TrackingUpdate
 from settlement.claims import ClaimView
 from settlement.custody import MAX_FILE_BYTES, RemovalView
-from settlement.errors import InvalidState, NotFound, SettlementError
+from settlement.http import translating
 from settlement.service import wall_clock_ms
-from settlement.shipping import Missing, Refused, ShipmentView, TrackingApplied
+from settlement.shipping import ShipmentView, TrackingApplied
 from settlement.shipping_rules import ClaimKind, EvidenceKind, PhotoStage, Purpose, TrackingState
 
 
@@ -80,29 +79,6 @@ class Created(msgspec.Struct, frozen=True):
     shipments: list[int]
 
 
-async def _body(request: web.Request, kind: Any) -> Any:
-    try:
-        return msgspec.json.decode(await request.read(), type=kind)
-    except msgspec.ValidationError as exc:
-        error = validation_error(exc)
-        raise ApiError("invalid", error.field, error.message) from exc
-    except msgspec.DecodeError as exc:
-        raise ApiError("invalid", None, str(exc)) from exc
-
-
-def translate(exc: SettlementError) -> ApiError:
-    """Settlement's refusals as the gateway's structured errors, naming the field where there is one."""
-    if isinstance(exc, Refused):
-        return ApiError(exc.code, exc.field, str(exc))
-    if isinstance(exc, Missing):
-        return ApiError("not_found", exc.field, str(exc))
-    if isinstance(exc, NotFound):
-        return ApiError("not_found", None, str(exc))
-    if isinstance(exc, InvalidState):
-        return ApiError("conflict", None, str(exc))
-    return ApiError("unavailable", None, str(exc))
-
-
 def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str:
     value = request.query.get(name, "")
     if value not in allowed:
@@ -118,36 +94,27 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
         return reply(await shipping.shipments_for(pg, sale, lot_no))
 
     async def create(request: web.Request) -> web.Response:
-        body: NewShipment = await _body(request, NewShipment)
-        try:
-            async with pg.acquire() as conn, conn.transaction():
-                shipment_id = await shipping.create_shipment(
-                    conn, purpose=body.purpose, sale_id=body.sale, lot_no=body.lot, party_id=body.party,
-                    declared_value=body.declared_value, currency=body.currency, at_ms=wall_clock_ms(),
-                    idem_key=body.idem_key, carrier=body.carrier,
-                )  # fmt: skip
-            return reply(await shipping.shipment(pg, shipment_id), 201)
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        body: NewShipment = await json_body(request, NewShipment)
+        async with pg.acquire() as conn, conn.transaction():
+            shipment_id = await shipping.create_shipment(
+                conn, purpose=body.purpose, sale_id=body.sale, lot_no=body.lot, party_id=body.party,
+                declared_value=body.declared_value, currency=body.currency, at_ms=wall_clock_ms(),
+                idem_key=body.idem_key, carrier=body.carrier,
+            )  # fmt: skip
+        return reply(await shipping.shipment(pg, shipment_id), 201)
 
     async def one_shipment(request: web.Request) -> web.Response:
-        try:
-            return reply(await shipping.shipment(pg, int_param(request.match_info["shipment"], "shipment")))
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        return reply(await shipping.shipment(pg, int_param(request.match_info["shipment"], "shipment")))
 
     async def track(request: web.Request) -> web.Response:
         shipment_id = int_param(request.match_info["shipment"], "shipment")
         parcel = int_param(request.match_info["parcel"], "parcel", maximum=2**31 - 1)
-        body: TrackingBody = await _body(request, TrackingBody)
+        body: TrackingBody = await json_body(request, TrackingBody)
         at_ms = body.at_ms if body.at_ms is not None else wall_clock_ms()
-        try:
-            return reply(await shipping.record_tracking(pg, shipment_id, parcel, body.state, at_ms, body.note))
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        return reply(await shipping.record_tracking(pg, shipment_id, parcel, body.state, at_ms, body.note))
 
     async def carrier_updates(request: web.Request) -> web.Response:
-        body: list[TrackingUpdate] = await _body(request, list[TrackingUpdate])
+        body: list[TrackingUpdate] = await json_body(request, list[TrackingUpdate])
         return reply(await shipping.apply_updates(pg, request.match_info["carrier"], body))
 
     async def poll(request: web.Request) -> web.Response:
@@ -155,79 +122,52 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
 
     async def ship_paid(request: web.Request) -> web.Response:
         sale = int_param(request.match_info["sale"], "sale")
-        try:
-            return reply(Created(await shipping.ship_paid_invoices(pg, wall_clock_ms(), sale_id=sale)))
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        return reply(Created(await shipping.ship_paid_invoices(pg, wall_clock_ms(), sale_id=sale)))
 
     async def new_removal(request: web.Request) -> web.Response:
-        body: NewRemoval = await _body(request, NewRemoval)
-        try:
-            view = await custody.request_removal(pg, sale_id=body.sale, lot_no=body.lot, at_ms=wall_clock_ms(),
-                                                 declared_value=body.declared_value, reason=body.reason,
-                                                 idem_key=body.idem_key)  # fmt: skip
-            return reply(view, 201)
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        body: NewRemoval = await json_body(request, NewRemoval)
+        view = await custody.request_removal(pg, sale_id=body.sale, lot_no=body.lot, at_ms=wall_clock_ms(),
+                                             declared_value=body.declared_value, reason=body.reason,
+                                             idem_key=body.idem_key)  # fmt: skip
+        return reply(view, 201)
 
     def _removal_id(request: web.Request) -> int:
         return int_param(request.match_info["removal"], "removal")
 
     async def one_removal(request: web.Request) -> web.Response:
-        try:
-            return reply(await custody.removal(pg, _removal_id(request)))
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        return reply(await custody.removal(pg, _removal_id(request)))
 
     async def consent(request: web.Request) -> web.Response:
         removal_id = _removal_id(request)
-        body: RemovalConsent = await _body(request, RemovalConsent)
-        try:
-            return reply(await custody.record_consent(pg, removal_id, body.consented_by, wall_clock_ms()))
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        body: RemovalConsent = await json_body(request, RemovalConsent)
+        return reply(await custody.record_consent(pg, removal_id, body.consented_by, wall_clock_ms()))
 
     async def photo(request: web.Request) -> web.Response:
         removal_id = _removal_id(request)
         stage: PhotoStage = _choice(request, "stage", ("before", "after"))  # type: ignore[assignment]
         content = await raw_body(request, MAX_FILE_BYTES)
-        try:
-            view = await custody.add_photo(pg, removal_id, stage, request.content_type or OCTETS, wall_clock_ms(),
-                                           content=content)  # fmt: skip
-            return reply(view, 201)
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        view = await custody.add_photo(pg, removal_id, stage, request.content_type or OCTETS, wall_clock_ms(),
+                                       content=content)  # fmt: skip
+        return reply(view, 201)
 
     async def start(request: web.Request) -> web.Response:
-        try:
-            return reply(await custody.start_removal(pg, _removal_id(request), wall_clock_ms()))
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        return reply(await custody.start_removal(pg, _removal_id(request), wall_clock_ms()))
 
     async def complete(request: web.Request) -> web.Response:
-        try:
-            return reply(await custody.complete_removal(pg, _removal_id(request), wall_clock_ms()))
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        return reply(await custody.complete_removal(pg, _removal_id(request), wall_clock_ms()))
 
     async def file(request: web.Request) -> web.Response:
-        body: NewClaim = await _body(request, NewClaim)
-        try:
-            view = await claims.file_claim(pg, kind=body.kind, at_ms=wall_clock_ms(), idem_key=body.idem_key,
-                                           shipment_id=body.shipment, parcel_no=body.parcel, removal_id=body.removal,
-                                           description=body.description)  # fmt: skip
-            return reply(view, 201)
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        body: NewClaim = await json_body(request, NewClaim)
+        view = await claims.file_claim(pg, kind=body.kind, at_ms=wall_clock_ms(), idem_key=body.idem_key,
+                                       shipment_id=body.shipment, parcel_no=body.parcel, removal_id=body.removal,
+                                       description=body.description)  # fmt: skip
+        return reply(view, 201)
 
     def _claim_id(request: web.Request) -> int:
         return int_param(request.match_info["claim"], "claim")
 
     async def one_claim(request: web.Request) -> web.Response:
-        try:
-            return reply(await claims.claim(pg, _claim_id(request)))
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        return reply(await claims.claim(pg, _claim_id(request)))
 
     async def sale_claims(request: web.Request) -> web.Response:
         return reply(await claims.claims_for(pg, int_param(request.match_info["sale"], "sale")))
@@ -237,34 +177,28 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
         kind: EvidenceKind = _choice(request, "kind", ("invoice", "appraisal", "grading_report", "photo",
                                                        "police_report", "other"))  # type: ignore[assignment]  # fmt: skip
         content = await raw_body(request, MAX_FILE_BYTES)
-        try:
-            view = await claims.add_evidence(pg, claim_id, kind, request.content_type or OCTETS, wall_clock_ms(),
-                                             content=content)  # fmt: skip
-            return reply(view, 201)
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        view = await claims.add_evidence(pg, claim_id, kind, request.content_type or OCTETS, wall_clock_ms(),
+                                         content=content)  # fmt: skip
+        return reply(view, 201)
 
     async def move(request: web.Request) -> web.Response:
         claim_id = _claim_id(request)
-        body: ClaimMove = await _body(request, ClaimMove)
+        body: ClaimMove = await json_body(request, ClaimMove)
         now = wall_clock_ms()
-        try:
-            match body.to:
-                case "documents_requested":
-                    view = await claims.request_documents(pg, claim_id, now, body.note)
-                case "under_review":
-                    view = await claims.start_review(pg, claim_id, now, body.note)
-                case "approved":
-                    if body.amount is None:
-                        raise ApiError("invalid", "amount", "an approval needs an amount")
-                    view = await claims.approve(pg, claim_id, body.amount, now, body.note)
-                case "paid":
-                    view = await claims.pay(pg, claim_id, now, body.note)
-                case "denied":
-                    view = await claims.deny(pg, claim_id, body.note, now)
-            return reply(view)
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        match body.to:
+            case "documents_requested":
+                view = await claims.request_documents(pg, claim_id, now, body.note)
+            case "under_review":
+                view = await claims.start_review(pg, claim_id, now, body.note)
+            case "approved":
+                if body.amount is None:
+                    raise ApiError("invalid", "amount", "an approval needs an amount")
+                view = await claims.approve(pg, claim_id, body.amount, now, body.note)
+            case "paid":
+                view = await claims.pay(pg, claim_id, now, body.note)
+            case "denied":
+                view = await claims.deny(pg, claim_id, body.note, now)
+        return reply(view)
 
     bad = Reply("A parameter or the body is invalid (the field is named)", ErrorBody)
     missing = Reply("No such sale, lot, shipment, parcel, removal or claim", ErrorBody)
@@ -273,7 +207,7 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
     tags = ("shipping",)
     s, r, c = "/api/settlement/shipments", "/api/settlement/removals", "/api/settlement/claims"
     lot_query = (Query("lot", "Only this lot", minimum=1),)
-    return [
+    return translating([
         Route("GET", "/api/settlement/sales/{sale}/shipments", sale_shipments, "A sale's shipments, ?lot= for one",
               {200: Reply("Shipments", list[ShipmentView]), 400: bad}, query=lot_query, secured=True, tags=tags),
         Route("POST", "/api/settlement/sales/{sale}/ship-paid", ship_paid,
@@ -323,7 +257,7 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
         Route("POST", f"{c}/{{claim}}/status", move, "Move a claim: documents, review, approve, pay or deny",
               {200: Reply("The claim", ClaimView), 400: bad, 404: missing, 409: refused}, body=ClaimMove,
               secured=True, tags=tags),
-    ]  # fmt: skip
+    ])  # fmt: skip
 
 
 def add_routes(app: web.Application, pg: asyncpg.Pool) -> list[Route]:

@@ -21,16 +21,14 @@ import msgspec
 from aiohttp import web
 
 from auction.gateway.accounts import json_body
-from auction.gateway.http import ApiError, ErrorBody, caller_of, int_param, reply
+from auction.gateway.http import ErrorBody, caller_of, int_param, reply
 from auction.gateway.openapi import Reply, Route
 from auction.store import LotStore
 from settlement import unsold
-from settlement.errors import InvalidState, NotFound, SettlementError
+from settlement.http import translating
 from settlement.service import wall_clock_ms
-from settlement.unsold_rules import WHO_REFUSALS
 
 MAX_LOT = 2**31 - 1
-BAD_INPUT = frozenset({"bad_amount", "bad_reserve", "bad_client_id"})
 
 
 class OfferBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -48,21 +46,6 @@ class ConsentBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class Answered(msgspec.Struct, frozen=True):
     status: str
-
-
-def translate(exc: SettlementError) -> ApiError:
-    """The window's refusals as the gateway's structured errors, each naming the field at fault."""
-    if isinstance(exc, unsold.NotYours):
-        return ApiError("not_allowed", exc.field, str(exc))
-    if isinstance(exc, unsold.Refused):
-        if exc.reason in BAD_INPUT:
-            return ApiError("invalid", exc.field, str(exc))
-        return ApiError("refused", exc.field, str(exc), status=403 if exc.reason in WHO_REFUSALS else 409)
-    if isinstance(exc, NotFound):
-        return ApiError("not_found", None, str(exc))
-    if isinstance(exc, InvalidState):
-        return ApiError("conflict", None, str(exc))
-    return ApiError("unavailable", None, str(exc))
 
 
 def _sale_lot(request: web.Request) -> tuple[int, int]:
@@ -88,10 +71,7 @@ def routes(pg: asyncpg.Pool, store: LotStore | None = None) -> list[Route]:
         body = await json_body(request, OfferBody)
         company = caller_of(request).company
         assert company is not None
-        try:
-            offer = await unsold.make_offer(pg, sale, lot, company, body.amount, body.client_id, wall_clock_ms())
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        offer = await unsold.make_offer(pg, sale, lot, company, body.amount, body.client_id, wall_clock_ms())
         return reply(offer, status=201)
 
     async def answer(request: web.Request) -> web.Response:
@@ -99,48 +79,36 @@ def routes(pg: asyncpg.Pool, store: LotStore | None = None) -> list[Route]:
         body = await json_body(request, AnswerBody)
         caller = caller_of(request)
         buyer, consignor = (None, None) if caller.is_operator else (caller.company, caller.consignor)
-        try:
-            status = await unsold.answer_offer(
-                pg, offer, body.accept, wall_clock_ms(), buyer_id=buyer, consignor_id=consignor
-            )
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        status = await unsold.answer_offer(
+            pg, offer, body.accept, wall_clock_ms(), buyer_id=buyer, consignor_id=consignor
+        )
         return reply(Answered(status))
 
     async def consent(request: web.Request) -> web.Response:
         sale, lot = _sale_lot(request)
         body = await json_body(request, ConsentBody)
         caller = caller_of(request)
-        try:
-            given = await unsold.consent_relist(
-                pg,
-                sale,
-                lot,
-                body.reserve,
-                wall_clock_ms(),
-                consignor_id=None if caller.is_operator else caller.consignor,
-            )
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        given = await unsold.consent_relist(
+            pg,
+            sale,
+            lot,
+            body.reserve,
+            wall_clock_ms(),
+            consignor_id=None if caller.is_operator else caller.consignor,
+        )
         return reply(given)
 
     async def withdraw(request: web.Request) -> web.Response:
         sale, lot = _sale_lot(request)
         caller = caller_of(request)
-        try:
-            taken = await unsold.withdraw_relist(
-                pg, sale, lot, wall_clock_ms(), consignor_id=None if caller.is_operator else caller.consignor
-            )
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        taken = await unsold.withdraw_relist(
+            pg, sale, lot, wall_clock_ms(), consignor_id=None if caller.is_operator else caller.consignor
+        )
         return reply(taken)
 
     async def relist(request: web.Request) -> web.Response:
         sale = int_param(request.match_info["sale"], "sale")
-        try:
-            return reply(await unsold.relist_into(pg, sale, wall_clock_ms(), store))
-        except SettlementError as exc:
-            raise translate(exc) from exc
+        return reply(await unsold.relist_into(pg, sale, wall_clock_ms(), store))
 
     bad = Reply("A parameter or the body is invalid", ErrorBody)
     who = Reply("Not signed in", ErrorBody)
@@ -149,7 +117,7 @@ def routes(pg: asyncpg.Pool, store: LotStore | None = None) -> list[Route]:
     refused = Reply("Refused by the window's rules (closed, sold, answered...), naming the field", ErrorBody)
     tags = ("post-sale",)
     lot_path = "/api/settlement/sales/{sale}/lots/{lot}"
-    return [
+    return translating([
         Route("GET", "/api/settlement/sales/{sale}/passed", passed,
               "A sale's passed lots: offers, relist consent, relisting, return (a consignor: their own lots)",
               {200: Reply("Passed lots", list[unsold.PassedLot]), 400: bad, 401: who, 403: not_allowed},
@@ -175,4 +143,4 @@ def routes(pg: asyncpg.Pool, store: LotStore | None = None) -> list[Route]:
               "Relist every stone waiting for a later sale into this one (not started yet)",
               {200: Reply("The stones relisted now", list[unsold.Relisting]), 400: bad, 401: who, 403: not_allowed,
                404: missing, 409: refused}, secured=True, tags=tags),
-    ]  # fmt: skip
+    ])  # fmt: skip
