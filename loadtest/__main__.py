@@ -6,7 +6,8 @@
 It raises the open-files limit first (the gateway child inherits it), starts the process group with its own
 embedded Redis and PostgreSQL, measures the ceiling, then runs the scenarios and writes summary.json,
 REPORT.md and latency.png. `--profile` records the gateway with py-spy during the ramp's steps
-(raw/gateway.collapsed) and during the runs of the 10,000-watcher fan-out (raw/gateway-fanout10k.collapsed);
+(raw/gateway.collapsed), the 1,000 bids/s runs (raw/gateway-steady.collapsed) and the 10,000-watcher fan-out
+(raw/gateway-fanout10k.collapsed);
 `python -m loadtest.profile_top FILE` lists the top frames.
 """
 
@@ -146,9 +147,16 @@ async def _scenarios(
         raw["ramp"] = await scenarios.ramp(bench, pool, rates, step_s, on_steps=start_profile)
         raw["profile"] = _stop_profile(profiler[0] if profiler else None, "gateway")
     if "steady" in only:
+        seconds, runs = (2.0, 1) if quick else (8.0, options.runs)
+        steady_profiler: list[subprocess.Popen[bytes] | None] = []
+
+        def start_steady_profile() -> None:
+            steady_profiler.append(_start_profile(options, bench.gateway_pid, runs * (seconds + 0.5), "gateway-steady"))
+
         raw["steady_1000"] = await scenarios.steady(
-            bench, pool, 200.0 if quick else 1000.0, 2.0 if quick else 8.0, 1 if quick else options.runs
+            bench, pool, 200.0 if quick else 1000.0, seconds, runs, on_runs=start_steady_profile
         )
+        _stop_profile(steady_profiler[0] if steady_profiler else None, "gateway-steady")
     if "hot" in only:
         raw["hot_lot"] = await scenarios.hot_lot(
             bench, pool, 100.0 if quick else 1000.0, 2.0 if quick else 5.0, min(conns, 200), 50 if quick else 1000

@@ -163,13 +163,21 @@ async def ramp(
 
 
 async def steady(
-    bench: Bench, pool: BidderPool, rate: float, seconds: float, runs: int, lots: int = 1000
+    bench: Bench,
+    pool: BidderPool,
+    rate: float,
+    seconds: float,
+    runs: int,
+    lots: int = 1000,
+    on_runs: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """`runs` runs at one offered rate, over many lots; the report takes medians."""
+    """`runs` runs at one offered rate, over many lots; the report takes medians. `on_runs` as in `ramp`."""
     sale = await build_sale(bench, lots)
     cursor = cursor_for(sale)
     conns = len(pool.sockets)
     await warm(bench, pool, sale, cursor, conns)
+    if on_runs is not None:
+        on_runs()
     out = []
     for run in range(runs):
         plan = steady_schedule(rate, seconds, [lot.lot for lot in sale.lots], conns, cursor, f"s{run}")
