@@ -6,6 +6,8 @@ same function, so the two can never disagree.
 
 from __future__ import annotations
 
+import bisect
+import functools
 from itertools import pairwise
 
 import msgspec
@@ -48,10 +50,25 @@ def round_half_up(numerator: int, denominator: int) -> int:
     return (2 * numerator + denominator) // (2 * denominator)
 
 
+@functools.lru_cache(maxsize=64)
+def _table(schedule: PremiumSchedule) -> tuple[list[int], list[int], list[int]]:
+    """(band starts, rates, exact premium charged below each band start): a schedule is fixed, and the premium
+    is asked for on every bid (exposure counts all-in), so the sum of the lower bands is made once."""
+    starts = [band.starts_at for band in schedule.bands]
+    rates = [band.rate_bp for band in schedule.bands]
+    below = [0]
+    for (start, rate), upper in zip(zip(starts, rates, strict=True), starts[1:], strict=False):
+        below.append(below[-1] + (upper - start) * rate)
+    return starts, rates, below
+
+
 def premium(hammer: int, schedule: PremiumSchedule) -> int:
-    """Premium on a hammer price: the exact sum of its slices, rounded once."""
-    exact = sum(amount * rate for amount, rate in premium_slices(hammer, schedule))
-    return round_half_up(exact, BASIS_POINTS)
+    """Premium on a hammer price: the exact sum of its slices (`premium_slices`), rounded once."""
+    if hammer <= 0:
+        return 0
+    starts, rates, below = _table(schedule)
+    band = bisect.bisect_left(starts, hammer) - 1  # the band holding the hammer's last unit
+    return round_half_up(below[band] + (hammer - starts[band]) * rates[band], BASIS_POINTS)
 
 
 def all_in(amount: int, schedule: PremiumSchedule) -> int:
