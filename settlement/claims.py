@@ -22,6 +22,7 @@ ledger shows the claim passing through it. Every step is one transaction with id
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import get_args
 
 import asyncpg
@@ -87,25 +88,35 @@ async def claim(pg: asyncpg.Pool | asyncpg.Connection, claim_id: int) -> ClaimVi
     c = await pg.fetchrow("SELECT * FROM claims WHERE id = $1", claim_id)
     if c is None:
         raise Missing("claim", f"no claim {claim_id}")
-    evidence = [
-        EvidenceView(e["id"], e["kind"], e["media_type"], e["size"], bytes(e["sha256"]).hex(), e["path"], e["at_ms"])
-        for e in await pg.fetch("SELECT * FROM claim_evidence WHERE claim_id = $1 ORDER BY id", claim_id)
-    ]
-    history = [
-        ClaimEvent(e["status"], e["at_ms"], e["note"])
-        for e in await pg.fetch("SELECT * FROM claim_events WHERE claim_id = $1 ORDER BY id", claim_id)
-    ]
-    return ClaimView(c["id"], c["kind"], c["shipment_id"], c["parcel_no"], c["removal_id"], c["sale_id"], c["lot_no"],
-                     c["currency"].strip(), c["declared_value"], c["payee"], c["status"], c["filed_ms"],
-                     c["description"], c["approved_amount"], c["denial_reason"],
-                     missing_evidence(c["kind"], {e.kind for e in evidence}), evidence, history)  # fmt: skip
+    (view,) = await _views(pg, [c])
+    return view
 
 
 async def claims_for(pg: asyncpg.Pool, sale_id: int, lot_no: int | None = None) -> list[ClaimView]:
     rows = await pg.fetch(
-        "SELECT id FROM claims WHERE sale_id = $1 AND ($2::int IS NULL OR lot_no = $2) ORDER BY id", sale_id, lot_no
+        "SELECT * FROM claims WHERE sale_id = $1 AND ($2::int IS NULL OR lot_no = $2) ORDER BY id", sale_id, lot_no
     )
-    return [await claim(pg, r["id"]) for r in rows]
+    return await _views(pg, rows)
+
+
+async def _views(pg: asyncpg.Pool | asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> list[ClaimView]:
+    """The claims of `rows` with their evidence and history: three queries however many claims."""
+    ids = [c["id"] for c in rows]
+    evidence: dict[int, list[EvidenceView]] = {i: [] for i in ids}
+    history: dict[int, list[ClaimEvent]] = {i: [] for i in ids}
+    for e in await pg.fetch("SELECT * FROM claim_evidence WHERE claim_id = any($1::bigint[]) ORDER BY id", ids):
+        evidence[e["claim_id"]].append(EvidenceView(e["id"], e["kind"], e["media_type"], e["size"],
+                                                    bytes(e["sha256"]).hex(), e["path"], e["at_ms"]))  # fmt: skip
+    for e in await pg.fetch("SELECT * FROM claim_events WHERE claim_id = any($1::bigint[]) ORDER BY id", ids):
+        history[e["claim_id"]].append(ClaimEvent(e["status"], e["at_ms"], e["note"]))
+    return [
+        ClaimView(c["id"], c["kind"], c["shipment_id"], c["parcel_no"], c["removal_id"], c["sale_id"], c["lot_no"],
+                  c["currency"].strip(), c["declared_value"], c["payee"], c["status"], c["filed_ms"],
+                  c["description"], c["approved_amount"], c["denial_reason"],
+                  missing_evidence(c["kind"], {e.kind for e in evidence[c["id"]]}), evidence[c["id"]],
+                  history[c["id"]])
+        for c in rows
+    ]  # fmt: skip
 
 
 # ---- filing -------------------------------------------------------------------------------------------------

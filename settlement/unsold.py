@@ -628,9 +628,13 @@ async def offer(pg: asyncpg.Pool, offer_id: int) -> PostSaleOffer:
     return await _offer(pg, offer_id)
 
 
+def _consent_view(r: asyncpg.Record) -> RelistConsent:
+    return RelistConsent(r["reserve"], r["source"], r["consented_ms"], r["withdrawn_ms"])
+
+
 async def _consent(conn: asyncpg.Connection | asyncpg.Pool, sale_id: int, lot_no: int) -> RelistConsent | None:
     r = await conn.fetchrow("SELECT * FROM relist_consents WHERE sale_id = $1 AND lot_no = $2", sale_id, lot_no)
-    return RelistConsent(r["reserve"], r["source"], r["consented_ms"], r["withdrawn_ms"]) if r else None
+    return _consent_view(r) if r else None
 
 
 async def passed_lots(pg: asyncpg.Pool, sale_id: int, *, consignor_id: int | None = None) -> list[PassedLot]:
@@ -652,6 +656,10 @@ async def passed_lots(pg: asyncpg.Pool, sale_id: int, *, consignor_id: int | Non
                                     r["reserve"], r["at_ms"])
         for r in await pg.fetch("SELECT * FROM relistings WHERE from_sale_id = $1", sale_id)
     }  # fmt: skip
+    consents = {
+        r["lot_no"]: _consent_view(r)
+        for r in await pg.fetch("SELECT * FROM relist_consents WHERE sale_id = $1", sale_id)
+    }
     returns = {
         r["lot_no"]: LotReturn(r["reason"], r["consignor_id"], r["currency"].strip(), r["unsold_fee"],
                                r["return_shipping"], r["declared_value"], r["shipment_id"], r["at_ms"])
@@ -659,7 +667,7 @@ async def passed_lots(pg: asyncpg.Pool, sale_id: int, *, consignor_id: int | Non
     }  # fmt: skip
     return [
         PassedLot(r["sale_id"], r["lot_no"], r["consignor_id"], r["status"], r["highest_bid"], r["reserve"],
-                  r["window_ms"], offers.get(r["lot_no"], []), await _consent(pg, sale_id, r["lot_no"]),
+                  r["window_ms"], offers.get(r["lot_no"], []), consents.get(r["lot_no"]),
                   relistings.get(r["lot_no"]), returns.get(r["lot_no"]))
         for r in lots
     ]  # fmt: skip
