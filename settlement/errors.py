@@ -16,6 +16,8 @@ from collections.abc import Iterator
 import asyncpg
 from redis.exceptions import RedisError
 
+from auction.store import StoreError
+
 
 class SettlementError(Exception):
     """Base of every error settlement raises."""
@@ -37,7 +39,14 @@ class SettlementUnavailable(SettlementError):
     pass
 
 
-FOREIGN_ERRORS: tuple[type[BaseException], ...] = (RedisError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+# The store's errors are its own translation of Redis and PostgreSQL failing under it; settlement treats them alike.
+FOREIGN_ERRORS: tuple[type[BaseException], ...] = (
+    RedisError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    StoreError,
+)
 
 
 @contextlib.contextmanager

@@ -28,9 +28,7 @@ other).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
 
 import asyncpg
 from redis.asyncio import Redis
@@ -38,8 +36,8 @@ from redis.asyncio import Redis
 from auction import keys, vetting
 from auction.engine.messages import AnyEvent, CancelBids
 from auction.engine.record import has_live_bids
-from auction.store import Accepted, LotStore, Outcome, StoreError
-from settlement.errors import SettlementUnavailable, translate_errors
+from auction.store import Accepted, LotStore, Outcome
+from settlement.errors import translate_errors
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +73,7 @@ async def _apply(
     only_sales: frozenset[int] | None,
 ) -> int:
     company = row["company_id"]
-    with translate_errors("applying a suspension"), _store_errors("applying a suspension"):
+    with translate_errors("applying a suspension"):
         status = await pg.fetchval("SELECT status FROM companies WHERE id = $1", company)
         if status == "approved":  # reinstated by an operator's review since: what it bid after that stands
             return await _close(pg, row["id"], now_ms, "lifted", 0)
@@ -89,15 +87,6 @@ async def _apply(
         return changed
     await _close(pg, row["id"], now_ms, "applied", changed)
     return changed
-
-
-@contextlib.contextmanager
-def _store_errors(doing: str) -> Iterator[None]:
-    """The store's own errors (Redis or PostgreSQL failing under it), as settlement's: the service retries."""
-    try:
-        yield
-    except StoreError as exc:
-        raise SettlementUnavailable(f"{doing}: {exc}") from exc
 
 
 async def _close(pg: asyncpg.Pool, row_id: int, now_ms: int, outcome: str, lots: int) -> int:

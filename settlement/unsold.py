@@ -27,9 +27,9 @@ import msgspec
 from auction import catalog, vetting
 from auction.engine.standing import refusal as standing_refusal
 from auction.persister import load_lot_events
-from auction.store import LotStore, StoreError
+from auction.store import LotStore
 from settlement import billing, buyers, ledger, shipping
-from settlement.errors import InvalidState, NotFound, SettlementUnavailable
+from settlement.errors import InvalidState, NotFound, translate_errors
 from settlement.rules import unsold_charges
 from settlement.unsold_rules import (
     OfferKind,
@@ -452,12 +452,10 @@ async def _load_relisted(pg: asyncpg.Pool, store: LotStore, to_sale: int) -> Non
     relisted = {
         r["to_lot_no"] for r in await pg.fetch("SELECT to_lot_no FROM relistings WHERE to_sale_id = $1", to_sale)
     }
-    try:
+    with translate_errors(f"loading relisted lots of sale {to_sale}"):
         if not relisted or not await store.states(to_sale):
             return
         await store.create_lots([t for t in await catalog.stored_terms(pg, to_sale) if t.lot in relisted])
-    except StoreError as exc:
-        raise SettlementUnavailable(f"loading relisted lots of sale {to_sale}: {exc}") from exc
 
 
 # ---- the window's end: relist or return ---------------------------------------------------------------------
