@@ -27,6 +27,7 @@ from auction.engine.ladder import DIAMOND_LADDER_USD
 from auction.engine.lot import SoftClose
 from auction.store import LotStore
 from loadtest.baseline import bare_commit_calls_per_s
+from loadtest.cpu import Census
 from loadtest.generator import (
     AckRecord,
     AmountCursor,
@@ -191,15 +192,16 @@ async def steady(
 
 async def _run_timed(
     bench: Bench, pool: BidderPool, sale: int, plan: list[PlannedBid], rate: float, seconds: float
-) -> tuple[StepResult, dict[str, float]]:
+) -> tuple[StepResult, dict[str, Any]]:
     """Run a schedule and note the gateway's CPU time for it: CPU per answer is the figure that a busy, shared
     machine disturbs least (throughput and latency move with whatever else runs; the work per bid does not)."""
-    before = cpu_seconds(bench.gateway_pid)
+    before, census = cpu_seconds(bench.gateway_pid), Census.take()
     result = await pool.run(sale, plan, rate, seconds)
     used = cpu_seconds(bench.gateway_pid) - before
     answered = result.acked + result.rejected
     per_answer_us = round(used / answered * 1e6, 1) if answered else 0.0
-    return result, {"gateway_cpu_s": round(used, 2), "gateway_cpu_us_per_answer": per_answer_us}
+    cores = Census.take().cores_since(census)
+    return result, {"gateway_cpu_s": round(used, 2), "gateway_cpu_us_per_answer": per_answer_us, "cores": cores}
 
 
 # ---- a hot lot ----------------------------------------------------------------------------------------------------
@@ -410,8 +412,12 @@ def _line(result: StepResult) -> str:
     )
 
 
-def _cpu(cpu: dict[str, float]) -> str:
-    return f"; gateway CPU {cpu['gateway_cpu_s']:.1f} s = {cpu['gateway_cpu_us_per_answer']:.0f} us/answer"
+def _cpu(cpu: dict[str, Any]) -> str:
+    shares = " ".join(f"{role} {used:.2f}" for role, used in cpu["cores"].items() if used >= 0.01)
+    return (
+        f"; gateway CPU {cpu['gateway_cpu_s']:.1f} s = {cpu['gateway_cpu_us_per_answer']:.0f} us/answer;"
+        f" cores used: {shares}"
+    )
 
 
 __all__ = ["Bench", "new_histogram"]
