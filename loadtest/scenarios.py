@@ -27,7 +27,7 @@ from auction.engine.ladder import DIAMOND_LADDER_USD
 from auction.engine.lot import SoftClose
 from auction.store import LotStore
 from loadtest.baseline import bare_commit_calls_per_s
-from loadtest.cpu import Census
+from loadtest.cpu import Census, committer_figures, store_counters
 from loadtest.generator import (
     AckRecord,
     AmountCursor,
@@ -153,8 +153,8 @@ async def ramp(
     if on_steps is not None:
         on_steps()
     steps = []
-    for rate in rates:
-        plan = steady_schedule(rate, step_s, [lot.lot for lot in sale.lots], conns, cursor, f"r{int(rate)}")
+    for step, rate in enumerate(rates):  # client ids unique per step: a repeated rate must not be deduped
+        plan = steady_schedule(rate, step_s, [lot.lot for lot in sale.lots], conns, cursor, f"r{step}-{int(rate)}")
         result, cpu = await _run_timed(bench, pool, sale.id, plan, rate, step_s)
         bench.keep(sale.id, result)
         steps.append({**result.summary(), **cpu})
@@ -195,13 +195,19 @@ async def _run_timed(
 ) -> tuple[StepResult, dict[str, Any]]:
     """Run a schedule and note the gateway's CPU time for it: CPU per answer is the figure that a busy, shared
     machine disturbs least (throughput and latency move with whatever else runs; the work per bid does not)."""
-    before, census = cpu_seconds(bench.gateway_pid), Census.take()
+    before, census, counters = cpu_seconds(bench.gateway_pid), Census.take(), await store_counters(bench.ws_url)
     result = await pool.run(sale, plan, rate, seconds)
     used = cpu_seconds(bench.gateway_pid) - before
     answered = result.acked + result.rejected
     per_answer_us = round(used / answered * 1e6, 1) if answered else 0.0
-    cores = Census.take().cores_since(census)
-    return result, {"gateway_cpu_s": round(used, 2), "gateway_cpu_us_per_answer": per_answer_us, "cores": cores}
+    after = Census.take()
+    committer = committer_figures(counters, await store_counters(bench.ws_url), after.at - census.at)
+    return result, {
+        "gateway_cpu_s": round(used, 2),
+        "gateway_cpu_us_per_answer": per_answer_us,
+        "cores": after.cores_since(census),
+        "committer": committer,
+    }
 
 
 # ---- a hot lot ----------------------------------------------------------------------------------------------------
@@ -414,9 +420,11 @@ def _line(result: StepResult) -> str:
 
 def _cpu(cpu: dict[str, Any]) -> str:
     shares = " ".join(f"{role} {used:.2f}" for role, used in cpu["cores"].items() if used >= 0.01)
+    c = cpu["committer"]
     return (
         f"; gateway CPU {cpu['gateway_cpu_s']:.1f} s = {cpu['gateway_cpu_us_per_answer']:.0f} us/answer;"
-        f" cores used: {shares}"
+        f" cores used: {shares}; committer: {c['commits_per_s']:.0f} commits/s of {c['mean_batch']:.0f},"
+        f" deciding {c['deciding_share']:.0%} waiting {c['committing_share']:.0%} (mean {c['mean_commit_ms']:.1f} ms)"
     )
 
 
