@@ -1,4 +1,5 @@
-"""Where the machine's CPU went during a step: every process's CPU time, by role, from /proc.
+"""Where the machine's CPU went during a step (every process's CPU time, by role, from /proc), and what the
+gateway's store did meanwhile (its committer counters, from /metrics).
 
 The targets are set on 2 cores shared by the generator and the servers, so "the gateway got 0.6 of a core"
 is the first thing a result must say. A census reads /proc/<pid>/stat (user + system time) of every process
@@ -9,9 +10,12 @@ them, is each role's share in cores.
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import aiohttp
 
 ROLES = ("gateway", "worker", "generator", "watchers", "redis", "postgres", "other")
 _TICK_S = 1 / os.sysconf("SC_CLK_TCK")
@@ -67,3 +71,29 @@ class Census:
         if wall <= 0:
             return dict.fromkeys(ROLES, 0.0)
         return {role: round(max(0.0, self.seconds[role] - earlier.seconds[role]) / wall, 2) for role in ROLES}
+
+
+async def store_counters(ws_url: str) -> dict[str, float]:
+    """The gateway's `auction_store_*_total` counters, from its /metrics page."""
+    url = ws_url.replace("ws://", "http://").rsplit("/ws", 1)[0] + "/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as reply:
+        text = await reply.text()
+    found = re.findall(r"^auction_store_(\w+)_total (\S+)$", text, re.M)
+    return {name: float(value) for name, value in found}
+
+
+def committer_figures(before: dict[str, float], after: dict[str, float], wall_s: float) -> dict[str, float]:
+    """What the store's committer did between two scrapes: commits a second, commands per batch, the mean time
+    a commit waited for Redis, and the shares of the wall time spent deciding and waiting."""
+
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    commits, batches = delta("commits"), delta("batches")
+    return {
+        "commits_per_s": round(commits / wall_s, 1) if wall_s > 0 else 0.0,
+        "mean_batch": round(delta("commands") / batches, 1) if batches else 0.0,
+        "mean_commit_ms": round(delta("committing_seconds") / commits * 1000, 2) if commits else 0.0,
+        "deciding_share": round(delta("deciding_seconds") / wall_s, 3) if wall_s > 0 else 0.0,
+        "committing_share": round(delta("committing_seconds") / wall_s, 3) if wall_s > 0 else 0.0,
+    }

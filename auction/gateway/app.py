@@ -48,7 +48,7 @@ class Gateway:
         self.redis = redis
         self.pg = pg
         self.store = store
-        self.metrics = Metrics()
+        self.metrics = Metrics(store.stats)
         self.hub = Hub(redis, store, on_watchers=self.metrics.watchers_changed)
         self.identities = Identities(pg)
         self.desk = BidDesk(store, self.identities, self.metrics)

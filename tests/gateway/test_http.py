@@ -212,6 +212,9 @@ async def test_metrics(http: aiohttp.ClientSession, sale: NewSale, make_bidder: 
     assert "auction_ack_seconds_bucket" in text
     assert "auction_watchers " in text
     assert re.search(r"^auction_stream_lag \d", text, re.M)
+    for counter in ("commands", "commits", "committing_seconds"):  # the refused bid was decided and committed
+        found = re.search(rf"^auction_store_{counter}_total (\S+)$", text, re.M)
+        assert found is not None and float(found[1]) > 0, counter
 
 
 # ---- the OpenAPI document -----------------------------------------------------------------------------------------
