@@ -55,6 +55,12 @@ def sale_answers(sale: int) -> str:
     return f"{sale_prefix(sale)}:answers"
 
 
+def sale_commits(sale: int) -> str:
+    """Hash: store id -> the token of that store's last commit applied in the sale. A commit decided on one
+    still in flight names it, and is refused unless it is this field (LotStore, "Pipelining")."""
+    return f"{sale_prefix(sale)}:commits"
+
+
 def sale_lots(sale: int) -> str:
     """Sorted set of every lot of the sale (score = lot number), final or not: what `states()` lists."""
     return f"{sale_prefix(sale)}:lots"

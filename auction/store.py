@@ -10,6 +10,18 @@ answers "busy". Rejected commands go through the commit too: their verdict was r
 must still be current, and their answers are stored for dedupe. Batching is adaptive: an idle store sends a
 lone command at once; commands that arrive while a commit is in flight form the next batch.
 
+Pipelining. A commit does not wait for the one before it to come back: up to PIPELINE_DEPTH commits are in
+flight on one connection of their own (`_CommitPipe`), and Redis runs them in the order sent. The next batch is
+decided as if the commits in flight succeed (their outcomes are in the cache), so the committer decides while
+Redis runs, writes and fsyncs the previous commit: measured, a serial committer left both the gateway and
+Redis idle a third of the time at saturation. Two things keep this as safe as waiting:
+- A commit decided on one still in flight names that commit's token, and the script refuses it ('chain')
+  unless that commit was applied (the store's field in `sale_commits`). Without this, a commit decided on a
+  failed one could pass its version check by coincidence: another process's write can reach the same seq.
+- Replies are settled in order (`_settle_forever`). A failed commit (stale, chain, dup, or a broken
+  connection) is forgotten from the cache before anything else is decided, and its commands are decided
+  again before anything newer; those that fail MAX_CONFLICTS times are answered "busy".
+
 Standings and limits (enforce_standing=True). A buyer company's record in a sale is one hash,
 `sale:{S}:bidder:B` (keys.bidder): `v` its version, `s` its BidderStanding (written by identity through
 `set_standing`), and one field `x:<lot>` -> all-in per lot it leads or has bought: its exposure, stored per lot.
@@ -71,7 +83,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import secrets
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -82,7 +96,8 @@ from typing import Any, Literal, NamedTuple
 import asyncpg
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import RedisError, ResponseError
 
 from auction import keys
 from auction.engine import lifecycle
@@ -98,7 +113,8 @@ log = logging.getLogger(__name__)
 # hiccup of the disk is not a reason to refuse bids.
 MAX_QUEUE_AGE_NS = 250_000_000
 BATCH_CAP = 512  # commands per commit: bounds the script's run time (Redis is single-threaded) and reply size
-MAX_CONFLICTS = 10  # CAS failures tolerated for one batch before its commands are answered "busy"
+MAX_CONFLICTS = 10  # failed commits of one command (a lot or buyer had moved) before it is answered "busy"
+PIPELINE_DEPTH = 2  # commits in flight at once: Redis runs one while the next is decided
 MAX_CACHED_LOTS = 100_000  # lot states kept in memory; an evicted lot is simply loaded again
 MAX_CACHED_BIDDERS = 100_000  # bidder records (standing, exposure) kept in memory, likewise
 
@@ -250,18 +266,27 @@ async def write_events(pg: asyncpg.Pool, rows: Sequence[EventRow]) -> int:
 
 # One commit per sale. Checks every dedupe key, then every lot's version and the version of every bidder key the
 # decisions read; only if all pass does it write.
-# KEYS: answers, sale events, opens, closes, then (lot state, lot events) per lot, then one key per bidder.
-# ARGV: n, dedupe keys...;
+# KEYS: answers, sale events, opens, closes, commits, then (lot state, lot events) per lot, then one key per bidder.
+# ARGV[1]: one msgpack array of strings (`_pack_args`), read in order by `nextarg`. One string instead of a few
+# thousand arguments: redis-py packs each argument in Python (pack_command was 12-16 % of the gateway at
+# saturation), msgspec packs the array in C, and Redis unpacks it in C (cmsgpack).
+# The array: store id, this commit's token, the token of the commit it was decided on ('' = none in flight);
+#       n, dedupe keys...;
 #       n lots; per lot: lot, expected v, changed (0/1) [, new v, new s, open score, close score, n events,
 #       (seq, json)...];
 #       n bidders; per bidder: bidder, expected v ('' = not read: write without checking), n set, (field, value)...,
 #       n del, field...;
 #       then n answers, (dedupe key, answer)...
 # An empty open/close score removes the lot from that sorted set. A bidder key that is written gets v + 1.
-# Reply: {'ok'} | {'dup', {key, answer, ...}} | {'stale', {{lot, v, s}...}, {{bidder, {HGETALL}}...}}.
+# Reply: {'ok'} | {'chain'} (the commit it was decided on was not applied) | {'dup', {key, answer, ...}}
+#      | {'stale', {{lot, v, s}...}, {{bidder, {HGETALL}}...}}. On 'ok' the store's field in `commits` is the token.
 _COMMIT_LUA = """
+local args = cmsgpack.unpack(ARGV[1])
 local pos = 0
-local function nextarg() pos = pos + 1; return ARGV[pos] end
+local function nextarg() pos = pos + 1; return args[pos] end
+
+local store, token, previous = nextarg(), nextarg(), nextarg()
+if previous ~= '' and redis.call('HGET', KEYS[5], store) ~= previous then return {'chain'} end
 
 local ndedupe = tonumber(nextarg())
 if ndedupe > 0 then
@@ -278,7 +303,7 @@ end
 local nlots = tonumber(nextarg())
 local lots, stale = {}, {}
 for i = 1, nlots do
-  local lot = {state_key = KEYS[3 + 2 * i], events_key = KEYS[4 + 2 * i]}
+  local lot = {state_key = KEYS[4 + 2 * i], events_key = KEYS[5 + 2 * i]}
   lot.no, lot.expected, lot.changed = nextarg(), nextarg(), nextarg() == '1'
   if lot.changed then
     lot.v, lot.s, lot.open, lot.close = nextarg(), nextarg(), nextarg(), nextarg()
@@ -295,7 +320,7 @@ end
 local nbidders = tonumber(nextarg())
 local bidders, stale_bidders = {}, {}
 for i = 1, nbidders do
-  local bidder = {key = KEYS[4 + 2 * nlots + i], set = {}, del = {}}
+  local bidder = {key = KEYS[5 + 2 * nlots + i], set = {}, del = {}}
   bidder.no, bidder.expected = nextarg(), nextarg()
   for j = 1, 2 * tonumber(nextarg()) do bidder.set[j] = nextarg() end
   for j = 1, tonumber(nextarg()) do bidder.del[j] = nextarg() end
@@ -327,6 +352,7 @@ for _, bidder in ipairs(bidders) do
 end
 local nanswers = tonumber(nextarg())
 for _ = 1, nanswers do redis.call('HSET', KEYS[1], nextarg(), nextarg()) end
+redis.call('HSET', KEYS[5], store, token)
 return {'ok'}
 """
 
@@ -360,6 +386,7 @@ class _Pending:
     future: asyncio.Future[Outcome]
     followers: list[asyncio.Future[Outcome]] = field(default_factory=list)
     queued_ns: int = field(default_factory=time.monotonic_ns)
+    attempts: int = 0  # commits of it that failed (a lot or a buyer had moved): past MAX_CONFLICTS, "busy"
 
     def futures(self) -> Iterator[asyncio.Future[Outcome]]:
         yield self.future
@@ -404,6 +431,99 @@ class _Plan:
 
 
 @dataclass(slots=True)
+class _Commit:
+    """A sale's batch, decided and sent; settled when its reply comes back, in the order commits were sent."""
+
+    sale: int
+    items: list[_Pending]
+    plan: _Plan
+    writes: Writes
+    reply: asyncio.Future[Any]
+    sent_ns: int
+    token: str
+
+
+class _CommitPipe:
+    """Commit scripts on a Redis connection of their own, several in flight, replies read in order.
+
+    Redis runs the commands of one connection in the order they arrive, so commits sent one after another run
+    one after another, exactly as if each had waited for the reply of the one before: the order (and so the
+    compare-and-set reasoning above) is unchanged, only the waiting is gone. The script goes as EVAL with its
+    source: Redis keeps it compiled by its hash, and there is no NOSCRIPT to recover from after a restart."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._pool = redis.connection_pool
+        self._connection: AbstractConnection | None = None
+        self._waiting: deque[asyncio.Future[Any]] = deque()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def send(self, commit_keys: list[str], args: list[bytes]) -> asyncio.Future[Any]:
+        """Write one commit; returns the future of its reply (which fails with the error if the connection
+        breaks, in which case whether it ran is unknown). Raises what writing raises."""
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = await self._pool.get_connection()  # type: ignore[no-untyped-call]
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append(reply)
+        try:
+            await connection.send_command(
+                "EVAL", _COMMIT_LUA, len(commit_keys), *commit_keys, *args, check_health=False
+            )
+        except BaseException as exc:
+            await self._broken(connection, exc)
+            raise
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read(connection), name="lot-store-replies")
+        return reply
+
+    async def _read(self, connection: AbstractConnection) -> None:
+        try:
+            while self._waiting and self._connection is connection:
+                try:
+                    reply = await connection.read_response()
+                except ResponseError as exc:  # the script failed: that commit's reply, the connection is fine
+                    _settle_future(self._waiting.popleft(), None, exc)
+                    continue
+                _settle_future(self._waiting.popleft(), reply, None)
+        except (RedisError, OSError) as exc:
+            await self._broken(connection, exc)
+        finally:
+            if self._reader is asyncio.current_task():
+                self._reader = None
+
+    async def _broken(self, connection: AbstractConnection, error: BaseException) -> None:
+        """Every commit in flight on `connection` fails with `error`; the next send opens a new connection."""
+        if self._connection is not connection:
+            return
+        self._connection = None
+        waiting, self._waiting = self._waiting, deque()
+        for reply in waiting:
+            _settle_future(reply, None, error if isinstance(error, Exception) else RedisError(repr(error)))
+        with contextlib.suppress(Exception):
+            await connection.disconnect()
+            await self._pool.release(connection)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await self._pool.release(connection)
+
+
+def _settle_future(future: asyncio.Future[Any], result: Any, error: Exception | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+@dataclass(slots=True)
 class StoreStats:
     """Counters for metrics and for judging the batching."""
 
@@ -412,7 +532,7 @@ class StoreStats:
     largest_batch: int = 0
     conflicts: int = 0  # commits refused because a lot had moved (another process committed first)
     busy: int = 0  # commands answered "busy": queue full or too many conflicts
-    commits: int = 0  # EVALSHAs of the commit script (one per sale per batch, plus one per conflict or repeat)
+    commits: int = 0  # commit scripts run (one per sale per batch, plus one per retry after a conflict or repeat)
     deciding_ns: int = 0  # time spent deciding batches with the pure core (the event loop is held meanwhile)
     committing_ns: int = 0  # time from sending a commit script to its reply (Redis's run, its fsync, the wire)
 
@@ -435,12 +555,19 @@ class LotStore:
         self._durability = durability
         self._pg = pg
         self._max_pending = max_pending
-        self._commit_script = redis.register_script(_COMMIT_LUA)
         self._create_script = redis.register_script(_CREATE_LUA)
+        self._pipe = _CommitPipe(redis)
         self._queue: deque[_Pending] = deque()
-        self._in_flight_since_ns: int | None = None  # when the oldest command of the batch being committed came
+        self._retry: deque[_Pending] = deque()  # commands of failed commits, decided again before the queue
+        self._in_flight: deque[_Commit] = deque()  # sent, in order, not yet settled
+        self._sending_since_ns: int | None = None  # when the oldest command of the batch being sent was queued
+        self._id = secrets.token_hex(6)  # this store among the sale's committers (its field in `sale_commits`)
+        self._tokens = itertools.count(1)
+        self._slots = asyncio.Semaphore(PIPELINE_DEPTH)
         self._wakeup = asyncio.Event()
+        self._has_in_flight = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
+        self._settler: asyncio.Task[None] | None = None
         self._closed = False
         self._cache: dict[tuple[int, int], LotState] = {}
         self._enforce = enforce_standing
@@ -480,10 +607,15 @@ class LotStore:
         return future
 
     def _overloaded(self) -> bool:
+        """Past capacity: the queue is full, or the oldest command still unanswered (in flight, waiting for a
+        retry or queued) has waited longer than MAX_QUEUE_AGE_NS. A stalled commit counts as waiting too."""
         if len(self._queue) >= self._max_pending:
             return True
-        oldest = self._queue[0].queued_ns if self._queue else self._in_flight_since_ns
-        return oldest is not None and time.monotonic_ns() - oldest > MAX_QUEUE_AGE_NS
+        heads = [waiting[0] for waiting in (self._retry, self._queue) if waiting]
+        if self._in_flight:
+            heads.append(self._in_flight[0].items[0])
+        oldest = min([item.queued_ns for item in heads] + [self._sending_since_ns or time.monotonic_ns()])
+        return time.monotonic_ns() - oldest > MAX_QUEUE_AGE_NS
 
     async def state(self, sale: int, lot: int) -> LotState | None:
         """The lot's committed state, read from Redis (not the cache)."""
@@ -533,63 +665,79 @@ class LotStore:
         return decode_bidder(fields).exposure
 
     async def close(self) -> None:
-        """Stop taking commands, finish those already queued, stop the committer."""
+        """Stop taking commands, finish those already queued and in flight, stop the committer."""
         self._closed = True
         self._wakeup.set()
         if self._committer is not None:
             await self._committer
+        if self._settler is not None:
+            self._settler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._settler
+        await self._pipe.close()
 
     # ---- the committer ----------------------------------------------------------------------------------
 
     def _start_committer(self) -> None:
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_forever(), name="lot-store-committer")
+        if self._settler is None or self._settler.done():
+            self._settler = asyncio.create_task(self._settle_forever(), name="lot-store-settler")
 
     async def _commit_forever(self) -> None:
-        while self._queue or not self._closed:
-            if not self._queue:
+        """Decide and send what is waiting (retries first), without waiting for the commits before it to come
+        back; at most PIPELINE_DEPTH commits are in flight. Ends once closed and everything is settled."""
+        while self._queue or self._retry or self._in_flight or not self._closed:
+            if not (self._queue or self._retry):
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 continue
-            batch = [self._queue.popleft() for _ in range(min(BATCH_CAP, len(self._queue)))]
+            await self._slots.acquire()  # before taking the batch: what arrives meanwhile joins it
+            batch = self._take_batch()
             self._count_batch(len(batch))
-            self._in_flight_since_ns = batch[0].queued_ns  # a stalled commit counts as waiting too
+            self._sending_since_ns = batch[0].queued_ns
             try:
-                await self._commit_batch(batch)
+                for index, (sale, items) in enumerate(_by_sale(batch).items()):
+                    if index > 0:
+                        await self._slots.acquire()
+                    await self._send_sale(sale, items)
             finally:
-                self._in_flight_since_ns = None
+                self._sending_since_ns = None
 
-    def _count_commit(self, started_ns: int, sent_ns: int) -> None:
-        self.stats.commits += 1
-        self.stats.deciding_ns += sent_ns - started_ns
-        self.stats.committing_ns += time.monotonic_ns() - sent_ns
+    def _take_batch(self) -> list[_Pending]:
+        batch: list[_Pending] = []
+        for waiting in (self._retry, self._queue):
+            while waiting and len(batch) < BATCH_CAP:
+                batch.append(waiting.popleft())
+        return batch
 
     def _count_batch(self, size: int) -> None:
         self.stats.batches += 1
         self.stats.commands += size
         self.stats.largest_batch = max(self.stats.largest_batch, size)
 
-    async def _commit_batch(self, batch: list[_Pending]) -> None:
-        """Sales are independent (one slot each in a cluster): commit them side by side."""
-        by_sale: dict[int, list[_Pending]] = {}
-        for item in batch:
-            by_sale.setdefault(item.sale, []).append(item)
-        await asyncio.gather(*(self._commit_sale(sale, items) for sale, items in by_sale.items()))
-
-    async def _commit_sale(self, sale: int, items: list[_Pending]) -> None:
-        """Never raises: every command gets an answer or an exception, and the committer lives on."""
+    async def _send_sale(self, sale: int, items: list[_Pending]) -> None:
+        """Decide one sale's commands and send their commit, holding a pipeline slot until it is settled. Never
+        raises: a command that can't be sent gets its answer or its exception here, and the committer lives on."""
+        sent = False
         try:
             known = await self._known_states(sale, items)
             items = _merge_same_dedupe_key([item for item in items if item.lot in known])
-            await self._commit_with_retries(sale, items, known)
+            if items:
+                await self._send(sale, items, known)
+                sent = True
         except StoreError as exc:
             _fail_all(items, exc)
         except Exception as exc:  # a bug must not hang callers or kill the committer
             log.exception("committing a batch of sale %s failed", sale)
             _fail_all(items, StoreError(f"internal error: {exc!r}"))
+        finally:
+            if not sent:
+                self._slots.release()
 
     async def _known_states(self, sale: int, items: list[_Pending]) -> dict[int, LotState]:
-        """The states to decide against: cached, else loaded; commands for unknown lots fail here."""
+        """The states to decide against: cached (commits in flight included), else loaded; commands for
+        unknown lots fail here."""
         lots = {item.lot for item in items}
         known = {lot: self._cache[(sale, lot)] for lot in lots if (sale, lot) in self._cache}
         missing = sorted(lots - known.keys())
@@ -603,70 +751,119 @@ class LotStore:
                 item.fail(LotNotFound(f"sale {sale} has no lot {item.lot}"))
         return known
 
-    async def _commit_with_retries(self, sale: int, items: list[_Pending], known: dict[int, LotState]) -> None:
-        conflicts = 0
+    async def _send(self, sale: int, items: list[_Pending], known: dict[int, LotState]) -> None:
         bidders: dict[int, _Bidder] | None = {} if self._enforce else None
-        while items:
-            if bidders is not None:
-                await self._load_bidders(sale, _bidders_needed(items, known), bidders)
-            started = time.monotonic_ns()
-            plan = _decide_batch(items, known, bidders)
-            writes = plan.exposure_writes()
-            commit_keys, commit_args = _commit_keys(sale, plan, writes), _commit_args(items, plan, writes, bidders)
-            sent = time.monotonic_ns()
-            with translate_errors("committing"):
-                reply = await self._commit_script(keys=commit_keys, args=commit_args)
-            self._count_commit(started, sent)
-            verdict, detail = reply[0], reply[1:]
-            if verdict == b"ok":
-                self._remember_bidders(sale, plan, writes, bidders)
-                await self._finish(sale, items, plan, known)
-                return
-            if verdict == b"dup":
-                items = _answer_repeats(items, detail[0])
-                continue
-            self.stats.conflicts += 1
-            conflicts += 1
-            items = self._refresh_stale(sale, items, known, detail[0])
-            self._refresh_bidders(sale, detail[1], bidders)
-            if conflicts >= MAX_CONFLICTS:
-                break
-        self.stats.busy += len(items)
-        for item in items:
-            item.resolve(Rejected("busy"))
-
-    async def _finish(self, sale: int, items: list[_Pending], plan: _Plan, known: dict[int, LotState]) -> None:
-        known.update(plan.after)
+        if bidders is not None:
+            await self._load_bidders(sale, _bidders_needed(items, known), bidders)
+        started = time.monotonic_ns()
+        plan = _decide_batch(items, known, bidders)
+        writes = plan.exposure_writes()
+        token, previous = str(next(self._tokens)), self._last_in_flight(sale)
+        commit_keys = _commit_keys(sale, plan, writes)
+        commit_args = _commit_args(items, plan, writes, bidders, (self._id, token, previous))
+        sent = time.monotonic_ns()
+        self.stats.deciding_ns += sent - started
+        with translate_errors("committing"):
+            reply = await self._pipe.send(commit_keys, commit_args)
+        # As if it succeeds: the next batch is decided on this one's outcome. If it fails, `_undo` forgets it,
+        # and a commit decided on it fails its own check in Redis (the versions it expects were never written).
         self._remember(sale, plan.after)
-        if self._durability == "postgres":
-            await self._record(sale, plan)
-        for item, outcome in zip(items, plan.outcomes, strict=True):
-            item.resolve(outcome)
+        self._remember_bidders(sale, plan, writes, bidders)
+        self._in_flight.append(_Commit(sale, items, plan, writes, reply, sent, token))
+        self._has_in_flight.set()
+
+    def _last_in_flight(self, sale: int) -> str:
+        """The token of the newest commit of `sale` still in flight ('' if none): a batch decided now was
+        decided on its outcome, and must not be applied unless it was."""
+        return next((commit.token for commit in reversed(self._in_flight) if commit.sale == sale), "")
+
+    # ---- the settler: replies, in the order the commits were sent -------------------------------------------
+
+    async def _settle_forever(self) -> None:
+        while True:
+            if not self._in_flight:
+                self._has_in_flight.clear()
+                await self._has_in_flight.wait()
+                continue
+            commit = self._in_flight[0]
+            try:
+                reply, error = await asyncio.shield(commit.reply), None
+            except (RedisError, OSError) as exc:
+                reply, error = None, exc
+            self._in_flight.popleft()
+            self.stats.commits += 1
+            self.stats.committing_ns += time.monotonic_ns() - commit.sent_ns
+            try:
+                await self._settle(commit, reply, error)
+            except Exception as exc:  # a bug must not hang callers or kill the settler
+                log.exception("settling a commit of sale %s failed", commit.sale)
+                _fail_all(commit.items, StoreError(f"internal error: {exc!r}"))
+            self._wakeup.set()  # the committer may be waiting for the last commits to settle
+
+    async def _settle(self, commit: _Commit, reply: Any, error: BaseException | None) -> None:
+        verdict = None if error is not None else reply[0]
+        if verdict == b"ok":
+            self._slots.release()
+            try:
+                if self._durability == "postgres":
+                    await self._record(commit.sale, commit.plan)
+            except StoreError as exc:
+                _fail_all(commit.items, exc)
+                return
+            for item, outcome in zip(commit.items, commit.plan.outcomes, strict=True):
+                item.resolve(outcome)
+            return
+        self._undo(commit)  # before the slot is free: nothing is decided on a commit that failed
+        self._slots.release()
+        if error is not None:
+            _fail_all(commit.items, StoreUnavailable(f"committing: {error!r}"))
+        elif verdict == b"dup":
+            self._retry_later(_answer_repeats(commit.items, reply[1]))
+        elif verdict == b"chain":
+            self.stats.conflicts += 1
+            self._retry_later(commit.items)
+        else:
+            self.stats.conflicts += 1
+            self._refresh_bidders(commit.sale, reply[2], None)
+            self._retry_later(self._take_stale(commit, reply[1]))
+
+    def _undo(self, commit: _Commit) -> None:
+        """Forget what a failed commit made us assume (its lots and the buyers it touched): they are read again,
+        or taken from the script's reply."""
+        for lot in commit.plan.before:
+            self._cache.pop((commit.sale, lot), None)
+        for bidder in _touched_bidders(commit.plan, commit.writes):
+            self._bidders.pop((commit.sale, bidder), None)
+
+    def _take_stale(self, commit: _Commit, stale: list[list[bytes]]) -> list[_Pending]:
+        """Take the current states the script sent back; a lot that vanished fails its commands. Returns the
+        commands to decide again."""
+        vanished: set[int] = set()
+        for lot_no, _version, data in stale:
+            if data:
+                self._remember(commit.sale, {int(lot_no): decode_state(data)})
+            else:
+                vanished.add(int(lot_no))
+        for item in commit.items:
+            if item.lot in vanished:
+                item.fail(LotNotFound(f"sale {commit.sale} has no lot {item.lot}"))
+        return [item for item in commit.items if item.lot not in vanished]
+
+    def _retry_later(self, items: list[_Pending]) -> None:
+        """Decide these again, before anything newer; a command that failed MAX_CONFLICTS times is "busy"."""
+        for item in items:
+            item.attempts += 1
+            if item.attempts >= MAX_CONFLICTS:
+                self.stats.busy += 1
+                item.resolve(Rejected("busy"))
+            else:
+                self._retry.append(item)
 
     async def _record(self, sale: int, plan: _Plan) -> None:
         rows = [event_row(sale, lot, event) for lot, events in plan.events.items() for event in events]
         if rows and self._pg is not None:
             with translate_errors("recording events in PostgreSQL"):
                 await write_events(self._pg, rows)
-
-    def _refresh_stale(
-        self, sale: int, items: list[_Pending], known: dict[int, LotState], stale: list[list[bytes]]
-    ) -> list[_Pending]:
-        """Take the current states the script sent back; a lot that vanished fails its commands."""
-        vanished: set[int] = set()
-        for lot_no, _version, data in stale:
-            lot = int(lot_no)
-            if data:
-                known[lot] = decode_state(data)
-                self._remember(sale, {lot: known[lot]})
-            else:
-                vanished.add(lot)
-                known.pop(lot, None)
-                self._cache.pop((sale, lot), None)
-        for item in items:
-            if item.lot in vanished:
-                item.fail(LotNotFound(f"sale {sale} has no lot {item.lot}"))
-        return [item for item in items if item.lot not in vanished]
 
     async def _load_bidders(self, sale: int, wanted: set[int], bidders: dict[int, _Bidder]) -> None:
         """The records the batch's decisions will read: already known, cached, else read from Redis."""
@@ -736,6 +933,14 @@ class LotStore:
 
 
 # ---- pure helpers of the committer --------------------------------------------------------------------------
+
+
+def _by_sale(batch: list[_Pending]) -> dict[int, list[_Pending]]:
+    """Sales are independent (one slot each in a cluster): one commit each."""
+    by_sale: dict[int, list[_Pending]] = {}
+    for item in batch:
+        by_sale.setdefault(item.sale, []).append(item)
+    return by_sale
 
 
 def _merge_same_dedupe_key(items: list[_Pending]) -> list[_Pending]:
@@ -848,11 +1053,51 @@ def _commit_keys(sale: int, plan: _Plan, writes: Writes | None = None) -> list[s
     writes = plan.exposure_writes() if writes is None else writes
     lot_keys = [key for lot in plan.before for key in (keys.lot_state(sale, lot), keys.lot_events(sale, lot))]
     bidder_keys = [keys.bidder(sale, bidder) for bidder in _touched_bidders(plan, writes)]
-    fixed = [keys.sale_answers(sale), keys.sale_events(sale), keys.sale_opens(sale), keys.sale_closes(sale)]
+    fixed = [
+        keys.sale_answers(sale), keys.sale_events(sale), keys.sale_opens(sale), keys.sale_closes(sale),
+        keys.sale_commits(sale),
+    ]  # fmt: skip
     return [*fixed, *lot_keys, *bidder_keys]
 
 
 def _commit_args(
+    items: list[_Pending],
+    plan: _Plan,
+    writes: Writes | None = None,
+    bidders: dict[int, _Bidder] | None = None,
+    chain: tuple[str, str, str] = ("", "", ""),
+) -> list[bytes]:
+    """The script's ARGV: its arguments packed into one msgpack array. `chain`: the store's id, this commit's
+    token and the token of the commit it was decided on ('' for none)."""
+    return [_pack_args([*chain, *_commit_arg_list(items, plan, writes, bidders)])]
+
+
+_ARGS_ENCODER = msgspec.msgpack.Encoder()
+
+
+def _pack_args(args: list[str | bytes | int]) -> bytes:
+    """A msgpack array of strings, as the script's `nextarg` reads them: numbers as their decimal text (the
+    script compares them with what HGET returns), bytes as msgpack str, not bin, which Redis's cmsgpack can't
+    read (a Lua string holds any bytes)."""
+    return _ARGS_ENCODER.encode(
+        [str(arg) if type(arg) is int else _lua_string(arg) if type(arg) is bytes else arg for arg in args]
+    )
+
+
+def _lua_string(data: bytes) -> msgspec.Raw:
+    size = len(data)
+    if size < 32:
+        head = bytes((0xA0 | size,))
+    elif size < 1 << 8:
+        head = bytes((0xD9, size))
+    elif size < 1 << 16:
+        head = b"\xda" + size.to_bytes(2, "big")
+    else:
+        head = b"\xdb" + size.to_bytes(4, "big")
+    return msgspec.Raw(head + data)
+
+
+def _commit_arg_list(
     items: list[_Pending], plan: _Plan, writes: Writes | None = None, bidders: dict[int, _Bidder] | None = None
 ) -> list[str | bytes | int]:
     writes = plan.exposure_writes() if writes is None else writes

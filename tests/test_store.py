@@ -28,6 +28,7 @@ from auction.store import (
     StoreUnavailable,
     translate_errors,
 )
+from auction.store import _pack_args as pack_args
 from ops.embedded import EmbeddedRedis
 from tests.lots import END, START, bid, dedupe_key, max_bid, terms_for
 
@@ -292,3 +293,70 @@ def test_postgres_mode_needs_a_pool(redis: Redis) -> None:
 async def test_a_bid_at_the_end_is_too_late(store: LotStore, lot: LotTerms) -> None:
     await send(store, lot, bid(T, 1, 100))
     assert await send(store, lot, bid(END, 2, 200)) == Rejected("too_late")
+
+
+# ---- the commit script's packed arguments ----------------------------------------------------------------------
+
+
+async def test_packed_arguments_reach_the_script_as_the_strings_redis_would_have_had(redis: Redis) -> None:
+    """Every msgpack string length class, binary bytes (not UTF-8), numbers as their decimal text, in order."""
+    binary = [bytes(range(size)) for size in (0, 1, 31)]  # fixstr
+    binary += [bytes([0xFF, 0x00]) * half for half in (16, 127, 128, 32_767, 32_768)]  # str8, str8, str16, str16, str32
+    args: list[str | bytes | int] = [0, -7, 12_345_678_901_234, "", "lot:12", "caf\u00e9", *binary]
+    unpacked = await redis.eval("return cmsgpack.unpack(ARGV[1])", 0, pack_args(args))  # type: ignore[misc]
+    expected = [
+        str(arg).encode() if isinstance(arg, int) else arg.encode() if isinstance(arg, str) else arg for arg in args
+    ]
+    assert [len(value) for value in unpacked] == [len(value) for value in expected]
+    assert unpacked == expected
+
+
+# ---- pipelined commits ----------------------------------------------------------------------------------------
+
+
+async def in_flight(store: LotStore, count: int) -> None:
+    """Wait until `count` commits of `store` are sent and unanswered (Redis is paused for writes)."""
+    for _ in range(500):
+        if len(store._in_flight) >= count:
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"never {count} commits in flight")
+
+
+async def test_a_commit_decided_on_one_that_fails_fails_too_and_both_are_decided_again(
+    redis: Redis, store: LotStore, other: LotStore, lot: LotTerms
+) -> None:
+    first, second, a, b = rising_bids(4)
+    assert isinstance(await send(store, lot, first), Accepted)  # `store` now knows the lot at seq 2
+    assert isinstance(await send(other, lot, second), Accepted)  # another process moves it on behind its back
+    await redis.execute_command("CLIENT", "PAUSE", 200, "WRITE")  # commits wait in Redis; reads don't
+    answer_a = store.submit(lot.sale, lot.lot, a, dedupe=dedupe_key(a))
+    await in_flight(store, 1)  # decided on the stale state
+    answer_b = store.submit(lot.sale, lot.lot, b, dedupe=dedupe_key(b))
+    await in_flight(store, 2)  # decided on a's outcome, before a's reply
+    assert isinstance(await answer_a, Accepted)
+    assert isinstance(await answer_b, Accepted)
+    assert store.stats.conflicts == 2  # both failed their check once, then were decided again, in order
+    recorded = await assert_consistent(store, redis, lot)
+    bidders = [event.bidder for event in recorded if hasattr(event, "bidder") and hasattr(event, "client_id")]
+    assert bidders[-4:] == [first.bidder, second.bidder, a.bidder, b.bidder]
+    state = await store.state(lot.sale, lot.lot)
+    assert state is not None and state.leader == b.bidder and state.price == b.amount
+
+
+async def test_a_broken_commit_connection_fails_what_was_in_flight_and_the_next_command_works(
+    redis: Redis, store: LotStore, lot: LotTerms
+) -> None:
+    first, lost, later = rising_bids(3)
+    assert isinstance(await send(store, lot, first), Accepted)
+    await redis.execute_command("CLIENT", "PAUSE", 300, "WRITE")
+    answer = store.submit(lot.sale, lot.lot, lost, dedupe=dedupe_key(lost))
+    await in_flight(store, 1)
+    clients: str = (await redis.execute_command("CLIENT", "LIST")).decode()
+    (pipe_id,) = [line.split()[0].split("=")[1] for line in clients.splitlines() if "cmd=eval" in line]
+    await redis.execute_command("CLIENT", "KILL", "ID", pipe_id)
+    with pytest.raises(StoreUnavailable):
+        await answer  # the outcome is unknown to the caller, who sends it again with the same client id
+    assert isinstance(await send(store, lot, later), Accepted)
+    recorded = await assert_consistent(store, redis, lot)
+    assert lost.client_id not in {getattr(event, "client_id", None) for event in recorded}  # killed before it ran
