@@ -150,12 +150,36 @@ def markdown(summary: dict[str, Any], raw: dict[str, Any]) -> str:
             f" | {s['errors']} | {a['p50']:.1f} | {a['p99']:.1f} | {a['p999']:.1f} | {a['max']:.1f}"
             f" | {s['busy_ms']['p99']:.1f} | {s['send_lag_ms']['p99']:.1f} |"
         )
+    lines += _cores_table(raw["ramp"])
     lines += ["", "## Scenarios", ""]
     for name in ("steady_1000", "hot_lot", "closing_spike", "fanout_1000", "fanout_10000", "baseline", "lost"):
         if raw.get(name) is not None:
             lines += [f"### {name}", "", "```json", json.dumps(_trim(raw[name]), indent=1)[:6000], "```", ""]
     lines += ["![latency against offered load](latency.png)", ""]
     return "\n".join(lines)
+
+
+def _cores_table(ramp: list[dict[str, Any]]) -> list[str]:
+    """Per ramp step: where the two cores went (loadtest/cpu.py), and what the gateway's committer did."""
+    steps = [s for s in ramp if "cores" in s and "committer" in s]
+    if not steps:
+        return []
+    lines = [
+        "",
+        "Where the cores went in each step (1.00 = one core busy), and the gateway's committer:",
+        "",
+        "| offered/s | gateway | worker | generator | Redis | PostgreSQL | other | gateway us/answer"
+        " | commits/s | commands/commit | commit wait ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in steps:
+        c, k = s["cores"], s["committer"]
+        lines.append(
+            f"| {s['offered_per_s']:,.0f} | {c['gateway']:.2f} | {c['worker']:.2f} | {c['generator']:.2f}"
+            f" | {c['redis']:.2f} | {c['postgres']:.2f} | {c['other']:.2f} | {s['gateway_cpu_us_per_answer']:.0f}"
+            f" | {k['commits_per_s']:,.0f} | {k['mean_batch']:.0f} | {k['mean_commit_ms']:.1f} |"
+        )
+    return lines
 
 
 def _trim(value: Any) -> Any:

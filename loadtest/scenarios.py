@@ -223,7 +223,9 @@ async def hot_lot(
     try:
         await fleet.start()
         plan = steady_schedule(rate, seconds, [1], bidders, cursor, "hot")
+        census = Census.take()
         result = await pool.run(sale.id, plan, rate, seconds)
+        cores = Census.take().cores_since(census)
         await asyncio.sleep(0.5)
         receipts = await fleet.collect()
     finally:
@@ -231,9 +233,14 @@ async def hot_lot(
     bench.keep(sale.id, result)
     e2e = new_histogram()
     hist, missing = fanout_histogram(result.acks, receipts, watchers, e2e)
-    print(f"  hot lot: {_line(result)}; fan-out p99 {percentiles_ms(hist)['p99']:.1f} ms", flush=True)
+    shares = " ".join(f"{role} {used:.2f}" for role, used in cores.items() if used >= 0.01)
+    print(
+        f"  hot lot: {_line(result)}; fan-out p99 {percentiles_ms(hist)['p99']:.1f} ms; cores used: {shares}",
+        flush=True,
+    )
     return {
         **result.summary(),
+        "cores": cores,
         "watchers": watchers,
         "bidders": bidders,
         "fanout_ms": percentiles_ms(hist),
@@ -418,8 +425,12 @@ def _line(result: StepResult) -> str:
     )
 
 
+def _shares(cores: dict[str, float]) -> str:
+    return " ".join(f"{role} {used:.2f}" for role, used in cores.items() if used >= 0.01)
+
+
 def _cpu(cpu: dict[str, Any]) -> str:
-    shares = " ".join(f"{role} {used:.2f}" for role, used in cpu["cores"].items() if used >= 0.01)
+    shares = _shares(cpu["cores"])
     c = cpu["committer"]
     return (
         f"; gateway CPU {cpu['gateway_cpu_s']:.1f} s = {cpu['gateway_cpu_us_per_answer']:.0f} us/answer;"
