@@ -824,7 +824,7 @@ class LotStore:
             self._retry_later(commit.items)
         else:
             self.stats.conflicts += 1
-            self._refresh_bidders(commit.sale, reply[2], None)
+            self._refresh_bidders(commit.sale, reply[2])
             self._retry_later(self._take_stale(commit, reply[1]))
 
     def _undo(self, commit: _Commit) -> None:
@@ -884,14 +884,11 @@ class LotStore:
         for bidder, fields in zip(missing, found, strict=True):
             bidders[bidder] = self._cache_bidder(sale, bidder, decode_bidder(fields))
 
-    def _refresh_bidders(self, sale: int, stale: list[list[Any]], bidders: dict[int, _Bidder] | None) -> None:
+    def _refresh_bidders(self, sale: int, stale: list[list[Any]]) -> None:
         """Take the current records of the bidders whose version had moved, as the script sent them back."""
         for bidder_no, flat in stale:
             fields = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
-            bidder = int(bidder_no)
-            record = self._cache_bidder(sale, bidder, decode_bidder(fields))
-            if bidders is not None:
-                bidders[bidder] = record
+            self._cache_bidder(sale, int(bidder_no), decode_bidder(fields))
 
     def _remember_bidders(
         self,

@@ -44,15 +44,14 @@ def client_frame(payload: bytes, opcode: int = OP_TEXT) -> bytes:
     else:
         header = bytes((0x80 | opcode, 0x80 | 127)) + size.to_bytes(8, "big")
     key = os.urandom(4)
-    mask = (key * (size // 4 + 1))[:size]
-    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(mask, "big")).to_bytes(size, "big")
-    return header + key + masked
+    return header + key + mask(payload, key)
 
 
-def unmask(masked: bytes, key: bytes) -> bytes:
-    """The inverse of the masking in `client_frame` (for tests, and any server written with this module)."""
-    mask = (key * (len(masked) // 4 + 1))[: len(masked)]
-    return (int.from_bytes(masked, "big") ^ int.from_bytes(mask, "big")).to_bytes(len(masked), "big")
+def mask(data: bytes, key: bytes) -> bytes:
+    """XOR with the 4-byte key repeated (RFC 6455 5.3): masking and unmasking are the same operation."""
+    size = len(data)
+    repeated = (key * (size // 4 + 1))[:size]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(repeated, "big")).to_bytes(size, "big")
 
 
 def accept_for(key: str) -> str:

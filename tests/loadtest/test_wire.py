@@ -46,7 +46,7 @@ def test_a_client_frame_is_masked_and_unmasks_to_the_payload() -> None:
         head = {True: 2, False: 4 if size < 65_536 else 10}[size < 126]
         key, masked = frame[head : head + 4], frame[head + 4 :]
         assert len(masked) == size
-        assert wire.unmask(masked, key) == payload
+        assert wire.mask(masked, key) == payload
         if size >= 8:
             assert masked != payload or key == b"\0\0\0\0"
 
