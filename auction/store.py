@@ -2,7 +2,7 @@
 
 How a command is executed. `execute` queues it; one committer task per store takes everything pending (up to
 BATCH_CAP), decides each command in order with `auction.engine.lot.decide` against a process-local cache of
-lot states, and commits the batch in one EVALSHA per sale. The script is an optimistic compare-and-set: it
+lot states, and commits the batch in one run of the commit script per sale. The script is an optimistic compare-and-set: it
 writes only if every touched lot's version `v` (its last event seq) is still what the decision was based on.
 Otherwise it writes nothing and returns the current state of the stale lots; the committer refreshes its
 cache from that reply (no extra round trip) and decides the batch again, at most MAX_CONFLICTS times, then
@@ -28,7 +28,7 @@ Standings and limits (enforce_standing=True). A buyer company's record in a sale
 Deciding a bid needs, besides the lot, the bidder's standing and exposure on the other lots, and the same for
 the lot's current leader (their proxy may answer, and must stop at their limit). The committer loads those
 records (cache, else HGETALL), gives each bid a BidContext built from them and from what earlier commands of
-the batch changed, and notes every record it read. The same EVALSHA that CAS-checks the lots then:
+the batch changed, and notes every record it read. The same script run that CAS-checks the lots then:
 - checks `v` of every bidder record the batch read (the bidder of each bid and the leader of its lot), whether
   the bid was accepted or refused: a refusal read the record too;
 - writes the exposure fields that changed, per lot, comparing each lot's holder before and after the batch:
