@@ -1,14 +1,14 @@
 """The executor: runs the pure core against Redis, one atomic commit per batch of commands.
 
 How a command is executed. `execute` queues it; one committer task per store takes everything pending (up to
-BATCH_CAP), decides each command in order with `auction.engine.lot.decide` against a process-local cache of
-lot states, and commits the batch in one run of the commit script per sale. The script is an optimistic compare-and-set: it
-writes only if every touched lot's version `v` (its last event seq) is still what the decision was based on.
-Otherwise it writes nothing and returns the current state of the stale lots; the committer refreshes its
-cache from that reply (no extra round trip) and decides the batch again, at most MAX_CONFLICTS times, then
-answers "busy". Rejected commands go through the commit too: their verdict was reached against a version that
-must still be current, and their answers are stored for dedupe. Batching is adaptive: an idle store sends a
-lone command at once; commands that arrive while a commit is in flight form the next batch.
+BATCH_CAP), decides each command in order with `auction.engine.lot.decide` against a process-local cache of lot
+states, and commits the batch in one run of the commit script per sale. The script is an optimistic
+compare-and-set: it writes only if every touched lot's version `v` (its last event seq) is still what the decision
+was based on. Otherwise it writes nothing and returns the current state of the stale lots; the committer refreshes
+its cache from that reply (no extra round trip) and decides the batch again, at most MAX_CONFLICTS times, then
+answers "busy". Rejected commands go through the commit too: their verdict was reached against a version that must
+still be current, and their answers are stored for dedupe. Batching is adaptive: an idle store sends a lone
+command at once; commands that arrive while a commit is in flight form the next batch.
 
 Pipelining. A commit does not wait for the one before it to come back: up to PIPELINE_DEPTH commits are in
 flight on one connection of their own (`_CommitPipe`), and Redis runs them in the order sent. The next batch is
