@@ -146,21 +146,7 @@ async def ramp(
 ) -> list[dict[str, Any]]:
     """Raise the offered rate step by step over `lots` lots and every connection; one result per step.
     `on_steps` is called once the sale is built and warm, just before the first step (the profiler starts)."""
-    sale = await build_sale(bench, lots)
-    cursor = cursor_for(sale)
-    conns = len(pool.sockets)
-    await warm(bench, pool, sale, cursor, conns)
-    if on_steps is not None:
-        on_steps()
-    steps = []
-    for step, rate in enumerate(rates):  # client ids unique per step: a repeated rate must not be deduped
-        plan = steady_schedule(rate, step_s, [lot.lot for lot in sale.lots], conns, cursor, f"r{step}-{int(rate)}")
-        result, cpu = await _run_timed(bench, pool, sale.id, plan, rate, step_s)
-        bench.keep(sale.id, result)
-        steps.append({**result.summary(), **cpu})
-        print(f"  ramp {rate:>7.0f}/s: {_line(result)}{_cpu(cpu)}", flush=True)
-        await asyncio.sleep(0.5)
-    return steps
+    return await _timed_steps(bench, pool, "ramp", rates, step_s, lots, on_steps)
 
 
 async def steady(
@@ -173,21 +159,34 @@ async def steady(
     on_runs: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
     """`runs` runs at one offered rate, over many lots; the report takes medians. `on_runs` as in `ramp`."""
+    return await _timed_steps(bench, pool, "steady", [rate] * runs, seconds, lots, on_runs)
+
+
+async def _timed_steps(
+    bench: Bench,
+    pool: BidderPool,
+    name: str,
+    rates: Sequence[float],
+    seconds: float,
+    lots: int,
+    on_start: Callable[[], None] | None,
+) -> list[dict[str, Any]]:
+    """One sale of `lots` lots, warmed, then one timed step per rate over every connection."""
     sale = await build_sale(bench, lots)
     cursor = cursor_for(sale)
     conns = len(pool.sockets)
     await warm(bench, pool, sale, cursor, conns)
-    if on_runs is not None:
-        on_runs()
-    out = []
-    for run in range(runs):
-        plan = steady_schedule(rate, seconds, [lot.lot for lot in sale.lots], conns, cursor, f"s{run}")
+    if on_start is not None:
+        on_start()
+    steps = []
+    for step, rate in enumerate(rates):  # client ids unique per step: a repeated rate must not be deduped
+        plan = steady_schedule(rate, seconds, [lot.lot for lot in sale.lots], conns, cursor, f"{name}{step}")
         result, cpu = await _run_timed(bench, pool, sale.id, plan, rate, seconds)
         bench.keep(sale.id, result)
-        out.append({**result.summary(), **cpu})
-        print(f"  steady {rate:.0f}/s run {run + 1}: {_line(result)}{_cpu(cpu)}", flush=True)
+        steps.append({**result.summary(), **cpu})
+        print(f"  {name} {rate:>7.0f}/s step {step + 1}: {_line(result)}{_cpu(cpu)}", flush=True)
         await asyncio.sleep(0.5)
-    return out
+    return steps
 
 
 async def _run_timed(
