@@ -275,6 +275,9 @@ class _PgBackend:
     def stop(self, pgdata: Path) -> None:
         raise NotImplementedError
 
+    def forget(self) -> None:
+        """Drop what the backend holds about a server that was killed, so that `start` starts a new one."""
+
 
 class _PgserverBackend(_PgBackend):
     """The `pgserver` wheel: PostgreSQL binaries from PyPI, on a unix socket in the data folder, no TCP."""
@@ -295,19 +298,28 @@ class _PgserverBackend(_PgBackend):
 
     def stop(self, pgdata: Path) -> None:
         from pgserver._commands import POSTGRES_BIN_PATH
-        from pgserver.postgres_server import PostgresServer
 
-        server, self._server = self._server, None
+        server = self._drop_handle()
         if server is None:
             return
-        # Drop pgserver's per-process handle and instance cache, so a later start() on the same folder really
-        # starts a server instead of returning the cached (stopped) one.
-        server._cleanup()
-        atexit.unregister(server._cleanup)
-        PostgresServer._instances.pop(server.pgdata, None)
         pg_ctl = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(server.pgdata), "-w", "-m", "fast", "stop"]
         # check=False: a server that is already stopped is what we want.
         subprocess.run(pg_ctl, user=server.system_user, capture_output=True, check=False, cwd="/")
+
+    def forget(self) -> None:
+        self._drop_handle()
+
+    def _drop_handle(self) -> Any:
+        """Drop pgserver's per-process handle and instance cache, so a later start() on the same folder really
+        starts a server instead of returning the cached (stopped or killed) one. Returns the handle, if any."""
+        from pgserver.postgres_server import PostgresServer
+
+        server, self._server = self._server, None
+        if server is not None:
+            server._cleanup()
+            atexit.unregister(server._cleanup)
+            PostgresServer._instances.pop(server.pgdata, None)
+        return server
 
 
 class _PathBackend(_PgBackend):
@@ -451,6 +463,79 @@ class EmbeddedPostgres:
 
     async def astop(self) -> None:
         await asyncio.to_thread(self.stop)
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every backend, no shutdown checkpoint: the next `start()` on the same folder
+        runs crash recovery, so only what was committed survives. For durability tests, as EmbeddedRedis.kill()."""
+        if self._server_url is None:
+            return
+        socket_dir = _socket_dir(self._server_url) or self.state_dir
+        self._server_url = None
+        atexit.unregister(self.stop)
+        self._backend.forget()
+        _kill_postmaster(self.state_dir, socket_dir)
+
+
+def _socket_dir(url: str) -> Path | None:
+    """The unix socket folder of a DSN like postgresql://user@/db?host=/folder."""
+    for pair in urlsplit(url).query.split("&"):
+        name, _, value = pair.partition("=")
+        if name == "host" and value.startswith("/"):
+            return Path(value)
+    return None
+
+
+def _postmaster_pid(pgdata: Path) -> int | None:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux /proc; elsewhere none, and the backends exit on their own once
+    they notice that the postmaster died)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # The command name is in parentheses and may hold spaces: the parent pid is the second field after it.
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+    return children
+
+
+def _gone(pid: int) -> bool:
+    """Dead, or a zombie nobody reaped (a killed postmaster's parent is init, which may never reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+
+def _kill_postmaster(pgdata: Path, socket_dir: Path) -> None:
+    """SIGKILL the server whose pid is in `pgdata`, and its backends with it, then clear its stale lock files."""
+    pid = _postmaster_pid(pgdata)
+    if pid is None:
+        return
+    victims = [pid, *_children_of(pid)]
+    for victim in victims:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while not all(_gone(victim) for victim in victims):
+        if time.monotonic() > deadline:
+            raise EmbeddedServerError(f"PostgreSQL (pid {pid}) survived SIGKILL for {STOP_TIMEOUT_S:.0f} s")
+        time.sleep(0.01)
+    # Every process of the old server is gone, so its lock files are stale. They must go: a zombie postmaster
+    # still answers kill(pid, 0), and the next postmaster would take it for a live one and refuse to start.
+    for lock in (pgdata / "postmaster.pid", *socket_dir.glob(".s.PGSQL.*.lock")):
+        lock.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------------------------ both

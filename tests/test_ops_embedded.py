@@ -110,6 +110,30 @@ async def test_embedded_postgres_on_a_private_socket(tmp_path: Path, backend: st
         server.stop()
 
 
+@pytest.mark.parametrize("backend", _backends())
+async def test_embedded_postgres_killed_with_sigkill_restarts_with_what_was_committed(
+    tmp_path: Path, backend: str
+) -> None:
+    server = EmbeddedPostgres(tmp_path / "pg", backend=backend)
+    server.start()
+    try:
+        conn = await asyncpg.connect(server.url)
+        await conn.execute("CREATE TABLE kept (x bigint)")
+        await conn.execute("INSERT INTO kept VALUES (42)")
+        server.kill()  # the connection is cut under us, as a client sees a crash
+        with pytest.raises((OSError, asyncpg.PostgresError, asyncpg.InterfaceError)):
+            await conn.fetchval("SELECT 1")
+        conn.terminate()
+        server.start()  # the same folder and socket: crash recovery, not initdb
+        conn = await asyncpg.connect(server.url)
+        try:
+            assert await conn.fetchval("SELECT x FROM kept") == 42
+        finally:
+            await conn.close()
+    finally:
+        server.stop()
+
+
 def test_given_urls_are_used_and_left_alone(tmp_path: Path) -> None:
     services = start_services(tmp_path, redis_url="redis://example:1/0", database_url="postgresql://h/db")
     assert (services.redis_url, services.database_url) == ("redis://example:1/0", "postgresql://h/db")
