@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -19,7 +19,15 @@ import pytest
 from redis.asyncio import Redis
 
 from auction.store import LotStore
-from ops.embedded import EmbeddedRedis, Services, create_database, drop_database, start_services, with_database
+from ops.embedded import (
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    Services,
+    create_database,
+    drop_database,
+    start_services,
+    with_database,
+)
 from ops.migrate import migrate
 
 
@@ -101,6 +109,24 @@ def embedded_redis_factory(tmp_path: Path) -> Iterator[Callable[..., EmbeddedRed
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+async def embedded_postgres_factory(tmp_path: Path) -> AsyncIterator[Callable[[], Awaitable[EmbeddedPostgres]]]:
+    """Start a private, migrated PostgreSQL (for tests that stop or kill it); every one started is stopped at
+    test end. Restarted with astart() on the same folder, it keeps its data and its URL."""
+    started: list[EmbeddedPostgres] = []
+
+    async def start() -> EmbeddedPostgres:
+        server = EmbeddedPostgres(tmp_path / f"pg{len(started)}")
+        started.append(server)
+        await server.astart()
+        await migrate(server.url)
+        return server
+
+    yield start
+    for server in started:
+        await server.astop()
 
 
 @pytest.fixture

@@ -64,7 +64,8 @@ class Gateway:
         own = [
             Route("GET", "/ws", self.live.handle, "The live channel (websocket; docs/PROTOCOL.md)",
                   {101: Reply("Switching to the websocket protocol", media=None),
-                   401: Reply("A token that is invalid, expired or revoked", ErrorBody)}),
+                   401: Reply("A token that is invalid, expired or revoked", ErrorBody),
+                   503: Reply("The token can't be checked now (PostgreSQL out of reach); try again", ErrorBody)}),
             Route("GET", "/metrics", self.metrics_page, "Prometheus metrics", {200: Reply("Metrics", media=TEXT)}),
         ]  # fmt: skip
         settlement = [*settlement_routes(self.pg), *unsold_routes(self.pg, self.store), *shipping_routes(self.pg)]
@@ -106,7 +107,9 @@ async def run_gateway(
     """Serve until cancelled (the CLI runs this under asyncio.run; SIGINT/SIGTERM cancel it)."""
     pool = BlockingConnectionPool.from_url(redis_url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_WAIT_S)
     redis = Redis(connection_pool=pool)
-    pg = await asyncpg.create_pool(database_url, min_size=1, max_size=PG_POOL_SIZE)
+    # min_size=0: no connection is made up front, so a gateway starts (and serves what needs only Redis) while
+    # PostgreSQL is down; the pool connects on first use and again after an outage.
+    pg = await asyncpg.create_pool(database_url, min_size=0, max_size=PG_POOL_SIZE)
     # The gateway decides bids against each buyer's standing (vetting publishes it): eligibility and limits.
     store = LotStore(redis, durability=durability, pg=pg, enforce_standing=True)
     runner = web.AppRunner(make_app(redis, pg, store, sanctioned))

@@ -1,8 +1,9 @@
 """The HTTP API (JSON) and the watch page, declared as one route table that openapi.py documents.
 
 Errors are always `{"error": {"code", "field", "message"}}` with a fitting status: handlers raise `ApiError`
-and the `errors` middleware writes it; it also turns the router's 404/405 and any unexpected exception into
-the same shape, so a client never has to parse an HTML error page.
+and the `errors` middleware writes it; it also turns the router's 404/405, Redis or PostgreSQL out of reach
+(503 `unavailable`) and any unexpected exception (500 `internal`) into the same shape, so a client never has
+to parse an HTML error page.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ from auction.engine.messages import BidKind
 from auction.engine.views import AnyPublicEvent, LotView, lot_view, public_event
 from auction.gateway.access import ANONYMOUS, Caller, http_rule
 from auction.gateway.fanout import Hub, now_ms
-from auction.gateway.live import CALLER_KEY, BadToken, BidDesk, BidTicket, Identities
+from auction.gateway.live import (
+    CALLER_KEY,
+    PG_OUT_OF_REACH,
+    BadToken,
+    BidDesk,
+    BidTicket,
+    DatabaseUnavailable,
+    Identities,
+)
 from auction.gateway.openapi import HTML, Handler, Query, Reply, Route
 from auction.gateway.protocol import (
     MAX_FRAME_BYTES,
@@ -86,6 +95,9 @@ class ErrorInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     field: str | None
     message: str
     retry_after: int | None = None  # seconds, for 429 (also in the Retry-After header)
+    client_id: str | None = None  # the bid it answers, as on the websocket (protocol.Error)
+    sale: int | None = None
+    lot: int | None = None
 
 
 class ErrorBody(msgspec.Struct, frozen=True):
@@ -148,7 +160,8 @@ def reply(body: Any, status: int = 200) -> web.Response:
 
 
 def error_reply(error: Error, status: int, retry_after: int | None = None) -> web.Response:
-    response = reply(ErrorBody(ErrorInfo(error.code, error.field, error.message, retry_after)), status)
+    info = ErrorInfo(error.code, error.field, error.message, retry_after, error.client_id, error.sale, error.lot)
+    response = reply(ErrorBody(info), status)
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response
@@ -169,6 +182,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except StoreError:
         log.warning("%s %s: the store failed", request.method, request.path, exc_info=True)
         return error_reply(Error("unavailable", None, "the engine is unavailable; try again"), 503)
+    except PG_OUT_OF_REACH:
+        log.warning("%s %s: PostgreSQL is out of reach", request.method, request.path, exc_info=True)
+        return error_reply(Error("unavailable", None, "the database is unavailable; try again"), 503)
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -184,9 +200,10 @@ def authorise_with(identities: Identities) -> Middleware:
 
     It resolves the caller once (bearer header, `?token=`, or the session cookie), refuses a bad token with
     401 naming why, an anonymous caller where a role is needed with 401, and a role the route's rule doesn't
-    list with 403 `not_allowed` (field `role`). Requests made with the session cookie from another origin are
-    refused, so that no other site can act with a buyer's browser session. The caller is left in the request
-    for the handler (`caller_of`)."""
+    list with 403 `not_allowed` (field `role`). A token it can't check (PostgreSQL out of reach, and no earlier
+    answer about it: Identities) is 503 `unavailable`, field `token`. Requests made with the session cookie
+    from another origin are refused, so that no other site can act with a buyer's browser session. The caller
+    is left in the request for the handler (`caller_of`)."""
 
     @web.middleware
     async def authorise(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -200,6 +217,8 @@ def authorise_with(identities: Identities) -> Middleware:
             raise ApiError("unauthorised", "token", str(exc)) from exc
         except identity.TokenRefused as exc:
             raise ApiError(exc.code, "token", str(exc)) from exc
+        except DatabaseUnavailable as exc:
+            raise ApiError("unavailable", "token", "the token can't be checked now; try again") from exc
         if rule is None or caller.role not in rule:
             if caller.role == "anonymous" and rule:
                 raise ApiError("unauthorised", "token", "sign in first: this needs a session or a bearer token")

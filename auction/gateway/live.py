@@ -11,6 +11,12 @@ a bad token is refused with HTTP 401 (`token_invalid`, `token_expired`, `token_r
 Every message is checked against access.MESSAGE_RULES, the one table of who may send what, and the token is
 checked again (through a cache of a few seconds), so a revoked token's connection is closed.
 Consignors watch only their own lots; operators get the record form of events (`record`, `record_snapshot`).
+
+PostgreSQL down. Bidding needs only Redis once the gateway knows who is calling and their paddle, so an outage
+of PostgreSQL must not stop it: every lookup there (Identities, Quotes) keeps the last answer PostgreSQL gave
+and, when PostgreSQL can't be reached, answers from it for as long as the outage lasts (a token refused before
+the outage stays refused; one that expires during it is refused as expired). What can't be answered that way
+raises DatabaseUnavailable, and the edge answers it `unavailable` (HTTP 503): never `internal`, never a close.
 """
 
 from __future__ import annotations
@@ -19,10 +25,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import asyncpg
 import msgspec
@@ -67,8 +73,11 @@ IDENTITY_TTL_S = 30.0
 TOKEN_TTL_S = 5.0  # how long a token's answer is cached: the longest a revoked token works on another gateway
 NO_PADDLE_TTL_S = 5.0  # a bidder registered just now should not wait long to be let in
 CACHE_ENTRIES = 100_000
+PG_LOOKUP_TIMEOUT_S = 2.0  # a lookup slower than this counts as PostgreSQL unreachable (a black-holed network)
+OUTAGE_RECHECK_S = 1.0  # while PostgreSQL is unreachable, a last answer is reused this long before asking again
 CLOSE_TIMEOUT_S = 2.0
 HEARTBEAT_S = 20.0
+RATE_LIMITED = Error("rate_limited", None, f"at most {RATE_PER_S:.0f} messages a second")
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -90,6 +99,11 @@ class TtlCache(Generic[K, V]):
             return False, None
         return True, hit[1]
 
+    def entry(self, key: K) -> tuple[float, V] | None:
+        """(expiry on the monotonic clock, value), expired or not: an entry stays until it is replaced or the
+        cache is emptied, so an expired one is still the last answer given, for when none can be had."""
+        return self._items.get(key)
+
     def put(self, key: K, value: V, ttl_s: float) -> None:
         if len(self._items) >= self._entries:
             self._items.clear()  # crude, and enough: a miss only costs one query
@@ -97,6 +111,62 @@ class TtlCache(Generic[K, V]):
 
     def clear(self) -> None:
         self._items.clear()
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL could not be reached and no earlier answer stands in: what needed it was not done. The edge
+    answers it `unavailable` (HTTP 503), never `internal`."""
+
+
+# PostgreSQL unreachable, as asyncpg reports it: the socket refused, reset, missing or timed out (OSError, which
+# TimeoutError is), a connection lost mid-query (InterfaceError, class 08), the server shutting down or starting
+# up (class 57). A query PostgreSQL answered with an error of another kind is a fault of ours, not an outage.
+PG_UNREACHABLE: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+)
+
+
+# What the edge answers `unavailable` for PostgreSQL: translated already, or straight from asyncpg.
+PG_OUT_OF_REACH: tuple[type[Exception], ...] = (DatabaseUnavailable, *PG_UNREACHABLE)
+
+
+@contextlib.contextmanager
+def pg_unreachable_as_unavailable(doing: str) -> Iterator[None]:
+    try:
+        yield
+    except PG_UNREACHABLE as exc:
+        raise DatabaseUnavailable(f"{doing}: PostgreSQL unreachable: {type(exc).__name__}: {exc}") from exc
+
+
+async def ask_pg(
+    cache: TtlCache[K, V],
+    key: K,
+    lookup: Callable[[], Awaitable[V]],
+    ttl_s: Callable[[V], float],
+    doing: str,
+    stands_in: Callable[[V], bool] = lambda _answer: True,
+) -> V:
+    """PostgreSQL's answer for `key`, cached for ttl_s(answer). When PostgreSQL can't be reached, the last
+    answer it gave for `key` however old, if `stands_in` says it may, reused for OUTAGE_RECHECK_S before asking
+    again; else DatabaseUnavailable."""
+    entry = cache.entry(key)
+    if entry is not None and entry[0] >= time.monotonic():
+        return entry[1]
+    try:
+        with pg_unreachable_as_unavailable(doing):
+            answer = await asyncio.wait_for(lookup(), PG_LOOKUP_TIMEOUT_S)
+    except DatabaseUnavailable:
+        entry = cache.entry(key)
+        if entry is None or not stands_in(entry[1]):
+            raise
+        log.debug("%s: PostgreSQL unreachable, answering from its last answer", doing, exc_info=True)
+        cache.put(key, entry[1], OUTAGE_RECHECK_S)
+        return entry[1]
+    cache.put(key, answer, ttl_s(answer))
+    return answer
 
 
 SESSION_COOKIE = "auction_session"
@@ -122,39 +192,57 @@ def credentials_of(request: web.Request) -> tuple[str | None, Via]:
     return cookie, "cookie" if cookie else "none"
 
 
+class SignedIn(NamedTuple):
+    """A token PostgreSQL accepted: whose it is, and until when (epoch seconds) it may be used."""
+
+    caller: Caller
+    expires_s: float
+
+
+TokenAnswer = SignedIn | identity.TokenRefused
+
+
 class Identities:
     """Tokens to callers, and callers' paddles and own lots per sale, looked up in PostgreSQL, cached briefly.
 
-    A token's answer (caller or refusal) is cached for TOKEN_TTL_S: a revoked token stops working at once on
-    the gateway that revoked it, and within TOKEN_TTL_S on every other one."""
+    A token's answer (caller or refusal) is cached for `token_ttl_s` (TOKEN_TTL_S): a revoked token stops
+    working at once on the gateway that revoked it, and within TOKEN_TTL_S on every other one. While PostgreSQL
+    is unreachable each lookup answers from the last answer PostgreSQL gave (ask_pg), so the callers and bidders
+    this gateway knows go on bidding; a lookup with no such answer raises DatabaseUnavailable."""
 
-    def __init__(self, pg: asyncpg.Pool, ttl_s: float = IDENTITY_TTL_S) -> None:
+    def __init__(self, pg: asyncpg.Pool, ttl_s: float = IDENTITY_TTL_S, token_ttl_s: float = TOKEN_TTL_S) -> None:
         self._pg = pg
         self._ttl_s = ttl_s
-        self._callers: TtlCache[str, Caller | identity.TokenRefused] = TtlCache()
+        self._token_ttl_s = token_ttl_s
+        self._callers: TtlCache[str, TokenAnswer] = TtlCache()
         self._paddles: TtlCache[tuple[int, int], int | None] = TtlCache()
         self._own_lots: TtlCache[tuple[int, int], frozenset[int]] = TtlCache()
 
     async def caller(self, token: str | None, via: Via = "bearer") -> Caller:
-        """The caller a token names; ANONYMOUS without one. Raises identity.TokenRefused."""
+        """The caller a token names; ANONYMOUS without one. Raises identity.TokenRefused, DatabaseUnavailable."""
         if token is None:
             return ANONYMOUS
-        hit, cached = self._callers.get(token)
-        if not hit:
-            try:
-                credential = await identity.authenticate(self._pg, token)
-                a = credential.account
-                cached = Caller(a.role, a.id, a.name, a.company_id, a.consignor_id, credential.token_id, via)
-            except identity.TokenRefused as exc:
-                cached = exc
-            self._callers.put(token, cached, TOKEN_TTL_S)
-        if isinstance(cached, identity.TokenRefused):
-            raise cached
-        assert cached is not None
-        return cached if cached.via == via else msgspec.structs.replace(cached, via=via)
+        answer = await ask_pg(
+            self._callers, token, lambda: self._authenticate(token), lambda _: self._token_ttl_s, "checking a token"
+        )
+        if isinstance(answer, identity.TokenRefused):
+            raise answer
+        if answer.expires_s <= time.time():  # PostgreSQL would say so too; while it is down, nobody else does
+            raise identity.TokenRefused("token_expired", "this token has expired: log in again or issue a new one")
+        caller = answer.caller
+        return caller if caller.via == via else msgspec.structs.replace(caller, via=via)
+
+    async def _authenticate(self, token: str) -> TokenAnswer:
+        try:
+            credential = await identity.authenticate(self._pg, token)
+        except identity.TokenRefused as exc:
+            return exc
+        a = credential.account
+        caller = Caller(a.role, a.id, a.name, a.company_id, a.consignor_id, credential.token_id, "bearer")
+        return SignedIn(caller, credential.expires_at.timestamp())
 
     async def from_request(self, request: web.Request) -> Caller:
-        """Raises BadToken or identity.TokenRefused."""
+        """Raises BadToken, identity.TokenRefused or DatabaseUnavailable."""
         token, via = credentials_of(request)
         return await self.caller(token, via)
 
@@ -169,26 +257,40 @@ class Identities:
         return self._paddles.get((sale, caller.company))
 
     async def paddle(self, caller: Caller, sale: int) -> int | None:
-        hit, cached = self.cached_paddle(caller, sale)
-        if hit or caller.company is None:
-            return cached
-        paddle = await catalog.paddle_of(self._pg, sale, caller.company)
-        self._paddles.put((sale, caller.company), paddle, self._ttl_s if paddle else NO_PADDLE_TTL_S)
-        return paddle
+        """The caller's paddle in the sale; None if they have none. Raises DatabaseUnavailable.
+
+        While PostgreSQL is down only a paddle stands in for an answer, not the lack of one: "no paddle" is
+        kept briefly on purpose (NO_PADDLE_TTL_S), and one from before a registration would refuse a bidder
+        the engine, which reads the standing in Redis, would let bid."""
+        company = caller.company
+        if caller.role != "buyer" or company is None:
+            return None
+        return await ask_pg(
+            self._paddles,
+            (sale, company),
+            lambda: catalog.paddle_of(self._pg, sale, company),
+            lambda paddle: self._ttl_s if paddle else min(self._ttl_s, NO_PADDLE_TTL_S),
+            "looking up a paddle",
+            stands_in=lambda paddle: paddle is not None,
+        )
 
     async def own_lots(self, caller: Caller, sale: int) -> frozenset[int]:
-        """The lots of `sale` that a consignor caller consigned (empty for anyone else)."""
-        if caller.role != "consignor" or caller.consignor is None:
+        """The lots of `sale` that a consignor caller consigned (empty for anyone else). Raises
+        DatabaseUnavailable."""
+        consignor = caller.consignor
+        if caller.role != "consignor" or consignor is None:
             return frozenset()
-        hit, cached = self._own_lots.get((sale, caller.consignor))
-        if hit and cached is not None:
-            return cached
-        rows = await self._pg.fetch(
-            "SELECT lot_no FROM lots WHERE sale_id = $1 AND consignor_id = $2", sale, caller.consignor
+        return await ask_pg(
+            self._own_lots,
+            (sale, consignor),
+            lambda: self._consigned(sale, consignor),
+            lambda _: self._ttl_s,
+            "looking up a consignor's lots",
         )
-        lots = frozenset(row["lot_no"] for row in rows)
-        self._own_lots.put((sale, caller.consignor), lots, self._ttl_s)
-        return lots
+
+    async def _consigned(self, sale: int, consignor: int) -> frozenset[int]:
+        rows = await self._pg.fetch("SELECT lot_no FROM lots WHERE sale_id = $1 AND consignor_id = $2", sale, consignor)
+        return frozenset(row["lot_no"] for row in rows)
 
 
 # ---- bids and quotes (shared with the HTTP API) --------------------------------------------------------------------
@@ -209,6 +311,31 @@ class BidTicket:
     received_perf: float
 
 
+UNKNOWN_OUTCOME = Error("unavailable", None, "the outcome is unknown: send the bid again with the same client_id")
+INTERNAL = Error("internal", None, "the message could not be handled")
+
+
+def naming(error: Error, message: AnyClientMessage | BidTicket | Error) -> Error:
+    """`error` as the answer to `message`: when that is a bid it names it (client_id, sale, lot), so that a
+    client with several bids in flight knows which one failed. (An Error stands for a frame that could not be
+    decoded: decode_client named the bid in it if it could.)"""
+    if not isinstance(message, Bid | MaxBid | BidTicket | Error):
+        return error
+    return msgspec.structs.replace(error, client_id=message.client_id, sale=message.sale, lot=message.lot)
+
+
+def failure(exc: Exception) -> Error:
+    """What went wrong handling a message, as the error frame that answers it (the edge's one mapping)."""
+    if isinstance(exc, StoreError):
+        log.warning("a message failed on the store", exc_info=exc)
+        return Error("unavailable", None, "the store is unavailable; try again")
+    if isinstance(exc, PG_OUT_OF_REACH):
+        log.warning("a message failed on PostgreSQL", exc_info=exc)
+        return Error("unavailable", None, "the database is unavailable; try again")
+    log.error("a message failed", exc_info=exc)
+    return INTERNAL
+
+
 class BidDesk:
     """Turns a caller's bid into a command, executes it, and answers as the protocol says.
 
@@ -222,7 +349,11 @@ class BidDesk:
         self._metrics = metrics
 
     async def place(self, caller: Caller, ticket: BidTicket) -> BidAnswer:
-        paddle = await self._identities.paddle(caller, ticket.sale) if may_bid(caller, ticket) else None
+        try:
+            paddle = await self._identities.paddle(caller, ticket.sale) if may_bid(caller, ticket) else None
+        except DatabaseUnavailable:
+            log.warning("bid %s.%s:%s: no paddle", caller.company, caller.account, ticket.client_id, exc_info=True)
+            return naming(Error("unavailable", None, "the bid was not placed: send it again shortly"), ticket)
         started = self.start(caller, ticket, paddle)
         if isinstance(started, asyncio.Future):
             with contextlib.suppress(StoreError):  # finish() turns it into the answer
@@ -248,10 +379,10 @@ class BidDesk:
         try:
             outcome = done.result()
         except LotNotFound:
-            return Error("not_found", "lot", f"sale {t.sale} has no lot {t.lot}")
+            return naming(Error("not_found", "lot", f"sale {t.sale} has no lot {t.lot}"), t)
         except StoreUnavailable:
             log.warning("bid %s.%s:%s: outcome unknown", caller.company, caller.account, t.client_id, exc_info=True)
-            return Error("unavailable", None, "the outcome is unknown: send the bid again with the same client_id")
+            return naming(UNKNOWN_OUTCOME, t)
         if isinstance(outcome, Rejected):
             return self._answered(BidRejected(t.client_id, t.sale, t.lot, outcome.reason, outcome.next_amount), t)
         return self._answered(_ack(caller, t, outcome), t)
@@ -299,13 +430,19 @@ class Quotes:
         return QuoteReply(sale, lot, amount, total - amount, total)
 
     async def _schedule(self, sale: int) -> PremiumSchedule | None:
-        hit, cached = self._schedules.get(sale)
-        if hit:
-            return cached
+        """Raises DatabaseUnavailable."""
+        return await ask_pg(
+            self._schedules,
+            sale,
+            lambda: self._read_schedule(sale),
+            lambda _: IDENTITY_TTL_S,
+            "reading a sale's premium schedule",
+            stands_in=lambda schedule: schedule is not None,  # a sale not found then may exist now
+        )
+
+    async def _read_schedule(self, sale: int) -> PremiumSchedule | None:
         settings = await catalog.sale_settings(self._pg, sale)
-        schedule = settings.premium if settings else None
-        self._schedules.put(sale, schedule, IDENTITY_TTL_S)
-        return schedule
+        return settings.premium if settings else None
 
 
 # ---- the websocket ----------------------------------------------------------------------------------------------
@@ -449,25 +586,32 @@ class Connection:
             if frame.type == WSMsgType.BINARY:
                 return await self._refuse(Error("invalid", None, "frames are JSON text, not binary"))
             return frame.type not in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
-        if not self.bucket.take():
-            return await self._refuse(Error("rate_limited", None, f"at most {RATE_PER_S:.0f} messages a second"))
-        message = decode_client(frame.data)
+        allowed = self.bucket.take()
+        message = decode_client(frame.data)  # decoded even past the rate, so that a refused bid is named
+        if not allowed:
+            return await self._refuse(naming(RATE_LIMITED, message))
         if isinstance(message, Error):
             return await self._refuse(message)
         self.refused_in_row = 0
-        if not await self._still_signed_in():
-            return False
+        try:
+            if not await self._still_signed_in():
+                return False
+        except DatabaseUnavailable:  # and no earlier answer about the token: not acted on, the connection stays
+            log.warning("a token could not be checked", exc_info=True)
+            self.send(naming(Error("unavailable", "token", "the token can't be checked now; try again"), message))
+            return True
         tag = type(message).__struct_config__.tag
         if self.caller.role not in message_rule(str(tag)):
             if isinstance(message, Bid | MaxBid):  # answered like any refused bid, so the client_id comes back
                 self.send(BidRejected(message.client_id, message.sale, message.lot, "not_allowed", 0))
                 return True
             return await self._refuse(Error("not_allowed", "type", f"a {self.caller.role} may not send {tag!r}"))
-        await self._guarded(lambda: self._dispatch(message, received_ms, received_perf))
+        await self._guarded(lambda: self._dispatch(message, received_ms, received_perf), message)
         return True
 
     async def _still_signed_in(self) -> bool:
-        """A connection made with a token lives only as long as the token: revoked or expired, it is closed."""
+        """A connection made with a token lives only as long as the token: revoked or expired, it is closed.
+        Raises DatabaseUnavailable."""
         if self.token is None:
             return True
         try:
@@ -487,16 +631,13 @@ class Connection:
             return False
         return True
 
-    async def _guarded(self, handler: Callable[[], Awaitable[None]]) -> None:
-        """The edge: no exception in one message may end the connection or the server."""
+    async def _guarded(self, handler: Callable[[], Awaitable[None]], message: AnyClientMessage | BidTicket) -> None:
+        """The edge: no exception in one message may end the connection or the server; the error that answers
+        a bid names it."""
         try:
             await handler()
-        except StoreError:
-            log.warning("a message failed on the store", exc_info=True)
-            self.send(Error("unavailable", None, "the store is unavailable; try again"))
-        except Exception:
-            log.exception("a message failed")
-            self.send(Error("internal", None, "the message could not be handled"))
+        except Exception as exc:
+            self.send(naming(failure(exc), message))
 
     async def _dispatch(self, message: AnyClientMessage, received_ms: int, received_perf: float) -> None:
         match message:
@@ -564,7 +705,7 @@ class Connection:
         known, paddle = self.channel.identities.cached_paddle(self.caller, ticket.sale)
         if not known:
             self._bid_started()
-            task = asyncio.create_task(self._guarded(lambda: self._bid(ticket)))
+            task = asyncio.create_task(self._guarded(lambda: self._bid(ticket), ticket))
             self.channel.bid_tasks.add(task)
             task.add_done_callback(self._bid_task_done)
             return
@@ -588,12 +729,8 @@ class Connection:
         self._bid_ended()
         try:
             answer: AnyServerMessage = self.channel.desk.finish(self.caller, ticket, done)
-        except StoreError:
-            log.warning("a bid failed on the store", exc_info=True)
-            answer = Error("unavailable", None, "the store is unavailable; try again")
-        except Exception:
-            log.exception("a bid failed")
-            answer = Error("internal", None, "the message could not be handled")
+        except Exception as exc:
+            answer = naming(failure(exc), ticket)
         self.send(answer)
 
     def _bid_task_done(self, task: asyncio.Task[None]) -> None:

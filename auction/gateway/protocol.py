@@ -186,10 +186,17 @@ class TimeReply(ServerMessage, frozen=True, tag="time"):
     server_ms: int
 
 
-class Error(ServerMessage, frozen=True, tag="error"):
+class Error(ServerMessage, frozen=True, tag="error", omit_defaults=True):
+    """The message was not acted on. An error that answers a bid names it (`client_id`, and `sale` and `lot`
+    where the frame gave them), so a client with several bids in flight knows which one failed; the three are
+    left out of every other error."""
+
     code: ErrorCode
     field: str | None
     message: str
+    client_id: str | None = None
+    sale: int | None = None
+    lot: int | None = None
 
 
 AnyServerMessage = (
@@ -245,6 +252,26 @@ def validation_error(exc: msgspec.ValidationError) -> Error:
     return Error("invalid", field, message)
 
 
+class _BidName(msgspec.Struct, frozen=True):
+    """What names a bid in a frame that is not a valid bid otherwise (other fields ignored)."""
+
+    type: Literal["bid", "max_bid"]
+    client_id: ClientId
+
+
+_BID_NAME_DECODER = msgspec.json.Decoder(_BidName)
+
+
+def naming_the_bid(error: Error, data: bytes) -> Error:
+    """The error about a malformed frame, with the bid's client_id when the frame is a bid whose client_id is
+    itself valid: a client with several bids in flight learns which one was refused."""
+    try:
+        name = _BID_NAME_DECODER.decode(data)
+    except msgspec.DecodeError:  # not JSON, not a bid, or the client_id is what is wrong
+        return error
+    return msgspec.structs.replace(error, client_id=name.client_id)
+
+
 def decode_client(frame: bytes | str) -> AnyClientMessage | Error:
     """A client frame as a message, or the error frame that explains why it isn't one."""
     data = frame.encode() if isinstance(frame, str) else frame  # the limit is in bytes, not characters
@@ -254,6 +281,6 @@ def decode_client(frame: bytes | str) -> AnyClientMessage | Error:
         message: AnyClientMessage = CLIENT_DECODER.decode(data)
         return message
     except msgspec.ValidationError as exc:
-        return validation_error(exc)
+        return naming_the_bid(validation_error(exc), data)
     except msgspec.DecodeError as exc:
         return Error("invalid", None, str(exc))

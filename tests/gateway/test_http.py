@@ -153,7 +153,9 @@ async def test_bid_authorisation_and_not_found(
         f"/api/sales/{sale.id}/lots/99/bids", json=body, headers={"Authorization": f"Bearer {token}"}
     ) as reply:
         assert reply.status == 404
-        assert_error(await reply.json(), "not_found", "lot")
+        error = (await reply.json())["error"]
+        assert (error["code"], error["field"]) == ("not_found", "lot")
+        assert (error["client_id"], error["sale"], error["lot"]) == ("z", sale.id, 99)  # it names the bid
     async with http.post(
         url, data=b'{"amount":1,"client_id":"' + b"x" * 5000 + b'"}', headers={"Authorization": f"Bearer {token}"}
     ) as reply:

@@ -62,6 +62,7 @@ SERVER_EXAMPLES: list[AnyServerMessage] = [
     QuoteReply(42, 7, 250_000, 65_000, 315_000),
     TimeReply(1_700_000_000_000),
     Error("invalid", "amount", "Expected `int` >= 1 - at `$.amount`"),
+    Error("unavailable", None, "the outcome is unknown: send the bid again with the same client_id", "b-3", 42, 7),
 ]
 
 
@@ -112,6 +113,29 @@ def test_bad_frames_become_errors_naming_the_field(frame: str, code: str, field:
     error = decode_client(frame)
     assert isinstance(error, Error)
     assert (error.code, error.field) == (code, field), error.message
+
+
+def test_only_an_error_that_answers_a_bid_names_one() -> None:
+    named = json.loads(encode(Error("unavailable", None, "try again", "b-1", 42, 7)))
+    assert (named["client_id"], named["sale"], named["lot"]) == ("b-1", 42, 7)
+    assert set(json.loads(encode(Error("invalid", "amount", "no")))) == {"type", "code", "field", "message"}
+
+
+MALFORMED_BIDS: list[tuple[str, str | None]] = [
+    ('{"type":"bid","sale":1,"lot":1,"amount":-5,"client_id":"a-1"}', "a-1"),
+    ('{"type":"max_bid","sale":0,"lot":1,"amount":100,"client_id":"m:2"}', "m:2"),
+    ('{"type":"bid","sale":1,"lot":1,"amount":100,"client_id":"b-3","max":900}', "b-3"),
+    ('{"type":"bid","sale":1,"lot":1,"amount":100,"client_id":"has space"}', None),  # the client_id is what's wrong
+    ('{"type":"bid","sale":1,"lot":1,"amount":100}', None),
+    ('{"type":"quote","sale":1,"lot":1,"amount":-1,"client_id":"q-1"}', None),  # not a bid
+]
+
+
+@pytest.mark.parametrize(("frame", "client_id"), MALFORMED_BIDS)
+def test_a_malformed_bid_is_refused_by_its_client_id_when_that_is_valid(frame: str, client_id: str | None) -> None:
+    error = decode_client(frame)
+    assert isinstance(error, Error) and error.code == "invalid"
+    assert (error.client_id, error.sale, error.lot) == (client_id, None, None)
 
 
 def test_an_oversized_frame_is_refused_before_decoding() -> None:
@@ -233,6 +257,26 @@ async def test_quote_time_unknown_sale_and_lot(gateway: Running, make_sale: Sale
                                    "message": f"sale {sale.id} has no lot 77"}  # fmt: skip
         await ws.send('{"type":"time"}')
         assert (await _recv(ws))["type"] == "time"
+
+
+async def test_every_answer_to_a_bid_names_it_even_past_the_rate_limit(
+    gateway: Running, make_sale: SaleMaker, make_bidder: BidderMaker
+) -> None:
+    sale = await make_sale(lots=1)
+    _, token = await make_bidder(sale.id, 12)
+    sent = [f"flood-{n}" for n in range(80)]  # past the burst of 50: some are refused rate_limited
+    async with websockets.connect(f"{gateway.ws}?token={token}") as ws:
+        await _recv(ws)
+        await ws.send('{"type":"bid","sale":1,"lot":1,"amount":-5,"client_id":"bad-1"}')
+        for n, client_id in enumerate(sent):
+            amount = 10_000 + 5_000 * n
+            await ws.send(json.dumps({"type": "max_bid", "sale": sale.id, "lot": 1, "amount": amount,
+                                      "client_id": client_id}))  # fmt: skip
+        answers = [await _recv(ws) for _ in range(len(sent) + 1)]
+    assert sorted(a["client_id"] for a in answers) == sorted([*sent, "bad-1"])  # one answer per bid, naming it
+    refused = [a for a in answers if a["type"] == "error"]
+    assert {a["code"] for a in refused} == {"rate_limited", "invalid"}
+    assert all((a["sale"], a["lot"]) == (sale.id, 1) for a in refused if a["code"] == "rate_limited")
 
 
 async def test_flooding_is_rate_limited_then_closed_with_1008(gateway: Running) -> None:
