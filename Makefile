@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench serve clean
+.PHONY: demo test lint typecheck bench chaos serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python -m loadtest
+
+# A timed sale of 200 lots at 300 bids/s through two gateways while a gateway, the worker, Redis and PostgreSQL
+# are killed 24 times; then every check (loadtest/chaos_checks.py). Results in loadtest/results/chaos.json.
+chaos: $(STAMP)
+	$(BIN)/python -m loadtest.chaos --lots 200 --buyers 40 --rate 300 --kills 24 --duration 90 --seed 7
 
 clean:
 	rm -rf $(VENV) .state build *.egg-info
