@@ -1,10 +1,19 @@
 """`auction worker`: the persister (streams -> PostgreSQL), the scheduler (lots open and close on time) and the
-settlement service (invoices, payouts and non-payers, from the lots that close)."""
+settlement service (invoices, payouts and non-payers, from the lots that close).
+
+An outage of PostgreSQL must not stop lots closing: the scheduler needs only Redis, the persister and the
+settlement service retry each failed pass, and the PostgreSQL pool connects on first use (min_size=0), so the
+worker starts, runs and catches up whether PostgreSQL is there or not. Each loop is also supervised: one that
+dies of something its own retries don't cover is logged and started again, without taking the others down.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import signal
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -14,6 +23,13 @@ from auction.scheduler import Scheduler
 from auction.store import LotStore
 from settlement.service import SettlementService
 
+log = logging.getLogger(__name__)
+
+RESTART_PAUSE_S = 1.0
+PG_POOL_SIZE = 4
+
+Loop = Callable[[asyncio.Event], Awaitable[None]]
+
 
 async def run_worker(redis_url: str, database_url: str, durability: str = "redis") -> None:
     stop = asyncio.Event()
@@ -21,13 +37,28 @@ async def run_worker(redis_url: str, database_url: str, durability: str = "redis
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     redis = aioredis.Redis.from_url(redis_url)
-    pg = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    # min_size=0: creating the pool connects to nothing, so the worker starts while PostgreSQL is down.
+    pg = await asyncpg.create_pool(database_url, min_size=0, max_size=PG_POOL_SIZE)
     store = LotStore(redis, durability="postgres" if durability == "postgres" else "redis", pg=pg)
+    loops: dict[str, Loop] = {
+        "persister": Persister(redis, pg).run,
+        "scheduler": Scheduler(store, redis).run,
+        "settlement": SettlementService(redis, pg).run,
+    }
     try:
-        await asyncio.gather(
-            Persister(redis, pg).run(stop), Scheduler(store, redis).run(stop), SettlementService(redis, pg).run(stop)
-        )
+        await asyncio.gather(*(supervised(name, run, stop) for name, run in loops.items()))
     finally:
         await store.close()
         await pg.close()
         await redis.aclose()
+
+
+async def supervised(name: str, run: Loop, stop: asyncio.Event) -> None:
+    """Run one loop until `stop` is set; if it raises, log it and start it again after RESTART_PAUSE_S."""
+    while not stop.is_set():
+        try:
+            await run(stop)
+        except Exception:
+            log.exception("worker: the %s failed; starting it again in %.0f s", name, RESTART_PAUSE_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RESTART_PAUSE_S)

@@ -113,10 +113,12 @@ class SettlementService:
         await follow(stop, self._pass, retry_on=SettlementError, name=name, idle_s=IDLE_POLL_S)
 
     async def _pass(self) -> int:
-        """Settle what closed; every few seconds also let time act: reminders, interest, defaults, payouts."""
+        """Settle what closed; every few seconds also let time act: reminders, interest, defaults, payouts.
+        Raises SettlementError (the sweep's failures too, so that `run` retries it rather than dying of it)."""
         settled = await self.drain_once()
         if time.monotonic() - self._last_sweep >= SWEEP_EVERY_S:
-            await sweep(self._pg, self._redis, self._clock(), only_sales=self._only_sales)
+            with translate_errors("sweeping"):
+                await sweep(self._pg, self._redis, self._clock(), only_sales=self._only_sales)
             self._last_sweep = time.monotonic()
         return settled
 
@@ -153,7 +155,7 @@ async def run_settlement(redis_url: str, database_url: str, stop: asyncio.Event 
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop.set)
     redis = aioredis.Redis.from_url(redis_url)
-    pg = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    pg = await asyncpg.create_pool(database_url, min_size=0, max_size=4)  # 0: starts while PostgreSQL is down
     try:
         await SettlementService(redis, pg).run(stop)
     finally:
