@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -122,6 +122,22 @@ class Reporter:
 async def run_chaos(options: ChaosOptions) -> dict[str, Any]:
     """The whole run; returns what is written to `options.out` (and writes it)."""
     folder = options.folder or Path(tempfile.mkdtemp(prefix="chaos-"))
+    with _removed_if_interrupted(folder, options):
+        return await _run_in(folder, options)
+
+
+@contextlib.contextmanager
+def _removed_if_interrupted(folder: Path, options: ChaosOptions) -> Iterator[None]:
+    """A run cut short (Ctrl-C, SIGTERM) leaves no temporary folder behind; a finished one decides in _finish."""
+    try:
+        yield
+    except BaseException:
+        if options.folder is None and not options.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+async def _run_in(folder: Path, options: ChaosOptions) -> dict[str, Any]:
     cluster = Cluster(folder)
     report = Reporter(cluster, options.verbose)
     started = time.time()
