@@ -428,6 +428,7 @@ async def _evidence(pg: asyncpg.Pool, store: LotStore, sale: ChaosSale, drive: D
         bids=drive.bids,
         watchers=drive.watchers,
         unexpected_exits=list(cluster.unexpected_exits),
+        read_at_ms=now_ms(),
     )
 
 
@@ -467,6 +468,7 @@ def _options(argv: Sequence[str] | None) -> ChaosOptions:
     parser.add_argument("--kills", type=int, default=defaults.kills)
     parser.add_argument("--duration", type=float, default=defaults.duration_s, help="seconds, opening to last close")
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--close-wait", type=float, default=defaults.close_wait_s, help="seconds past the last close")
     parser.add_argument("--settle", type=float, default=defaults.settle_s, help="seconds allowed to catch up")
     parser.add_argument("--out", type=Path, default=defaults.out)
     parser.add_argument("--folder", type=Path, default=None, help="the cluster's folder (default: a temporary one)")
@@ -476,8 +478,8 @@ def _options(argv: Sequence[str] | None) -> ChaosOptions:
         parser.error("--lots, --buyers and --rate must be positive; --kills and --watchers at least 0")
     return replace(
         defaults, lots=args.lots, buyers=args.buyers, watchers=args.watchers, rate=args.rate, kills=args.kills,
-        duration_s=args.duration, seed=args.seed, settle_s=args.settle, out=args.out, folder=args.folder,
-        keep=args.keep,
+        duration_s=args.duration, seed=args.seed, close_wait_s=args.close_wait, settle_s=args.settle, out=args.out,
+        folder=args.folder, keep=args.keep,
     )  # fmt: skip
 
 

@@ -93,6 +93,7 @@ class Evidence:
     bids: list[BidLog]
     watchers: list[WatcherProgram]
     unexpected_exits: list[UnexpectedExit]
+    read_at_ms: int  # when Redis was read (wall clock, as lots' ends are)
 
 
 async def load_record(pg: asyncpg.Pool, sale: int) -> dict[int, list[AnyEvent]]:
@@ -241,7 +242,7 @@ def closed_exactly_once(evidence: Evidence) -> CheckResult:
             counts[type(close).__name__.removeprefix("Lot").lower()] += 1
         if not closes:
             counts["never_closed"] += 1
-            failures.append(f"lot {lot}: never closed ({len(events)} events recorded)")
+            failures.append(f"lot {lot}: never closed ({len(events)} events recorded); {_in_redis(evidence, lot)}")
         elif len(closes) > 1:
             counts["closed_more_than_once"] += 1
             failures.append(f"lot {lot}: closed {len(closes)} times: {', '.join(_name(c) for c in closes)}")
@@ -249,6 +250,15 @@ def closed_exactly_once(evidence: Evidence) -> CheckResult:
             counts["events_after_close"] += 1
             failures.append(f"lot {lot}: {_name(closes[0])} is followed by {_name(events[-1])}")
     return result("closed_exactly_once", failures, dict(counts))
+
+
+def _in_redis(evidence: Evidence, lot: int) -> str:
+    """What Redis says of a lot, and how long past its end it is: evidence for a close that never came."""
+    state = evidence.redis_states.get(lot)
+    if state is None:
+        return "not in Redis"
+    late_s = (evidence.read_at_ms - state.end_ms) / 1000
+    return f"Redis has it {state.status} at seq {state.seq}, {late_s:.1f} s past its end"
 
 
 def _name(event: AnyEvent) -> str:
