@@ -169,14 +169,17 @@ async def _sale_under_chaos(cluster: Cluster, options: ChaosOptions, report: Rep
         sale = await build_sale(pg, store, rng, options.lots, options.buyers, options.duration_s)
     report.say(f"sale {sale.id}: {options.lots} lots, {options.buyers} buyers; {options.kills} kills to come")
     drive = Drive(cluster, sale, options, rng, report)
-    figures = await drive.run()
-    async with _connections(cluster) as (pg, store):
-        figures["settle"] = await await_settled(pg, store, sale.id, options.settle_s)
-        report.say(f"record and bills: {figures['settle']}")
-        await drive.finish_watching(options.settle_s)
-        evidence = await _evidence(pg, store, sale, drive, cluster)
-        report.say("checking")
-        checks = await run_checks(pg, evidence, cluster.database_url, cluster.redis_url)
+    try:
+        figures = await drive.run()
+        async with _connections(cluster) as (pg, store):
+            figures["settle"] = await await_settled(pg, store, sale.id, options.settle_s)
+            report.say(f"record and bills: {figures['settle']}")
+            await drive.finish_watching(options.settle_s)
+            evidence = await _evidence(pg, store, sale, drive, cluster)
+            report.say("checking")
+            checks = await run_checks(pg, evidence, cluster.database_url, cluster.redis_url)
+    finally:
+        await drive.finish_watching(0.0)  # however the run ended, no watcher outlives it
     figures["watchers"] = drive.watcher_figures()
     figures["checks"] = {check.name: check.to_json() for check in checks}
     figures["failed"] = [check.name for check in checks if check.ok is False]
@@ -304,7 +307,7 @@ class Drive:
     async def finish_watching(self, timeout_s: float) -> None:
         """Give the watchers until every one has seen every lot close, then stop them."""
         pending = [task for task in self.watching if not task.done()]
-        if pending:
+        if pending and timeout_s > 0:
             await asyncio.wait(pending, timeout=timeout_s)
         self.stop_watching.set()
         for task in self.watching:
