@@ -5,6 +5,7 @@ auction demo [--duration S] [--lots N] [--bidders N] [--json]
 auction db migrate
 auction vetting resync [--sale S]       publish every registration's standing to the engine again
 auction admin create EMAIL NAME         the house's first admin (password from AUCTION_ADMIN_PASSWORD or asked)
+auction audit verify SALE [LOT]         replay the record through the engine; exit 1 on any difference
 auction gateway / auction worker        the group's children, started by `serve`
 """
 
@@ -66,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
         "resync", help="publish every registration's standing to the engine again (e.g. after losing Redis)"
     )
     resync.add_argument("--sale", type=_positive, default=None)
+    audit = commands.add_parser("audit", help="check the record")
+    verify = audit.add_subparsers(dest="audit_command", required=True).add_parser(
+        "verify", help="replay a sale's record (PostgreSQL alone) through the engine; exit 1 on any difference"
+    )
+    verify.add_argument("sale", type=_positive)
+    verify.add_argument("lot", type=_positive, nargs="?", default=None)
     admin = commands.add_parser("admin", help="the house's first admin account")
     create = admin.add_subparsers(dest="admin_command", required=True).add_parser(
         "create", help="create the first admin (refused once an admin exists: admins make accounts over HTTP)"
@@ -87,14 +94,20 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             redis_url, database_url = _required_urls(settings)
             _run(
                 run_gateway(
-                    redis_url, database_url, args.host, args.port, settings.durability, settings.sanctioned_countries
+                    redis_url,
+                    database_url,
+                    args.host,
+                    args.port,
+                    settings.durability,
+                    settings.sanctioned_countries,
+                    settings.writers,
                 )
             )
         case "worker":
             from auction.worker import run_worker
 
             redis_url, database_url = _required_urls(settings)
-            _run(run_worker(redis_url, database_url, settings.durability))
+            _run(run_worker(redis_url, database_url, settings.durability, settings.writers))
         case "demo":
             from auction.demo import DemoOptions, run_demo
 
@@ -110,6 +123,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return asyncio.run(_resync(settings, args.sale))
         case "admin":
             return asyncio.run(_create_admin(settings, args.email, args.name, _admin_password()))
+        case "audit":
+            return asyncio.run(_verify(settings, args.sale, args.lot))
     return 0
 
 
@@ -178,12 +193,12 @@ async def _resync(settings: Settings, sale: int | None) -> int:
     from redis.asyncio import Redis
 
     from auction import vetting
-    from auction.store import LotStore
+    from auction.store import BACKGROUND_PRIORITY, service_store
 
     redis_url, database_url = _required_urls(settings)
     pg = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     redis = Redis.from_url(redis_url)
-    store = LotStore(redis, pg=pg)
+    store = service_store(redis, pg, writers=settings.writers, priority=BACKGROUND_PRIORITY, clock=None)
     try:
         count = await vetting.resync(pg, store, sale)
     finally:
@@ -192,6 +207,27 @@ async def _resync(settings: Settings, sale: int | None) -> int:
         await pg.close()
     print(f"published {count} standings")
     return 0
+
+
+async def _verify(settings: Settings, sale: int, lot: int | None) -> int:
+    import asyncpg
+
+    from auction import audit
+    from ops.embedded import start_services
+
+    services = await asyncio.to_thread(
+        start_services, settings.state_dir, settings.redis_url, settings.database_url, settings.appendfsync
+    )
+    try:
+        pg = await asyncpg.create_pool(services.database_url, min_size=1, max_size=2)
+        try:
+            verification = await audit.verify(pg, sale, lot)
+        finally:
+            await pg.close()
+    finally:
+        services.stop()
+    print(verification.report())
+    return 0 if verification.ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,8 @@ AUCTION_REDIS_URL      redis://... ; unset: start an embedded Redis under the st
 AUCTION_DATABASE_URL   postgresql://... ; unset: start an embedded PostgreSQL under the state folder
 AUCTION_STATE_DIR      where embedded servers keep their data (default .state)
 AUCTION_DURABILITY     redis (default) or postgres: when a bid is acknowledged, see README "Durability"
+AUCTION_WRITERS        single (default: one store writes each sale, the others forward to it) or optimistic
+                       (every process commits directly, the compare-and-set alone keeps it right); README
 AUCTION_APPENDFSYNC    always (default), everysec or no: the embedded Redis's fsync policy
 AUCTION_SANCTIONED_COUNTRIES  ISO 3166 alpha-2 codes, comma-separated, whose companies can't be approved
                        (default KP,IR,SY,CU,RU,BY; set it empty for none)
@@ -19,6 +21,7 @@ from typing import Literal, get_args
 import msgspec
 
 Durability = Literal["redis", "postgres"]
+Writers = Literal["single", "optimistic"]
 AppendFsync = Literal["always", "everysec", "no"]
 
 
@@ -36,6 +39,7 @@ class Settings(msgspec.Struct, frozen=True):
     database_url: str | None = None
     state_dir: Path = Path(".state")
     durability: Durability = "redis"
+    writers: Writers = "single"
     appendfsync: AppendFsync = "always"
     sanctioned_countries: frozenset[str] = DEFAULT_SANCTIONED
 
@@ -61,6 +65,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         database_url=_url(env, "AUCTION_DATABASE_URL", ("postgresql://", "postgres://")),
         state_dir=Path(env.get("AUCTION_STATE_DIR", ".state")),
         durability=_choice(env, "AUCTION_DURABILITY", get_args(Durability), "redis"),  # type: ignore[arg-type]
+        writers=_choice(env, "AUCTION_WRITERS", get_args(Writers), "single"),  # type: ignore[arg-type]
         appendfsync=_choice(env, "AUCTION_APPENDFSYNC", get_args(AppendFsync), "always"),  # type: ignore[arg-type]
         sanctioned_countries=_countries(env, "AUCTION_SANCTIONED_COUNTRIES"),
     )

@@ -34,8 +34,8 @@ from auction.demo_sale import demo_sale, valuation
 from auction.demo_settlement import settle_demo_sale
 from auction.engine.lot import LotState
 from auction.engine.premium import all_in
-from auction.rebuild import rebuild_from_record
-from auction.store import LotStore
+from auction.record import rebuild_from_record
+from auction.store import BACKGROUND_PRIORITY, LotStore, service_store
 from ops.runner import process_group
 
 TEMPERAMENTS: list[Temperament] = ["proxy", "active", "active", "sniper"]
@@ -233,7 +233,7 @@ async def run_demo(settings: Settings, options: DemoOptions) -> int:
     async with process_group(settings, "127.0.0.1", port) as group:
         redis = aioredis.Redis.from_url(group.services.redis_url)
         pg = await asyncpg.create_pool(group.services.database_url, min_size=1, max_size=4)
-        store = LotStore(redis, pg=pg)
+        store = service_store(redis, pg, priority=BACKGROUND_PRIORITY, clock=None)
         try:
             summary = await _run_sale(group.base_url, pg, store, rng, options, out)
         finally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 # Set of the ids of every sale whose lots are loaded into Redis (read by the persister and the scheduler).
 ACTIVE_SALES = "auction:sales"
 
-# Consumer group, on every sale's event stream, through which the persister copies events to PostgreSQL.
+# Consumer group, on every sale's event and journal streams, through which the persister copies them to PostgreSQL.
 PERSISTER_GROUP = "persister"
 
 # Hash fields of a lot key.
@@ -25,6 +25,7 @@ STANDING_FIELD = "s"  # msgspec msgpack of BidderStanding, set by identity throu
 EXPOSURE_PREFIX = "x:"  # "x:<lot>" -> all-in the buyer would owe on that lot (only the lot's leader has one)
 
 # Stream entry fields.
+JOURNAL_FIELD = "j"  # JSON of one journal entry (auction.engine.journal), in the sale's journal stream
 EVENT_FIELD = "e"  # JSON of one event, tagged with its "type" (msgspec json of the AnyEvent union)
 LOT_FIELD = "lot"  # per-sale stream only: the lot the event belongs to
 SEQ_FIELD = "seq"  # per-sale stream only: the event's seq within its lot
@@ -59,6 +60,34 @@ def sale_commits(sale: int) -> str:
     """Hash: store id -> the token of that store's last commit applied in the sale. A commit decided on one
     still in flight names it, and is refused unless it is this field (LotStore, "Pipelining")."""
     return f"{sale_prefix(sale)}:commits"
+
+
+def sale_journal(sale: int) -> str:
+    """Stream (auto ids) of the sale's journal (auction.engine.journal): one entry per commit, lot created and
+    standing set, field `j`, in the order they happened. The persister copies it into `sale_journal`."""
+    return f"{sale_prefix(sale)}:journal"
+
+
+def sale_owner(sale: int) -> str:
+    """String "<store id>|<priority>" with an expiry: the lease of the one store that writes the sale's lots
+    (auction.store.lease). Every other store forwards its commands to the owner."""
+    return f"{sale_prefix(sale)}:owner"
+
+
+def sale_fence(sale: int) -> str:
+    """Counter, bumped on every change of owner: the fencing token. A commit names the token its writer was
+    given, and the commit script refuses it if the sale has changed hands since."""
+    return f"{sale_prefix(sale)}:fence"
+
+
+def sale_inbox(sale: int) -> str:
+    """Pub/sub channel on which other stores send the sale's owner their commands (auction.store.forward)."""
+    return f"{sale_prefix(sale)}:inbox"
+
+
+def store_replies(store: str) -> str:
+    """Pub/sub channel on which owners answer the commands a store forwarded to them."""
+    return f"auction:store:{store}:replies"
 
 
 def sale_lots(sale: int) -> str:

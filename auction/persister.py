@@ -1,9 +1,10 @@
-"""Copies every event from Redis into the record, PostgreSQL's `lot_events`.
+"""Copies every event and every journal entry from Redis into the record in PostgreSQL.
 
-Save, then acknowledge: the persister reads each active sale's event stream (`sale:{S}:events`) through the
-consumer group "persister", inserts a batch with one INSERT ... ON CONFLICT (sale_id, lot_no, seq) DO NOTHING,
-and only then XACKs it. A crash between insert and ack re-delivers the batch, which the primary key turns into
-a no-op; so does running two persisters, or the store's postgres durability mode having written the rows first.
+Save, then acknowledge: the persister reads each active sale's event stream (`sale:{S}:events`) and journal
+(`sale:{S}:journal`) through the consumer group "persister", inserts a batch with one INSERT ... ON CONFLICT DO
+NOTHING (lot_events is unique on (sale, lot, seq), sale_journal on (sale, entry id)), and only then XACKs it. A
+crash between insert and ack re-delivers the batch, which the keys turn into a no-op; so does running two
+persisters, or the store's postgres durability mode having written the rows first.
 
 On every pass a consumer first re-reads its own pending entries (delivered before a crash, never acked), then
 claims entries that another consumer left pending for longer than `claim_idle_ms` (it died), then reads new
@@ -20,23 +21,17 @@ import asyncpg
 from redis.asyncio import Redis
 
 from auction import keys
-from auction.engine.messages import EVENT_DECODER, AnyEvent
+from auction.engine.messages import EVENT_DECODER
+from auction.record import EventRow, event_row, journal_row, write_events, write_journal
 from auction.sale_streams import Entry, SaleStreamGroup, follow
-from auction.store import EventRow, StoreError, event_row, translate_errors, write_events
+from auction.store import StoreError, translate_errors
 
 log = logging.getLogger(__name__)
 
 
 _LOT = keys.LOT_FIELD.encode()
 _EVENT = keys.EVENT_FIELD.encode()
-
-
-async def load_lot_events(pg: asyncpg.Pool, sale: int, lot: int) -> list[AnyEvent]:
-    """A lot's recorded events in seq order (data read as text, whatever jsonb codec the pool has)."""
-    rows = await pg.fetch(
-        "SELECT data::text FROM lot_events WHERE sale_id = $1 AND lot_no = $2 ORDER BY seq", sale, lot
-    )
-    return [EVENT_DECODER.decode(row[0]) for row in rows]
+_JOURNAL = keys.JOURNAL_FIELD.encode()
 
 
 class Persister:
@@ -52,26 +47,36 @@ class Persister:
         self._redis = redis
         self._pg = pg
         self._consumer = consumer
-        self._streams = SaleStreamGroup(redis, keys.PERSISTER_GROUP, consumer, batch=batch, claim_idle_ms=claim_idle_ms)
+        group = keys.PERSISTER_GROUP
+        self._events = SaleStreamGroup(redis, group, consumer, batch=batch, claim_idle_ms=claim_idle_ms)
+        self._journal = SaleStreamGroup(
+            redis, group, consumer, batch=batch, claim_idle_ms=claim_idle_ms, stream=keys.sale_journal
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Persist until `stop` is set; a failing Redis or PostgreSQL is retried, never fatal."""
         await follow(stop, self.drain_once, retry_on=StoreError, name=f"persister {self._consumer}")
 
     async def drain_once(self) -> int:
-        """Persist everything currently in the streams of active sales; returns the rows newly written."""
+        """Persist everything currently in the streams of active sales; returns the rows newly written. The
+        journal goes second: an entry is never recorded before the events it names."""
         with translate_errors("persisting events"):
-            return await self._streams.drain_once(self._store)
+            written = await self._events.drain_once(self._store_events)
+            return written + await self._journal.drain_once(self._store_journal)
 
     async def stream_lag(self) -> int:
         """Entries not yet acknowledged, across active sales: pending plus never delivered."""
         with translate_errors("measuring stream lag"):
-            return sum([await self._sale_lag(sale) for sale in await self._streams.active_sales()])
+            return sum([await self._sale_lag(sale) for sale in await self._events.active_sales()])
 
-    async def _store(self, sale: int, entries: list[Entry]) -> int:
+    async def _store_events(self, sale: int, entries: list[Entry]) -> int:
         """Insert; the stream group acks once this returns, so an entry is acked only once PostgreSQL has it."""
-        rows = [_row(sale, fields) for _id, fields in entries if fields]  # fields is None if the entry was deleted
+        rows = [_event_row(sale, fields) for _id, fields in entries if fields]  # None: the entry was deleted
         return await write_events(self._pg, rows)
+
+    async def _store_journal(self, sale: int, entries: list[Entry]) -> int:
+        rows = [journal_row(sale, entry_id, fields[_JOURNAL]) for entry_id, fields in entries if fields]
+        return await write_journal(self._pg, rows)
 
     async def _sale_lag(self, sale: int) -> int:
         for group in await self._redis.xinfo_groups(keys.sale_events(sale)):
@@ -89,6 +94,6 @@ class Persister:
         return len(after)
 
 
-def _row(sale: int, fields: dict[bytes, bytes]) -> EventRow:
+def _event_row(sale: int, fields: dict[bytes, bytes]) -> EventRow:
     data = fields[_EVENT]
     return event_row(sale, int(fields[_LOT]), EVENT_DECODER.decode(data), data.decode())

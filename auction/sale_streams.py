@@ -1,10 +1,11 @@
 """Reading every active sale's event stream as one consumer of a consumer group.
 
 The persister and the settlement service both follow each sale's stream (`sale:{S}:events`) with a group of
-their own. A pass over a sale reads, in this order: the entries this consumer was given before a crash
-("0"), the entries another consumer was given and abandoned (XAUTOCLAIM past `claim_idle_ms`), then new ones
-(">"). Entries are acknowledged only after the handler has returned, so a crash in between redelivers them;
-both handlers are idempotent, which makes that harmless.
+their own; the persister follows the sale's journal (`sale:{S}:journal`) the same way. A pass over a sale
+reads, in this order: the entries this consumer was given before a crash ("0"), the entries another consumer
+was given and abandoned (XAUTOCLAIM past `claim_idle_ms`), then new ones (">"). Entries are acknowledged only
+after the handler has returned, so a crash in between redelivers them; both handlers are idempotent, which
+makes that harmless.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ class SaleStreamGroup:
         batch: int,
         claim_idle_ms: int,
         only_sales: frozenset[int] | None = None,
+        stream: Callable[[int], str] = keys.sale_events,
     ) -> None:
         self._redis = redis
+        self._stream = stream
         self.group = group
         self._consumer = consumer
         self._batch = batch
@@ -64,7 +67,7 @@ class SaleStreamGroup:
     async def _create_group(self, sale: int) -> None:
         """From id 0: a sale's events written before the group existed are read too."""
         try:
-            await self._redis.xgroup_create(keys.sale_events(sale), self.group, id="0", mkstream=True)
+            await self._redis.xgroup_create(self._stream(sale), self.group, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -86,7 +89,7 @@ class SaleStreamGroup:
         done = 0
         while True:
             reply: Any = await self._redis.xreadgroup(
-                self.group, self._consumer, {keys.sale_events(sale): start}, count=self._batch
+                self.group, self._consumer, {self._stream(sale): start}, count=self._batch
             )
             entries = reply[0][1] if reply else []
             done += await self._handle(sale, entries, handle)
@@ -98,7 +101,7 @@ class SaleStreamGroup:
         done, cursor = 0, "0-0"
         while True:
             cursor_raw, entries, *_deleted = await self._redis.xautoclaim(
-                keys.sale_events(sale),
+                self._stream(sale),
                 self.group,
                 self._consumer,
                 min_idle_time=self._claim_idle_ms,
@@ -115,7 +118,7 @@ class SaleStreamGroup:
         if not entries:
             return 0
         done = await handle(sale, entries)
-        await self._redis.xack(keys.sale_events(sale), self.group, *[entry_id for entry_id, _ in entries])
+        await self._redis.xack(self._stream(sale), self.group, *[entry_id for entry_id, _ in entries])
         return done
 
 

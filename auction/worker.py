@@ -20,7 +20,8 @@ import redis.asyncio as aioredis
 
 from auction.persister import Persister
 from auction.scheduler import Scheduler
-from auction.store import LotStore
+from auction.config import Durability, Writers
+from auction.store import BACKGROUND_PRIORITY, service_store
 from settlement.service import SettlementService
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,9 @@ PG_POOL_SIZE = 4
 Loop = Callable[[asyncio.Event], Awaitable[None]]
 
 
-async def run_worker(redis_url: str, database_url: str, durability: str = "redis") -> None:
+async def run_worker(
+    redis_url: str, database_url: str, durability: Durability = "redis", writers: Writers = "single"
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -39,7 +42,8 @@ async def run_worker(redis_url: str, database_url: str, durability: str = "redis
     redis = aioredis.Redis.from_url(redis_url)
     # min_size=0: creating the pool connects to nothing, so the worker starts while PostgreSQL is down.
     pg = await asyncpg.create_pool(database_url, min_size=0, max_size=PG_POOL_SIZE)
-    store = LotStore(redis, durability="postgres" if durability == "postgres" else "redis", pg=pg)
+    # The scheduler's store holds a sale only while no gateway does (it opens lots before anyone bids).
+    store = service_store(redis, pg, durability=durability, writers=writers, priority=BACKGROUND_PRIORITY)
     loops: dict[str, Loop] = {
         "persister": Persister(redis, pg).run,
         "scheduler": Scheduler(store, redis).run,

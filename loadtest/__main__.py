@@ -30,7 +30,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from auction.config import settings_from_env
-from auction.store import LotStore
+from auction.store import BACKGROUND_PRIORITY, service_store
 from loadtest import report, scenarios
 from loadtest.baseline import redis_benchmark
 from loadtest.generator import BidderPool, raise_nofile
@@ -100,7 +100,7 @@ async def suite(options: argparse.Namespace) -> dict[str, Any]:
         assert gateway.process is not None
         redis = aioredis.Redis.from_url(group.services.redis_url)
         pg = await asyncpg.create_pool(group.services.database_url, min_size=2, max_size=8)
-        store = LotStore(redis, pg=pg)
+        store = service_store(redis, pg, priority=BACKGROUND_PRIORITY, clock=None)
         try:
             conns = 60 if quick else options.connections
             ids, tokens, consignor = await scenarios.make_bidders(pg, conns)

@@ -22,15 +22,16 @@ from redis.asyncio import Redis
 
 from auction.engine.lot import LotState, LotTerms
 from auction.engine.messages import PlaceBid
-from auction.store import LotStore, _commit_args, _commit_keys, _decide_batch, _Pending, decode_state
+from auction.store import LotStore, decode_state
+from auction.store.planner import Planned, commit_args, commit_keys, plan_batch
+from auction.store.scripts import COMMIT_LUA
 
 
 async def bare_commit_calls_per_s(
     redis: Redis, store: LotStore, terms: list[LotTerms], states: list[LotState], duration_s: float
 ) -> dict[str, Any]:
     """One EVALSHA of the commit script per bid, `len(terms)` callers at once; returns calls/s and failures."""
-    script = redis.register_script(_commit_script_source())
-    loop = asyncio.get_running_loop()
+    script = redis.register_script(COMMIT_LUA)
     deadline = time.monotonic() + duration_s
     counts = {"calls": 0, "ok": 0, "stale": 0, "other": 0}
 
@@ -43,9 +44,9 @@ async def bare_commit_calls_per_s(
         while time.monotonic() < deadline:
             bidder = bidders[n % 2]
             command = PlaceBid(int(time.time() * 1000), bidder, bidder % 10_000, amount, f"bare-{index}-{n}", "bid")
-            item = _Pending(sale, lot, command, f"{bidder}:bare-{index}-{n}", loop.create_future())
-            plan = _decide_batch([item], known)
-            reply = await script(keys=_commit_keys(sale, plan), args=_commit_args([item], plan))
+            item = Planned(lot, command, f"{bidder}:bare-{index}-{n}")
+            plan = plan_batch([item], known)
+            reply = await script(keys=commit_keys(sale, plan), args=commit_args([item], plan))
             counts["calls"] += 1
             if reply[0] == b"ok":
                 counts["ok"] += 1
@@ -71,12 +72,6 @@ async def bare_commit_calls_per_s(
         "concurrency": len(states),
         "seconds": round(elapsed, 2),
     }
-
-
-def _commit_script_source() -> str:
-    from auction.store import _COMMIT_LUA
-
-    return _COMMIT_LUA
 
 
 def redis_benchmark(redis_url: str, timeout_s: float = 60.0) -> dict[str, Any] | None:

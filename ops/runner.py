@@ -86,6 +86,7 @@ def _child_env(services: Services, settings: Settings) -> dict[str, str]:
         AUCTION_REDIS_URL=services.redis_url,
         AUCTION_DATABASE_URL=services.database_url,
         AUCTION_DURABILITY=settings.durability,
+        AUCTION_WRITERS=settings.writers,
         PYTHONUNBUFFERED="1",
     )
     return env

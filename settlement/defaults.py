@@ -29,7 +29,7 @@ import msgspec
 
 from auction import catalog
 from auction.engine.messages import LotSold
-from auction.persister import load_lot_events
+from auction.record import load_lot_events
 from settlement import billing, buyers, ledger, unsold
 from settlement.errors import InvalidState, NotFound
 from settlement.rules import Underbidder, forfeit, in_default, reaward, reminders_due, underbidders

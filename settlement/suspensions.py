@@ -36,7 +36,7 @@ from redis.asyncio import Redis
 from auction import keys, vetting
 from auction.engine.messages import AnyEvent, CancelBids
 from auction.engine.record import has_live_bids
-from auction.store import Accepted, LotStore, Outcome
+from auction.store import BACKGROUND_PRIORITY, Accepted, LotStore, Outcome, service_store
 from settlement.errors import translate_errors
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,8 @@ async def apply_suspensions(
         pending = await pg.fetch("SELECT * FROM suspension_outbox WHERE done_ms IS NULL ORDER BY id")
     if not pending:
         return 0
-    store = LotStore(redis, durability="postgres", pg=pg)
+    # The sale's owner (a gateway, usually) decides the cancellations; this store forwards them to it.
+    store = service_store(redis, pg, durability="postgres", priority=BACKGROUND_PRIORITY, clock=None)
     changed = 0
     try:
         for row in pending:

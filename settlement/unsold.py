@@ -26,7 +26,7 @@ import msgspec
 
 from auction import catalog, vetting
 from auction.engine.standing import refusal as standing_refusal
-from auction.persister import load_lot_events
+from auction.record import load_lot_events
 from auction.store import LotStore
 from settlement import billing, buyers, ledger, shipping
 from settlement.errors import InvalidState, NotFound, translate_errors

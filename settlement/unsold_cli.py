@@ -106,10 +106,10 @@ async def _relist_into(pg: asyncpg.Pool, sale: int, now: int, redis_url: str | N
         return await unsold.relist_into(pg, sale, now)
     import redis.asyncio as aioredis
 
-    from auction.store import LotStore
+    from auction.store import BACKGROUND_PRIORITY, service_store
 
     redis = aioredis.Redis.from_url(redis_url)
-    store = LotStore(redis)
+    store = service_store(redis, pg, priority=BACKGROUND_PRIORITY, clock=None)
     try:
         return await unsold.relist_into(pg, sale, now, store)
     finally:

@@ -29,6 +29,7 @@ from ops.embedded import (
     with_database,
 )
 from ops.migrate import migrate
+from tests.verified import verify_records
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +86,9 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
         await client.aclose()
 
 
+_ISSUED_SALES: list[int] = []  # every sale id handed out this session, in order
+
+
 @pytest.fixture(scope="session")
 def new_sale_id() -> Callable[[], int]:
     """Unique sale ids: a counter from a random 12-digit base, so sessions sharing a server don't collide.
@@ -92,7 +96,28 @@ def new_sale_id() -> Callable[[], int]:
     Kept below 2**53 so ids survive a round trip through JavaScript numbers.
     """
     counter = itertools.count(10**11 + secrets.randbelow(9 * 10**11))
-    return lambda: next(counter)
+
+    def issue() -> int:
+        sale = next(counter)
+        _ISSUED_SALES.append(sale)
+        return sale
+
+    return issue
+
+
+@pytest.fixture(autouse=True)
+async def record_verified(request: pytest.FixtureRequest, redis_url: str, database_url: str) -> AsyncIterator[None]:
+    """After every test that made sales: each sale's record, copied into PostgreSQL as the persister would, is
+    replayed through the pure core by the verifier (`auction audit verify`), and must be a history the rules
+    produce. A test that corrupts a record on purpose says so with @pytest.mark.record_not_verified."""
+    if "new_sale_id" not in request.fixturenames or request.node.get_closest_marker("record_not_verified"):
+        yield
+        return
+    first = len(_ISSUED_SALES)
+    yield
+    problems = await verify_records(redis_url, database_url, _ISSUED_SALES[first:])
+    if problems:
+        pytest.fail("the verifier found records the rules could not produce:\n" + "\n".join(problems))
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from redis.asyncio import Redis
 
 from auction import keys
 from auction.engine.messages import LotOpened, LotPassed, LotSold
-from auction.persister import Persister, load_lot_events
+from auction.persister import Persister
+from auction.record import load_lot_events
 from auction.scheduler import Scheduler
 from auction.store import Accepted, LotStore
 from tests.lots import END, MINUTE, START, bid, terms_for

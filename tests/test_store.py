@@ -28,7 +28,7 @@ from auction.store import (
     StoreUnavailable,
     translate_errors,
 )
-from auction.store import _pack_args as pack_args
+from auction.store.planner import pack_args
 from ops.embedded import EmbeddedRedis
 from tests.lots import END, START, bid, dedupe_key, max_bid, terms_for
 
@@ -37,13 +37,27 @@ T = START + 1000
 
 @pytest.fixture
 async def other(redis_url: str) -> AsyncIterator[LotStore]:
-    """A second store on its own connection: another gateway process, as far as Redis can tell."""
+    """A second store on its own connection: another gateway process, as far as Redis can tell. It forwards
+    the commands of a sale that `store` holds."""
     client = Redis.from_url(redis_url)
     lot_store = LotStore(client)
     try:
         yield lot_store
     finally:
         await lot_store.close()
+        await client.aclose()
+
+
+@pytest.fixture
+async def racers(redis: Redis, redis_url: str) -> AsyncIterator[tuple[LotStore, LotStore]]:
+    """Two stores that both commit directly (the optimistic mode): only the compare-and-set keeps them right."""
+    client = Redis.from_url(redis_url)
+    first, second = LotStore(redis, writers="optimistic"), LotStore(client, writers="optimistic")
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
         await client.aclose()
 
 
@@ -136,8 +150,9 @@ async def test_a_lone_command_is_not_delayed(store: LotStore, lot: LotTerms) -> 
 
 
 async def test_a_stale_cache_is_refreshed_from_the_conflict_reply(
-    store: LotStore, other: LotStore, redis: Redis, lot: LotTerms
+    racers: tuple[LotStore, LotStore], redis: Redis, lot: LotTerms
 ) -> None:
+    store, other = racers
     await send(store, lot, bid(T, 1, 100))  # store caches the lot at version 2
     await send(other, lot, bid(T + 1, 2, 200))  # other moves it to version 3
     third = await send(store, lot, bid(T + 2, 3, 300))  # decided on a stale state first
@@ -149,6 +164,21 @@ async def test_a_stale_cache_is_refreshed_from_the_conflict_reply(
 async def test_two_stores_bidding_on_one_lot_lose_and_duplicate_nothing(
     store: LotStore, other: LotStore, redis: Redis, lot: LotTerms
 ) -> None:
+    """One writer: `other` forwards everything to `store`, which holds the sale; none is refused busy."""
+    commands = rising_bids(200)
+    outcomes = await asyncio.gather(*[send((store, other)[i % 2], lot, c) for i, c in enumerate(commands)])
+    recorded = await assert_consistent(store, redis, lot)
+    assert recorded == events_of(outcomes), "every committed event answered exactly once, nothing else recorded"
+    assert all(isinstance(o, Accepted) or o.reason == "too_low" for o in outcomes)
+    assert other.stats.forwarded > 0 and store.stats.served == other.stats.forwarded
+    assert store.stats.conflicts == other.stats.conflicts == 0
+
+
+async def test_two_racing_stores_on_one_lot_lose_and_duplicate_nothing(
+    racers: tuple[LotStore, LotStore], redis: Redis, lot: LotTerms
+) -> None:
+    """Both commit directly (optimistic): the compare-and-set alone keeps the record right."""
+    store, other = racers
     commands = rising_bids(200)
     outcomes = await asyncio.gather(*[send((store, other)[i % 2], lot, c) for i, c in enumerate(commands)])
     recorded = await assert_consistent(store, redis, lot)
@@ -317,15 +347,16 @@ async def test_packed_arguments_reach_the_script_as_the_strings_redis_would_have
 async def in_flight(store: LotStore, count: int) -> None:
     """Wait until `count` commits of `store` are sent and unanswered (Redis is paused for writes)."""
     for _ in range(500):
-        if len(store._in_flight) >= count:
+        if store.in_flight() >= count:
             return
         await asyncio.sleep(0.001)
     raise AssertionError(f"never {count} commits in flight")
 
 
 async def test_a_commit_decided_on_one_that_fails_fails_too_and_both_are_decided_again(
-    redis: Redis, store: LotStore, other: LotStore, lot: LotTerms
+    redis: Redis, racers: tuple[LotStore, LotStore], lot: LotTerms
 ) -> None:
+    store, other = racers
     first, second, a, b = rising_bids(4)
     assert isinstance(await send(store, lot, first), Accepted)  # `store` now knows the lot at seq 2
     assert isinstance(await send(other, lot, second), Accepted)  # another process moves it on behind its back

@@ -15,7 +15,7 @@ from auction.engine.messages import AnyEvent, BidsCancelled, CancelBids, Rejecte
 from auction.engine.premium import CHRISTIES_2023_USD, all_in
 from auction.engine.standing import BidderStanding
 from auction.persister import Persister
-from auction.rebuild import rebuild_from_record
+from auction.record import rebuild_from_record
 from auction.store import Accepted, LotStore
 from tests.lots import END, START, bid, dedupe_key, max_bid, terms_for
 

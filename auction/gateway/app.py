@@ -20,13 +20,13 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from auction.config import DEFAULT_SANCTIONED, Durability
+from auction.config import DEFAULT_SANCTIONED, Durability, Writers
 from auction.gateway.accounts import AccountsApi
 from auction.gateway.fanout import Hub
 from auction.gateway.http import ErrorBody, HttpApi, authorise_with, errors
 from auction.gateway.live import BidDesk, Identities, LiveChannel, Quotes
 from auction.gateway.openapi import TEXT, Reply, Route, openapi_route
-from auction.store import LotStore
+from auction.store import GATEWAY_PRIORITY, LotStore, service_store
 from ops.metrics import CONTENT_TYPE, Metrics
 from settlement.http import routes as settlement_routes
 from settlement.shipping_http import routes as shipping_routes
@@ -103,6 +103,7 @@ async def run_gateway(
     port: int,
     durability: Durability,
     sanctioned: frozenset[str] = DEFAULT_SANCTIONED,
+    writers: Writers = "single",
 ) -> None:
     """Serve until cancelled (the CLI runs this under asyncio.run; SIGINT/SIGTERM cancel it)."""
     pool = BlockingConnectionPool.from_url(redis_url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_WAIT_S)
@@ -111,7 +112,7 @@ async def run_gateway(
     # PostgreSQL is down; the pool connects on first use and again after an outage.
     pg = await asyncpg.create_pool(database_url, min_size=0, max_size=PG_POOL_SIZE)
     # The gateway decides bids against each buyer's standing (vetting publishes it): eligibility and limits.
-    store = LotStore(redis, durability=durability, pg=pg, enforce_standing=True)
+    store = service_store(redis, pg, durability=durability, writers=writers, priority=GATEWAY_PRIORITY)
     runner = web.AppRunner(make_app(redis, pg, store, sanctioned))
     try:
         await runner.setup()

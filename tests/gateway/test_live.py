@@ -21,7 +21,8 @@ from auction.engine.messages import AnyEvent, BidAccepted, MaxBidRaised, PlaceBi
 from auction.engine.views import public_event
 from auction.gateway import fanout
 from auction.gateway.fanout import Hub, Outbox, Watch
-from auction.persister import Persister, load_lot_events
+from auction.persister import Persister
+from auction.record import load_lot_events
 from tests.gateway.conftest import BidderMaker, Running, SaleMaker
 
 BIDDERS = 50

@@ -15,7 +15,7 @@ from auction.catalog import NewLot, NewSale, SaleSettings
 from auction.diamonds import Diamond
 from auction.engine.lot import LotState, decide, evolve, new_lot
 from auction.engine.messages import EVENT_ENCODER, AnyEvent, CloseLot, PlaceBid, Rejected
-from auction.store import event_row, write_events
+from auction.record import event_row, write_events
 
 START = 1_700_000_000_000
 CLOSE = START + 3_600_000

@@ -18,8 +18,8 @@ from auction.diamonds import Diamond
 from auction.engine.lot import LotTerms
 from auction.engine.messages import EVENT_DECODER, AnyCommand, BidsCancelled, CancelBids, PlaceBid, Rejected
 from auction.engine.premium import CHRISTIES_2023_USD, all_in
-from auction.persister import Persister, load_lot_events
-from auction.rebuild import rebuild_from_record
+from auction.persister import Persister
+from auction.record import load_lot_events, rebuild_from_record
 from auction.store import Accepted, LotStore, Outcome
 from settlement import buyers, defaults
 from settlement.rules import DAY_MS

@@ -1,0 +1,18 @@
+-- Creates the lots of one sale that don't exist yet; an existing lot is left exactly as it is. Each lot created
+-- is written to the sale's journal with its terms, so that the record alone can replay it.
+-- KEYS: lots, opens, closes, journal, then one lot state key per lot.
+-- ARGV: (lot, encoded state, start, end, journal entry) per lot.
+local created = 0
+for i = 5, #KEYS do
+  local at = (i - 5) * 5
+  local lot, state, start_ms, end_ms, entry = ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5]
+  if redis.call('HSETNX', KEYS[i], 'v', '0') == 1 then
+    redis.call('HSET', KEYS[i], 's', state)
+    redis.call('ZADD', KEYS[1], lot, lot)
+    redis.call('ZADD', KEYS[2], start_ms, lot)
+    redis.call('ZADD', KEYS[3], end_ms, lot)
+    redis.call('XADD', KEYS[4], '*', 'j', entry)
+    created = created + 1
+  end
+end
+return created

@@ -1,0 +1,51 @@
+"""The store's exceptions, one tree, and the one place where Redis's and PostgreSQL's errors are translated.
+
+    StoreError                  anything the store could not do; callers may catch just this
+     +-- LotNotFound            the command or read names a lot that was never created
+     +-- StoreUnavailable       Redis or PostgreSQL failed or is unreachable, or a sale's owner did not answer
+     +-- StoreClosed            a command after close()
+
+Rejections by the rules (too low, too late, busy, ...) are outcomes, never exceptions. The persister, the
+scheduler and the streams follower raise the same tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import asyncpg
+from redis.exceptions import RedisError
+
+
+class StoreError(Exception):
+    """Base of every error the store raises."""
+
+
+class LotNotFound(StoreError):
+    """A command or read named a lot that was never created."""
+
+
+class StoreUnavailable(StoreError):
+    """Redis or PostgreSQL failed. For a command the outcome is unknown: resend it with the same client id."""
+
+
+class StoreClosed(StoreError):
+    """The store was closed; it takes no more commands."""
+
+
+# Foreign exceptions, translated once at the edge (httpx style). OSError covers refused and reset sockets.
+FOREIGN_ERRORS: tuple[type[BaseException], ...] = (
+    RedisError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+)
+
+
+@contextlib.contextmanager
+def translate_errors(doing: str) -> Iterator[None]:
+    try:
+        yield
+    except FOREIGN_ERRORS as exc:
+        raise StoreUnavailable(f"{doing}: {type(exc).__name__}: {exc}") from exc

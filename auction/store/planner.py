@@ -1,0 +1,286 @@
+"""The pure half of a commit: deciding a batch of commands against known states, and the commit's arguments.
+
+Nothing here touches Redis or a clock. The committer gives it the commands of one sale and what it knows (lot
+states, bidder records); it decides each command in order with the pure core, each against what the commands
+before it left, and returns a `Plan`: one outcome per command, what to write per lot and per bidder, the
+verdicts for the journal. `commit_keys` and `commit_args` turn a plan into the commit script's KEYS and ARGV
+(commit.lua); the load generator's baseline calls them exactly as the store does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Protocol
+
+import msgspec
+
+from auction import keys
+from auction.engine import lifecycle
+from auction.engine.journal import JOURNAL_ENCODER, Committed, Verdict
+from auction.engine.lot import LotState, decide, evolve, exposure_of
+from auction.engine.messages import EVENT_ENCODER, AnyCommand, AnyEvent, PlaceBid, Rejected
+from auction.engine.standing import BidContext
+
+from .codec import Accepted, BidderRecord, Outcome, encode_answer, encode_state
+
+
+class Command(Protocol):
+    """A command of the batch: for which lot, what, and its dedupe key ("<bidder>:<client id>") if any."""
+
+    @property
+    def lot(self) -> int: ...
+    @property
+    def command(self) -> AnyCommand: ...
+    @property
+    def dedupe(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A command as the baseline and tests hand it to the planner."""
+
+    lot: int
+    command: AnyCommand
+    dedupe: str | None = None
+
+
+# Per bidder, the exposure fields to set (lot -> all-in) and to delete (lots).
+Writes = dict[int, tuple[dict[int, int], list[int]]]
+
+
+@dataclass(slots=True)
+class Plan:
+    """A batch decided against known states: one outcome (and verdict) per command, per lot what to write, and
+    which bidder records the decisions read (their versions are checked) and what exposure they change."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    before: dict[int, LotState] = field(default_factory=dict)
+    after: dict[int, LotState] = field(default_factory=dict)
+    events: dict[int, list[AnyEvent]] = field(default_factory=dict)
+    read: set[int] = field(default_factory=set)
+    exposure: dict[int, dict[int, int]] = field(default_factory=dict)  # working copy: bidder -> lot -> all-in
+
+    def exposure_writes(self) -> Writes:
+        """Per bidder, the exposure fields to set and to delete: each lot's holder before the batch against
+        its holder after it (who held it in between never reached Redis)."""
+        writes: Writes = {}
+        for lot, before in self.before.items():
+            held, holds = exposure_of(before), exposure_of(self.after[lot])
+            if held == holds:
+                continue
+            if held is not None and (holds is None or holds[0] != held[0]):
+                writes.setdefault(held[0], ({}, []))[1].append(lot)
+            if holds is not None:
+                writes.setdefault(holds[0], ({}, []))[0][lot] = holds[1]
+        return writes
+
+    def changed_lots(self) -> list[int]:
+        return [lot for lot, before in self.before.items() if self.after[lot].seq != before.seq]
+
+
+def plan_batch(
+    items: Sequence[Command], known: dict[int, LotState], bidders: dict[int, BidderRecord] | None = None
+) -> Plan:
+    """Decide every command in order, each against the state (and exposures) the previous ones left. With
+    `bidders` (enforcing standings), each bid gets its context from them, and the plan notes whom it read."""
+    plan = Plan()
+    for item in items:
+        state = plan.after.get(item.lot) or known[item.lot]
+        plan.before.setdefault(item.lot, state)
+        context = None
+        if bidders is not None and isinstance(item.command, PlaceBid):
+            context = _context(plan, bidders, item.lot, state, item.command.bidder)
+        decision = decide(state, item.command, context)
+        if isinstance(decision, Rejected):
+            plan.outcomes.append(decision)
+            plan.verdicts.append(Verdict(item.lot, state.seq, item.command, context, rejected=decision))
+            plan.after[item.lot] = state
+            continue
+        after = reduce(evolve, decision, state)
+        plan.after[item.lot] = after
+        plan.events.setdefault(item.lot, []).extend(decision)
+        plan.outcomes.append(Accepted(decision, after))
+        plan.verdicts.append(Verdict(item.lot, state.seq, item.command, context, None, state.seq + 1, after.seq))
+        if bidders is not None:
+            _move_exposure(plan, bidders, item.lot, state, after)
+    return plan
+
+
+def bidders_needed(items: Sequence[Command], known: dict[int, LotState]) -> set[int]:
+    """Whose records the bids of a batch may read: the bidders, and the leaders of the lots they bid on. A lot's
+    leader later in the batch is one of these two, so nobody else is ever needed."""
+    wanted: set[int] = set()
+    for item in items:
+        if isinstance(item.command, PlaceBid):
+            wanted.add(item.command.bidder)
+            leader = known[item.lot].leader
+            if leader is not None:
+                wanted.add(leader)
+    return wanted
+
+
+def _working_exposure(plan: Plan, bidders: dict[int, BidderRecord], bidder: int) -> dict[int, int]:
+    if bidder not in plan.exposure:
+        plan.exposure[bidder] = dict(bidders[bidder].exposure)
+    return plan.exposure[bidder]
+
+
+def _context(plan: Plan, bidders: dict[int, BidderRecord], lot: int, state: LotState, bidder: int) -> BidContext:
+    """The facts a bid is decided on besides the lot; every record read here is checked at commit."""
+    plan.read.add(bidder)
+    mine = _working_exposure(plan, bidders, bidder)
+    exposure = sum(owed for other, owed in mine.items() if other != lot)
+    if state.leader is None:
+        return BidContext(bidders[bidder].standing, exposure)
+    plan.read.add(state.leader)
+    theirs = _working_exposure(plan, bidders, state.leader)
+    leader_exposure = sum(owed for other, owed in theirs.items() if other != lot)
+    return BidContext(bidders[bidder].standing, exposure, bidders[state.leader].standing, leader_exposure)
+
+
+def _move_exposure(plan: Plan, bidders: dict[int, BidderRecord], lot: int, before: LotState, after: LotState) -> None:
+    """Keep the batch's working exposures in step with the lot, so the next bid in the batch sees them."""
+    held, holds = exposure_of(before), exposure_of(after)
+    if held is not None and held[0] in bidders:
+        _working_exposure(plan, bidders, held[0]).pop(lot, None)
+    if holds is not None and holds[0] in bidders:
+        _working_exposure(plan, bidders, holds[0])[lot] = holds[1]
+
+
+def touched_bidders(plan: Plan, writes: Writes) -> list[int]:
+    return sorted(plan.read | writes.keys())
+
+
+# ---- the commit script's arguments ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """Who commits and on what it was decided: the store's id, this commit's token, the token of the commit
+    still in flight that it was decided on ('' for none), and the sale's fencing token ('' to write without
+    holding the sale: the optimistic mode)."""
+
+    store: str = ""
+    token: str = ""
+    previous: str = ""
+    fence: str = ""
+
+
+def commit_keys(sale: int, plan: Plan, writes: Writes | None = None) -> list[str]:
+    writes = plan.exposure_writes() if writes is None else writes
+    lot_keys = [key for lot in plan.before for key in (keys.lot_state(sale, lot), keys.lot_events(sale, lot))]
+    bidder_keys = [keys.bidder(sale, bidder) for bidder in touched_bidders(plan, writes)]
+    fixed = [
+        keys.sale_answers(sale), keys.sale_events(sale), keys.sale_opens(sale), keys.sale_closes(sale),
+        keys.sale_commits(sale), keys.sale_journal(sale), keys.sale_fence(sale),
+    ]  # fmt: skip
+    return [*fixed, *lot_keys, *bidder_keys]
+
+
+def commit_args(
+    items: Sequence[Command],
+    plan: Plan,
+    writes: Writes | None = None,
+    bidders: dict[int, BidderRecord] | None = None,
+    chain: Chain = Chain(),
+    journal: bytes | None = None,
+) -> list[bytes]:
+    """The script's ARGV: its arguments packed into one msgpack array (see commit.lua). `journal` is the
+    commit's journal entry when the caller has already encoded it (journal_entry)."""
+    journal = journal_entry(chain.store, plan) if journal is None else journal
+    head: list[str | bytes | int] = [chain.store, chain.token, chain.previous, chain.fence, journal]
+    return [pack_args([*head, *_body_args(items, plan, writes, bidders)])]
+
+
+def journal_entry(store: str, plan: Plan) -> bytes:
+    """The commit's entry in the sale's journal: every command's verdict, in the order decided."""
+    return JOURNAL_ENCODER.encode(Committed(store, tuple(plan.verdicts)))
+
+
+_ARGS_ENCODER = msgspec.msgpack.Encoder()
+
+
+def pack_args(args: list[str | bytes | int]) -> bytes:
+    """A msgpack array of strings, as the script's `nextarg` reads them: numbers as their decimal text (the
+    script compares them with what HGET returns), bytes as msgpack str, not bin, which Redis's cmsgpack can't
+    read (a Lua string holds any bytes)."""
+    return _ARGS_ENCODER.encode(
+        [str(arg) if type(arg) is int else _lua_string(arg) if type(arg) is bytes else arg for arg in args]
+    )
+
+
+def _lua_string(data: bytes) -> msgspec.Raw:
+    size = len(data)
+    if size < 32:
+        head = bytes((0xA0 | size,))
+    elif size < 1 << 8:
+        head = bytes((0xD9, size))
+    elif size < 1 << 16:
+        head = b"\xda" + size.to_bytes(2, "big")
+    else:
+        head = b"\xdb" + size.to_bytes(4, "big")
+    return msgspec.Raw(head + data)
+
+
+def _body_args(
+    items: Sequence[Command], plan: Plan, writes: Writes | None, bidders: dict[int, BidderRecord] | None
+) -> list[str | bytes | int]:
+    writes = plan.exposure_writes() if writes is None else writes
+    dedupe_keys = [item.dedupe for item in items if item.dedupe is not None]
+    args: list[str | bytes | int] = [len(dedupe_keys), *dedupe_keys, len(plan.before)]
+    for lot, before in plan.before.items():
+        args += _lot_args(lot, before, plan.after[lot], plan.events.get(lot, []))
+    touched = touched_bidders(plan, writes)
+    args.append(len(touched))
+    for bidder in touched:
+        read = bidders is not None and bidder in plan.read
+        args += [bidder, bidders[bidder].version if bidders is not None and read else ""]
+        set_fields, del_fields = writes.get(bidder, ({}, []))
+        args.append(len(set_fields))
+        for lot, owed in set_fields.items():
+            args += [keys.exposure_field(lot), owed]
+        args += [len(del_fields), *(keys.exposure_field(lot) for lot in del_fields)]
+    answers = [(item.dedupe, encode_answer(o)) for item, o in zip(items, plan.outcomes, strict=True) if item.dedupe]
+    args.append(len(answers))
+    for dedupe, answer in answers:
+        args += [dedupe, answer]
+    return args
+
+
+def _lot_args(lot: int, before: LotState, after: LotState, events: list[AnyEvent]) -> list[str | bytes | int]:
+    if after.seq == before.seq:
+        return [lot, before.seq, 0]
+    args: list[str | bytes | int] = [lot, before.seq, 1, after.seq, encode_state(after)]
+    args += [_open_score(after), _close_score(after), len(events)]
+    for event in events:
+        args += [event.seq, EVENT_ENCODER.encode(event)]
+    return args
+
+
+def _open_score(state: LotState) -> str | int:
+    """Only a scheduled lot waits to be opened; "" takes the lot out of the opens set."""
+    return state.terms.start_ms if state.status == "scheduled" else ""
+
+
+def _close_score(state: LotState) -> str | int:
+    """A lot waits to be closed at its current end until it is final."""
+    return "" if state.status in lifecycle.FINAL else state.end_ms
+
+
+__all__ = [
+    "Chain",
+    "Command",
+    "Plan",
+    "Planned",
+    "Writes",
+    "bidders_needed",
+    "commit_args",
+    "commit_keys",
+    "journal_entry",
+    "pack_args",
+    "plan_batch",
+    "touched_bidders",
+]

@@ -1,0 +1,138 @@
+"""One writer per sale: leases, forwarding, fencing, a dead owner replaced, one clock; against real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from auction import keys
+from auction.engine.journal import JOURNAL_DECODER, Committed
+from auction.engine.lot import LotTerms
+from auction.engine.messages import PlaceBid
+from auction.record import load_lot_events
+from auction.store import BACKGROUND_PRIORITY, Accepted, LotStore, Outcome, StoreUnavailable
+from tests.lots import START, bid, dedupe_key, terms_for
+
+T = START + 1000
+
+
+@pytest.fixture
+async def stores(redis_url: str) -> AsyncIterator[Callable[..., LotStore]]:
+    """Stores on connections of their own (other processes, as far as Redis can tell), closed at the end."""
+    made: list[tuple[LotStore, Redis]] = []
+
+    def make(**options: object) -> LotStore:
+        client = Redis.from_url(redis_url)
+        store = LotStore(client, **options)  # type: ignore[arg-type]
+        made.append((store, client))
+        return store
+
+    yield make
+    for store, client in made:
+        await store.close()
+        await client.aclose()
+
+
+@pytest.fixture
+async def lot(redis: Redis, new_sale_id: Callable[[], int]) -> LotTerms:
+    terms = terms_for(new_sale_id())
+    creator = LotStore(redis)
+    await creator.create_lots([terms])
+    await creator.close()
+    return terms
+
+
+def send(store: LotStore, terms: LotTerms, command: PlaceBid) -> asyncio.Future[Outcome]:
+    return store.submit(terms.sale, terms.lot, command, dedupe=dedupe_key(command))
+
+
+async def owner_of(redis: Redis, sale: int) -> str:
+    value = await redis.get(keys.sale_owner(sale))
+    return "" if value is None else value.decode().split("|")[0]
+
+
+async def test_the_first_store_holds_the_sale_and_the_second_forwards_in_order(
+    stores: Callable[..., LotStore], redis: Redis, lot: LotTerms
+) -> None:
+    owner, other = stores(), stores()
+    assert isinstance(await send(owner, lot, bid(T, 1, 100)), Accepted)
+    assert await owner_of(redis, lot.sale) == owner.id
+    # 40 rising bids sent at once through the store that doesn't hold the sale: each is decided after the one
+    # before it (order kept), so every one is accepted.
+    amounts = range(200, 200 + 40 * 100, 100)
+    outcomes = await asyncio.gather(*(send(other, lot, bid(T + 1, 2 + i % 2, a)) for i, a in enumerate(amounts)))
+    assert all(isinstance(o, Accepted) for o in outcomes), outcomes
+    assert other.stats.forwarded == 40 and owner.stats.served == 40 and other.stats.commits == 0
+
+
+async def test_a_gateway_takes_a_sale_from_the_background_and_the_fence_moves(
+    stores: Callable[..., LotStore], redis: Redis, lot: LotTerms
+) -> None:
+    background, gateway = stores(priority=BACKGROUND_PRIORITY), stores()
+    assert isinstance(await send(background, lot, bid(T, 1, 100)), Accepted)
+    fence = int(await redis.get(keys.sale_fence(lot.sale)))
+    assert isinstance(await send(gateway, lot, bid(T + 1, 2, 200)), Accepted)
+    assert await owner_of(redis, lot.sale) == gateway.id
+    assert int(await redis.get(keys.sale_fence(lot.sale))) == fence + 1
+    # The background store still trusts its lease: its commit is refused as fenced and forwarded instead.
+    third = await send(background, lot, bid(T + 2, 3, 300))
+    assert isinstance(third, Accepted) and third.state.price == 300
+    assert background.stats.fenced == 1 and background.stats.forwarded == 1 and gateway.stats.served == 1
+
+
+async def test_a_dead_owner_is_replaced_once_its_lease_lapses(
+    stores: Callable[..., LotStore], redis: Redis, lot: LotTerms
+) -> None:
+    lease_ms = 600
+    dead, heir = stores(lease_ms=lease_ms), stores(lease_ms=lease_ms)
+    assert isinstance(await send(dead, lot, bid(T, 1, 100)), Accepted)
+    await dead._forwarder.close()  # as if killed: it neither answers nor renews, and never gives the sale back
+    assert dead._leases is not None and dead._leases._renewer is not None
+    dead._leases._renewer.cancel()
+    started = time.monotonic()
+    outcome = await send(heir, lot, bid(T + 1, 2, 200))
+    waited = time.monotonic() - started
+    assert isinstance(outcome, Accepted) and outcome.state.price == 200
+    assert await owner_of(redis, lot.sale) == heir.id
+    assert waited < lease_ms / 1000 + 1.0
+
+
+async def test_the_owner_stamps_each_command_with_its_own_clock(
+    stores: Callable[..., LotStore], redis: Redis, lot: LotTerms
+) -> None:
+    """One clock per sale: whatever time a gateway put on a command, the writer's clock decides."""
+    owner = stores(clock=lambda: T + 5_000)
+    other = stores()
+    assert isinstance(await send(owner, lot, bid(T, 1, 100)), Accepted)
+    outcome = await send(other, lot, bid(T - 999, 2, 200))  # a skewed gateway clock
+    assert isinstance(outcome, Accepted)
+    assert {event.at_ms for event in outcome.events} == {T + 5_000}
+    entries = await redis.xrange(keys.sale_journal(lot.sale))
+    commands = [v.command for _id, f in entries if isinstance(e := JOURNAL_DECODER.decode(f[b"j"]), Committed)
+                for v in e.verdicts]  # fmt: skip
+    assert [c.at_ms for c in commands] == [T + 5_000, T + 5_000]
+
+
+async def test_in_postgres_durability_a_resend_answered_from_redis_is_recorded_first(
+    redis: Redis, pg: asyncpg.Pool, database_url: str, lot: LotTerms
+) -> None:
+    """The commit ran but PostgreSQL failed before the answer; the resend gets the stored answer, and only
+    once PostgreSQL has its events."""
+    broken = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    await broken.close()  # every write through it fails
+    first = LotStore(redis, durability="postgres", pg=broken, writers="optimistic")
+    command = bid(T, 1, 100)
+    with pytest.raises(StoreUnavailable):
+        await send(first, lot, command)
+    await first.close()
+    assert await load_lot_events(pg, lot.sale, lot.lot) == []
+    again = LotStore(redis, durability="postgres", pg=pg, writers="optimistic")
+    outcome = await send(again, lot, command)
+    await again.close()
+    assert isinstance(outcome, Accepted)
+    assert await load_lot_events(pg, lot.sale, lot.lot) == list(outcome.events)
