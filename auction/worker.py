@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import redis.asyncio as aioredis
 
+from auction.config import Durability, Writers
 from auction.persister import Persister
 from auction.scheduler import Scheduler
-from auction.config import Durability, Writers
 from auction.store import BACKGROUND_PRIORITY, service_store
 from settlement.service import SettlementService
 
