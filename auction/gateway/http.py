@@ -183,7 +183,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.warning("%s %s: the store failed", request.method, request.path, exc_info=True)
         return error_reply(Error("unavailable", None, "the engine is unavailable; try again"), 503)
     except PG_OUT_OF_REACH:
-        log.warning("%s %s: PostgreSQL is out of reach", request.method, request.path, exc_info=True)
+        log.warning("%s %s: PostgreSQL (or a socket) failed", request.method, request.path, exc_info=True)
         return error_reply(Error("unavailable", None, "the database is unavailable; try again"), 503)
     except asyncio.CancelledError:
         raise

@@ -119,8 +119,9 @@ class DatabaseUnavailable(Exception):
 
 
 # PostgreSQL unreachable, as asyncpg reports it: the socket refused, reset, missing or timed out (OSError, which
-# TimeoutError is), a connection lost mid-query (InterfaceError, class 08), the server shutting down or starting
-# up (class 57). A query PostgreSQL answered with an error of another kind is a fault of ours, not an outage.
+# TimeoutError is), a connection that is closed or lost (InterfaceError; class 08, PostgresConnectionError), the
+# server shutting down or starting up (class 57). A query PostgreSQL answered with an error of another kind is a
+# fault of ours, not an outage, and stays `internal`.
 PG_UNREACHABLE: tuple[type[Exception], ...] = (
     OSError,
     asyncpg.InterfaceError,
