@@ -149,6 +149,8 @@ class StepResult:
     rejected: int = 0
     errors: int = 0
     unanswered: int = 0  # counted in errors too
+    duplicates: int = 0  # answers to a bid already answered in this run (a store must answer each bid once)
+    misrouted: int = 0  # answers read on another connection than the one that sent the bid
     reasons: Counter[str] = field(default_factory=Counter)
     error_codes: Counter[str] = field(default_factory=Counter)
     ack_hist: HdrHistogram = field(default_factory=new_histogram)  # due -> ack
@@ -171,6 +173,8 @@ class StepResult:
             "rejected": self.rejected,
             "errors": self.errors,
             "unanswered": self.unanswered,
+            "duplicates": self.duplicates,
+            "misrouted": self.misrouted,
             "acked_per_s": round(self.acked_per_s, 1),
             "answered_not_busy_per_s": round((self.acked + self.rejected - self.reasons["busy"]) / self.duration_s, 1),
             "reasons": dict(self.reasons),
@@ -225,13 +229,18 @@ def subscribe_frame(sale: int, lots: Sequence[int] | None) -> bytes:
 
 
 class BidderPool:
-    """One websocket per registered buyer; reads every answer and matches it to the bid's due time."""
+    """One websocket per registered buyer; reads every answer and matches it to the bid's due time.
 
-    def __init__(self, ws_url: str, tokens: Sequence[str]) -> None:
-        self._ws_url = ws_url
+    `ws_url` may be several gateways' addresses: connection i then goes to gateway i modulo their number, so a
+    schedule that takes connections in turn spreads its bids evenly over the gateways."""
+
+    def __init__(self, ws_url: str | Sequence[str], tokens: Sequence[str]) -> None:
+        self._ws_urls = [ws_url] if isinstance(ws_url, str) else list(ws_url)
         self._tokens = list(tokens)
         self.sockets: list[wire.WireSocket] = []
         self._due: dict[str, int] = {}  # client_id -> absolute due time (ns), while unanswered
+        self._sent_on: dict[str, int] = {}  # client_id -> the connection that sent it, for this run
+        self._answered: set[str] = set()  # client_ids answered in this run
         self._result: StepResult | None = None
         self._idle = asyncio.Event()
         self._order: list[deque[str]] = []  # per connection, client_ids in the order sent
@@ -239,15 +248,15 @@ class BidderPool:
     async def __aenter__(self) -> BidderPool:
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
-        async def connect(token: str) -> wire.WireSocket:
+        async def connect(index: int, token: str) -> wire.WireSocket:
             async with gate:
-                ws = await wire.connect(f"{self._ws_url}?token={token}")
+                ws = await wire.connect(f"{self.url_of(index)}?token={token}")
             first = await ws.receive(30)
             if _ANSWER.decode(first).type != "welcome":
                 raise RuntimeError(f"expected welcome, got {first[:200]!r}")
             return ws
 
-        self.sockets = list(await asyncio.gather(*(connect(t) for t in self._tokens)))
+        self.sockets = list(await asyncio.gather(*(connect(i, t) for i, t in enumerate(self._tokens))))
         self._order = [deque[str]() for _ in self.sockets]
         for index, ws in enumerate(self.sockets):
             ws.listen(partial(self._on_text, index))
@@ -256,6 +265,10 @@ class BidderPool:
     async def __aexit__(self, *exc: object) -> None:
         for ws in self.sockets:
             ws.close()
+
+    def url_of(self, conn: int) -> str:
+        """The gateway that connection `conn` talks to."""
+        return self._ws_urls[conn % len(self._ws_urls)]
 
     def _on_text(self, index: int, data: bytes) -> None:
         self._on_answer(_ANSWER.decode(data), time.monotonic_ns(), index)
@@ -273,6 +286,12 @@ class BidderPool:
         if result is None or answer.type not in ("ack", "rejected", "error"):
             return
         due = self._due.pop(answer.client_id, None) if answer.client_id else None
+        if answer.client_id and answer.type != "error":
+            if answer.client_id in self._answered:
+                result.duplicates += 1
+            self._answered.add(answer.client_id)
+            if self._sent_on.get(answer.client_id, index) != index:
+                result.misrouted += 1
         if answer.type == "error":
             result.error_codes[answer.code] += 1
             if due is None:  # an error frame names no client_id: charge it to this connection's oldest bid
@@ -299,6 +318,8 @@ class BidderPool:
         result = StepResult(rate, duration_s)
         self._result = result
         self._due.clear()
+        self._sent_on.clear()
+        self._answered.clear()
         self._idle.clear()
         frames = [wire.client_frame(bid_frame(sale, bid)) for bid in plan]  # encoded and masked before the clock
         start = time.monotonic_ns() + 50_000_000
@@ -316,6 +337,7 @@ class BidderPool:
                 bid = plan[i]
                 due = start + bid.due_ns
                 self._due[bid.client_id] = due
+                self._sent_on[bid.client_id] = bid.conn
                 self._order[bid.conn].append(bid.client_id)
                 result.sent += 1
                 if not self.sockets[bid.conn].send_frame(frames[i]):
