@@ -157,6 +157,7 @@ class StepResult:
     reject_hist: HdrHistogram = field(default_factory=new_histogram)  # due -> rejected (any reason)
     busy_hist: HdrHistogram = field(default_factory=new_histogram)  # due -> rejected "busy"
     acks: list[AckRecord] = field(default_factory=list)
+    refusals: list[tuple[str, str]] = field(default_factory=list)  # (client_id, reason) of every rejected bid
     send_lag_hist: HdrHistogram = field(default_factory=new_histogram)  # due -> written: the generator's own lag
     elapsed_s: float = 0.0  # first due to last answer
 
@@ -307,6 +308,7 @@ class BidderPool:
         else:
             result.rejected += 1
             result.reasons[answer.reason] += 1
+            result.refusals.append((answer.client_id, answer.reason))
             record_us(result.reject_hist, now - due)
             if answer.reason == "busy":
                 record_us(result.busy_hist, now - due)
