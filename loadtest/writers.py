@@ -45,7 +45,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,12 +56,14 @@ import asyncpg
 from redis.asyncio import Redis
 
 from auction import audit, keys
-from auction.engine.messages import EVENT_DECODER, BidAccepted
+from auction.engine.journal import JOURNAL_DECODER, Committed
+from auction.engine.messages import EVENT_DECODER, BidAccepted, PlaceBid
 from auction.store import BACKGROUND_PRIORITY, LotStore, service_store
-from loadtest import scenarios, writers_report
+from loadtest import own_cpu, scenarios, writers_report
 from loadtest.chaos_cluster import free_port, in_daemon_thread, log_tail
-from loadtest.cpu import Census, store_counters
-from loadtest.generator import AckRecord, BidderPool, PlannedBid, StepResult, cpu_seconds, raise_nofile, steady_schedule
+from loadtest.cpu import store_counters
+from loadtest.generator import AckRecord, BidderPool, PlannedBid, StepResult, raise_nofile, steady_schedule
+from loadtest.own_cpu import OwnCensus
 from ops.embedded import EmbeddedPostgres, EmbeddedRedis
 from ops.migrate import migrate
 
@@ -81,6 +84,7 @@ SETUP_TIMEOUT_S = 120.0  # a cell's sale and its buyers' registrations, the conn
 CHECK_TIMEOUT_S = 180.0  # the persister's drain and the verifier
 DRAIN_WAIT_S = 60.0
 LOG_LINES = 8
+JOURNAL_CHUNK = 2000  # journal entries read from Redis at a time
 # The store counters each gateway's /metrics has (ops/metrics.py). StoreStats also counts `fenced`,
 # `forwarded` and `served`, but /metrics does not export them (see WRITERS.md): forwarding is inferred below.
 COUNTERS = ("commits", "commands", "batches", "conflicts", "busy", "deciding_seconds", "committing_seconds")
@@ -275,25 +279,56 @@ class Fleet:
 
 
 @dataclass(frozen=True)
-class Reading:
-    """What is read before and after a step: the census, each gateway's CPU and counters, Redis's view."""
+class Pids:
+    """The run's own processes, for the CPU census: the servers' (found once) and the cell's."""
 
-    census: Census
-    gateway_cpu_s: list[float | None]
+    redis: int | None
+    postmaster: int | None
+
+    @staticmethod
+    async def find(redis: Redis, pg: asyncpg.Pool) -> Pids:
+        """Redis's pid from INFO, PostgreSQL's postmaster as the parent of one of our backends; None for a
+        server that is not a process on this machine."""
+        info = await redis.info("server")
+        redis_pid = int(info.get("process_id", 0)) or None
+        if redis_pid is not None and "redis" not in own_cpu.command_of(redis_pid):
+            redis_pid = None
+        postmaster = own_cpu.parent_of(int(await pg.fetchval("SELECT pg_backend_pid()")))
+        if postmaster is not None and "postgres" not in own_cpu.command_of(postmaster):
+            postmaster = None
+        return Pids(redis_pid, postmaster)
+
+    def census(self, fleet: Fleet) -> OwnCensus:
+        roles = {pid: "gateway" for pid in fleet.pids()}
+        if fleet.worker.process is not None:
+            roles[fleet.worker.process.pid] = "worker"
+        if self.redis is not None:
+            roles[self.redis] = "redis"
+        children: dict[int, str] = {}
+        if self.postmaster is not None:
+            roles[self.postmaster] = children[self.postmaster] = "postgres"
+        roles[os.getpid()] = "generator"
+        return OwnCensus.take(roles, children)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What is read before and after a step: the CPU census, each gateway's counters, Redis's view."""
+
+    census: OwnCensus
     counters: list[dict[str, float]]
     publishes: int
     fence: int
     owner: str
 
     @staticmethod
-    async def take(redis: Redis, fleet: Fleet, sale: int) -> Reading:
+    async def take(redis: Redis, pids: Pids, fleet: Fleet, sale: int) -> Reading:
         scrapes = await asyncio.gather(*(_scrape(url) for url in fleet.ws_urls))
         stats = await redis.info("commandstats")
         fence, owner = await redis.mget(keys.sale_fence(sale), keys.sale_owner(sale))
         owner_text = owner.decode() if isinstance(owner, bytes) else str(owner or "")
         return Reading(
-            Census.take(),
-            [_cpu(pid) for pid in fleet.pids()],
+            pids.census(fleet),
             scrapes,
             int(stats.get("cmdstat_publish", {}).get("calls", 0)),
             int(fence or 0),
@@ -308,29 +343,29 @@ async def _scrape(ws_url: str) -> dict[str, float]:
         return {}
 
 
-def _cpu(pid: int) -> float | None:
-    try:
-        return cpu_seconds(pid)
-    except (OSError, ValueError, IndexError):  # the process is gone: the checks report it
-        return None
-
-
 def step_figures(
-    result: StepResult, plan: Sequence[PlannedBid], before: Reading, after: Reading, mode: str, gateways: int
+    result: StepResult,
+    plan: Sequence[PlannedBid],
+    before: Reading,
+    after: Reading,
+    fleet: Fleet,
 ) -> dict[str, Any]:
     """One step's row: the generator's counts and latencies, the store's counters, where the cores went."""
+    mode, gateways, pids = fleet.mode, len(fleet.gateways), fleet.pids()
     wall = after.census.at - before.census.at
-    sent_by_gateway = [sum(1 for bid in plan if bid.conn % gateways == g) for g in range(gateways)]
+    gateway_of = {bid.client_id: bid.conn % gateways for bid in plan}
+    sent_by_gateway = [0] * gateways
+    for g in gateway_of.values():
+        sent_by_gateway[g] += 1
+    acked_by_gateway = [0] * gateways
+    for ack in result.acks:
+        acked_by_gateway[gateway_of[ack.client_id]] += 1
     per_gateway = [
         {name: round(a.get(name, 0.0) - b.get(name, 0.0), 3) for name in COUNTERS}
         for b, a in zip(before.counters, after.counters, strict=True)
     ]
     store = {name: round(sum(g[name] for g in per_gateway), 3) for name in COUNTERS}
-    used = [
-        a - b if a is not None and b is not None else None
-        for b, a in zip(before.gateway_cpu_s, after.gateway_cpu_s, strict=True)
-    ]
-    gateway_cores = [round(u / wall, 2) if u is not None and wall > 0 else None for u in used]
+    used = [after.census.pid_seconds_since(before.census, pid) for pid in pids]
     answered = result.acked + result.rejected
     # CPU per answer: the figure a busy, shared machine disturbs least (scenarios._run_timed says why)
     per_answer = sum(u for u in used if u is not None) / answered * 1e6 if answered else 0.0
@@ -346,6 +381,7 @@ def step_figures(
         "accepted_per_s": round(result.acked / result.duration_s, 1),
         "busy_pct": round(100 * busy / result.sent, 2) if result.sent else 0.0,
         "sent_by_gateway": sent_by_gateway,
+        "acked_by_gateway": acked_by_gateway,
         "store": store,
         "store_by_gateway": per_gateway,
         "committing_gateway": owner + 1,
@@ -354,7 +390,7 @@ def step_figures(
         "lease_changes": after.fence - before.fence,
         "lease_owner_changed": before.owner != after.owner,
         "cores": after.census.cores_since(before.census),
-        "gateway_cores": gateway_cores,
+        "gateway_cores": [after.census.pid_cores_since(before.census, pid) for pid in pids],
         "gateway_cpu_us_per_answer": round(per_answer, 1),
         "wall_s": round(wall, 2),
     }
@@ -376,8 +412,9 @@ def _line(row: dict[str, Any]) -> str:
 
 
 async def record_checks(redis: Redis, sale: int, lots: Sequence[int], acks: Sequence[AckRecord]) -> dict[str, Any]:
-    """Every ack against the lots' event streams in Redis: its BidAccepted is there under its client id, at a
-    seq no later than the ack's; each lot's seqs run 1, 2, 3... and the accepted amounts rise with them."""
+    """Every ack against the lots' event streams in Redis: its BidAccepted is there under its client id, at the
+    seq and price the ack names (a plain bid and no maximums: one event per acceptance, the price its amount);
+    each lot's seqs run 1, 2, 3... and the accepted amounts rise with them."""
     accepted: dict[tuple[int, str], BidAccepted] = {}
     gaps, not_rising, events = 0, 0, 0
     for lot in lots:
@@ -393,7 +430,7 @@ async def record_checks(redis: Redis, sale: int, lots: Sequence[int], acks: Sequ
                     not_rising += 1
                 last_amount = event.amount
                 accepted[(lot, event.client_id)] = event
-    missing, late = 0, 0
+    missing, mismatched = 0, 0
     examples: list[str] = []
     for ack in acks:
         found = accepted.get((ack.lot, ack.client_id))
@@ -401,19 +438,106 @@ async def record_checks(redis: Redis, sale: int, lots: Sequence[int], acks: Sequ
             missing += 1
             if len(examples) < 3:
                 examples.append(f"ack of {ack.client_id} (lot {ack.lot} seq {ack.seq}) has no BidAccepted")
-        elif found.seq > ack.seq:
-            late += 1
+        elif (found.seq, found.amount) != (ack.seq, ack.price):
+            mismatched += 1
             if len(examples) < 3:
-                examples.append(f"ack of {ack.client_id} says seq {ack.seq}, its event is seq {found.seq}")
+                examples.append(
+                    f"ack of {ack.client_id} says seq {ack.seq} at {ack.price}; its event: seq {found.seq} at"
+                    f" {found.amount}"
+                )
     return {
         "acks": len(acks),
         "events": events,
         "acks_without_event": missing,
-        "acks_before_their_event": late,
+        "acks_not_matching_event": mismatched,
         "seq_gaps": gaps,
         "prices_not_rising": not_rising,
         "examples": examples,
     }
+
+
+def _step_key(client_id: str) -> tuple[int, int] | None:
+    """`s<step>-<i>` -> (step, i): the order the generator sent it in (None for the warm-up's bids)."""
+    if not client_id.startswith("s"):
+        return None
+    step, _, index = client_id[1:].partition("-")
+    return (int(step), int(index)) if step.isdigit() and index.isdigit() else None
+
+
+async def journal_checks(redis: Redis, sale: int, answers: Mapping[str, str]) -> dict[str, Any]:
+    """Every answer of the steps against the sale's journal in Redis (what each store decided, in order, in the
+    same atomic step as the commit). `answers`: client id -> "ack" or the refusal's reason.
+    - each command decided at most once, and its answer the journal's verdict; a `busy` one never decided;
+    - each buyer's commands decided in the order the buyer sent them (one connection: one order, which the
+      store keeps, forwarding included);
+    - which stores committed the steps' commands (one, in the single mode, unless the lease moved)."""
+    verdicts: dict[str, list[str]] = {}
+    last_of: dict[int, tuple[int, int]] = {}
+    reordered = 0
+    writers: Counter[str] = Counter()
+    examples: list[str] = []
+    start = "-"
+    while True:
+        chunk: list[tuple[bytes, dict[bytes, bytes]]]
+        chunk = await redis.xrange(keys.sale_journal(sale), min=start, count=JOURNAL_CHUNK)  # type: ignore[assignment]
+        for _id, fields in chunk:
+            entry = JOURNAL_DECODER.decode(fields[keys.JOURNAL_FIELD.encode()])
+            if not isinstance(entry, Committed):
+                continue
+            for verdict in entry.verdicts:
+                command = verdict.command
+                key = _step_key(command.client_id) if isinstance(command, PlaceBid) else None
+                if key is None or not isinstance(command, PlaceBid):
+                    continue
+                writers[entry.writer] += 1
+                outcome = "ack" if verdict.rejected is None else verdict.rejected.reason
+                verdicts.setdefault(command.client_id, []).append(outcome)
+                last = last_of.get(command.bidder)
+                if last is not None and key < last:
+                    reordered += 1
+                    if len(examples) < 3:
+                        examples.append(
+                            f"buyer {command.bidder}: {command.client_id} decided after s{last[0]}-{last[1]}"
+                        )
+                last_of[command.bidder] = max(key, last) if last is not None else key
+        if len(chunk) < JOURNAL_CHUNK:
+            break
+        start = "(" + chunk[-1][0].decode()
+    twice = sum(1 for found in verdicts.values() if len(found) > 1)
+    busy_decided, not_recorded, differs = 0, 0, 0
+    for client_id, answer in answers.items():
+        found = verdicts.get(client_id)
+        if answer == "busy":
+            if found:
+                busy_decided += 1
+                if len(examples) < 6:
+                    examples.append(f"{client_id} was answered busy, but decided: {found}")
+        elif found is None:
+            not_recorded += 1
+        elif found[0] != answer:
+            differs += 1
+            if len(examples) < 6:
+                examples.append(f"{client_id} was answered {answer}, the journal says {found[0]}")
+    return {
+        "verdicts": sum(len(found) for found in verdicts.values()),
+        "decided_twice": twice,
+        "busy_but_decided": busy_decided,
+        "answered_not_in_journal": not_recorded,
+        "answer_differs_from_journal": differs,
+        "decided_not_answered": sum(1 for client_id in verdicts if client_id not in answers),
+        "reordered_within_a_buyer": reordered,
+        "stores_that_committed": len(writers),
+        "examples": examples,
+    }
+
+
+def answers_of(results: Sequence[StepResult]) -> dict[str, str]:
+    """client id -> "ack" or the refusal's reason, over the steps."""
+    answers: dict[str, str] = {}
+    for result in results:
+        answers.update((ack.client_id, "ack") for ack in result.acks)
+        answers.update(result.refusals)
+    return answers
 
 
 async def persisted_checks(bench: scenarios.Bench, redis: Redis, sale: int) -> dict[str, Any]:
@@ -455,6 +579,7 @@ class Context:
     redis: Redis
     pg: asyncpg.Pool
     store: LotStore
+    pids: Pids
     bidder_ids: list[int]
     tokens: list[str]
     consignor: int
@@ -482,7 +607,7 @@ async def run_cell(ctx: Context, mode: str, gateways: int, run: int) -> dict[str
 
 
 async def _cell(ctx: Context, fleet: Fleet, cell: dict[str, Any]) -> None:
-    options, mode, gateways = ctx.options, fleet.mode, len(fleet.gateways)
+    options = ctx.options
     async with asyncio.timeout(SETUP_TIMEOUT_S):
         await fleet.start()
         bench = scenarios.Bench(
@@ -496,13 +621,15 @@ async def _cell(ctx: Context, fleet: Fleet, cell: dict[str, Any]) -> None:
         conns = len(pool.sockets)
         async with asyncio.timeout(SETUP_TIMEOUT_S):
             await scenarios.warm(bench, pool, sale, cursor, conns)
+        results: list[StepResult] = []
         for step, rate in enumerate(options.rates):
-            plan = steady_schedule(rate, options.step_s, [HOT_LOT], conns, cursor, f"s{step}-")
-            before = await Reading.take(ctx.redis, fleet, sale.id)
+            plan = steady_schedule(rate, options.step_s, [HOT_LOT], conns, cursor, f"s{step}")
+            before = await Reading.take(ctx.redis, ctx.pids, fleet, sale.id)
             result = await pool.run(sale.id, plan, rate, options.step_s)  # bounded: its drain times out
-            after = await Reading.take(ctx.redis, fleet, sale.id)
+            after = await Reading.take(ctx.redis, ctx.pids, fleet, sale.id)
             bench.keep(sale.id, result)
-            row = step_figures(result, plan, before, after, mode, gateways)
+            results.append(result)
+            row = step_figures(result, plan, before, after, fleet)
             cell["steps"].append(row)
             say(options, f"  {_line(row)}")
             await asyncio.sleep(STEP_PAUSE_S)
@@ -512,6 +639,7 @@ async def _cell(ctx: Context, fleet: Fleet, cell: dict[str, Any]) -> None:
         cell["checks"] = {
             "answers": answer_checks(cell["steps"]),
             "record": await record_checks(ctx.redis, sale.id, [lot.lot for lot in sale.lots], acks),
+            "journal": await journal_checks(ctx.redis, sale.id, answers_of(results)),
             "persisted": await persisted_checks(bench, ctx.redis, sale.id),
         }
 
@@ -554,7 +682,8 @@ async def _matrix(options: WritersOptions, folder: Path, servers: Servers) -> li
     try:
         async with asyncio.timeout(SETUP_TIMEOUT_S):
             ids, tokens, consignor = await scenarios.make_bidders(pg, options.buyers)
-        ctx = Context(options, folder, servers, redis, pg, store, ids, tokens, consignor)
+        pids = await Pids.find(redis, pg)
+        ctx = Context(options, folder, servers, redis, pg, store, pids, ids, tokens, consignor)
         order = options.cells()
         cells = []
         for run in range(options.runs):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 NOTES_MARKER = "<!-- notes: everything below this line is written by hand and kept when the report is rewritten -->"
-ROLES = ("gateway", "redis", "worker", "postgres", "generator", "watchers", "other")
+ROLES = ("gateway", "redis", "worker", "postgres", "generator", "other", "machine")
 
 
 def _median(values: Sequence[float]) -> float:
@@ -60,12 +60,23 @@ def cell_faults(cell: dict[str, Any]) -> list[str]:
     record = checks["record"]
     for key, words in (
         ("acks_without_event", "acks with no BidAccepted of their client id in the lot's stream"),
-        ("acks_before_their_event", "acks naming a seq before their own event's"),
+        ("acks_not_matching_event", "acks whose seq or price is not their own event's"),
         ("seq_gaps", "gaps in a lot's seqs"),
         ("prices_not_rising", "accepted bids not above the one before"),
     ):
         if record[key]:
             faults.append(f"{name}: {record[key]} {words} ({'; '.join(record['examples'])})")
+    journal = checks.get("journal", {})
+    for key, words in (
+        ("decided_twice", "commands decided more than once"),
+        ("busy_but_decided", "bids answered busy that the store decided all the same"),
+        ("answered_not_in_journal", "verdicts answered that no commit recorded"),
+        ("answer_differs_from_journal", "answers that are not the verdict the journal records"),
+        ("decided_not_answered", "commands decided whose answer never reached the bidder"),
+        ("reordered_within_a_buyer", "commands of one buyer decided out of the order they were sent in"),
+    ):
+        if journal.get(key):
+            faults.append(f"{name}: {journal[key]} {words} ({'; '.join(journal['examples'])})")
     persisted = checks["persisted"]
     if persisted["lost_acked_bids"]:
         faults.append(f"{name}: {persisted['lost_acked_bids']} acked bids not in PostgreSQL after the drain")
@@ -132,6 +143,8 @@ def _row(
         "runs": len(runs),
         "accepted_per_s": med(lambda s: s["accepted_per_s"]),
         "accepted_per_s_each_run": [step["accepted_per_s"] for step in runs],
+        "decided_per_s": med(lambda s: s["answered_not_busy_per_s"]),
+        **_acceptance(mode, gateways, runs),
         "vs_baseline": _median(ratios) if ratios else None,
         "busy_pct": med(lambda s: s["busy_pct"]),
         "rejected_pct": {r: med(lambda s, r=r: _pct(s["reasons"].get(r, 0), s["sent"])) for r in reasons},
@@ -145,10 +158,29 @@ def _row(
         "pubsub_messages": med(lambda s: s["pubsub_messages"]),
         "lease_changes": med(lambda s: s["lease_changes"]),
         "cores": {role: med(lambda s, role=role: s["cores"].get(role, 0.0)) for role in ROLES},
-        "cores_total": med(lambda s: sum(s["cores"].values())),
+        "cores_total": med(lambda s: s["cores"].get("machine", 0.0)),
         "gateway_cpu_us_per_answer": med(lambda s: s["gateway_cpu_us_per_answer"]),
         "busiest_gateway_cores": med(lambda s: max((c for c in s["gateway_cores"] if c is not None), default=0.0)),
     }
+
+
+def _acceptance(mode: str, gateways: int, runs: list[dict[str, Any]]) -> dict[str, float | None]:
+    """How often a bid was accepted by where it arrived: in the single mode, at the gateway that commits for the
+    sale against the others (whose bids are forwarded); in the optimistic mode, the least and most favoured
+    gateway. None where it doesn't apply (one gateway)."""
+    if gateways < 2 or not runs:
+        return {"acceptance_pct_committing": None, "acceptance_pct_others": None}
+    committing, others = [], []
+    for step in runs:
+        pct = [_pct(a, n) for a, n in zip(step["acked_by_gateway"], step["sent_by_gateway"], strict=True)]
+        if mode == "single":
+            owner = step["committing_gateway"] - 1
+            committing.append(pct[owner])
+            others.append(statistics.mean(p for g, p in enumerate(pct) if g != owner))
+        else:
+            committing.append(max(pct))
+            others.append(min(pct))
+    return {"acceptance_pct_committing": _median(committing), "acceptance_pct_others": _median(others)}
 
 
 def _sum_dicts(dicts: Any) -> dict[str, int]:
@@ -159,9 +191,14 @@ def _sum_dicts(dicts: Any) -> dict[str, int]:
     return total
 
 
+def _sum_of(found: dict[str, Any], *names: str) -> int | None:
+    return sum(int(found[name]) for name in names) if all(name in found for name in names) else None
+
+
 def _check_row(cell: dict[str, Any]) -> dict[str, Any]:
     checks = cell.get("checks") or {}
     record, persisted, answers = checks.get("record", {}), checks.get("persisted", {}), checks.get("answers", {})
+    journal = checks.get("journal", {})
     return {
         "run": cell["run"],
         "mode": cell["mode"],
@@ -174,7 +211,17 @@ def _check_row(cell: dict[str, Any]) -> dict[str, Any]:
         "misrouted": answers.get("misrouted"),
         "errors": answers.get("errors"),
         "acks_checked_in_redis": record.get("acks"),
-        "acks_without_event": record.get("acks_without_event"),
+        "acks_without_event": _sum_of(record, "acks_without_event", "acks_not_matching_event"),
+        "journal_mismatches": _sum_of(
+            journal,
+            "decided_twice",
+            "busy_but_decided",
+            "answered_not_in_journal",
+            "answer_differs_from_journal",
+            "decided_not_answered",
+        ),
+        "reordered_within_a_buyer": journal.get("reordered_within_a_buyer"),
+        "stores_that_committed": journal.get("stores_that_committed"),
         "seq_gaps": record.get("seq_gaps"),
         "lost_acked_bids": persisted.get("lost_acked_bids"),
         "verifier_ok": persisted.get("verifier_ok"),
@@ -230,9 +277,9 @@ def _ms(value: float) -> str:
 def markdown_table(report: dict[str, Any]) -> str:
     """The main table: mode x gateways x offered rate."""
     lines = [
-        "| mode | gateways | offered/s | accepted/s | x baseline | busy % | too_low % | other refusals % | errors "
-        "| ack p50 ms | ack p99 ms | ack p99.9 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| mode | gateways | offered/s | accepted/s | x baseline | decided/s | busy % | too_low % | other refusals % "
+        "| errors | ack p50 ms | ack p99 ms | ack p99.9 ms | accepted % where committed / elsewhere | machine cores |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["rows"]:
         rejected = dict(r["rejected_pct"])
@@ -240,10 +287,16 @@ def markdown_table(report: dict[str, Any]) -> str:
         too_low = rejected.pop("too_low", 0.0)
         other = ", ".join(f"{k} {v:.1f}" for k, v in rejected.items() if v >= 0.05) or "-"
         ratio = f"{r['vs_baseline']:.2f}" if r["vs_baseline"] is not None else "-"
+        where = (
+            f"{r['acceptance_pct_committing']:.0f} / {r['acceptance_pct_others']:.0f}"
+            if r["acceptance_pct_committing"] is not None and r["acceptance_pct_others"] is not None
+            else "-"
+        )
         lines.append(
             f"| {r['mode']} | {r['gateways']} | {r['offered_per_s']:,.0f} | {r['accepted_per_s']:,.0f} | {ratio} "
-            f"| {r['busy_pct']:.1f} | {too_low:.1f} | {other} | {r['errors']} | {_ms(r['ack_ms']['p50'])} "
-            f"| {_ms(r['ack_ms']['p99'])} | {_ms(r['ack_ms']['p999'])} |"
+            f"| {r['decided_per_s']:,.0f} | {r['busy_pct']:.1f} | {too_low:.1f} | {other} | {r['errors']} "
+            f"| {_ms(r['ack_ms']['p50'])} | {_ms(r['ack_ms']['p99'])} | {_ms(r['ack_ms']['p999'])} | {where} "
+            f"| {r['cores_total']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -252,7 +305,7 @@ def _store_table(report: dict[str, Any]) -> str:
     lines = [
         "| mode | gateways | offered/s | commits | conflicts | busy (store) | forwarded (inferred) | pub/sub msgs "
         "| lease changes | gateway CPU us/answer | gateways' cores (busiest) | redis | worker | postgres | generator "
-        "| other | total |",
+        "| other | machine |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["rows"]:
@@ -270,16 +323,19 @@ def _store_table(report: dict[str, Any]) -> str:
 def _checks_table(report: dict[str, Any]) -> str:
     lines = [
         "| run | mode | gateways | sent | acked | unanswered | answered twice | on another connection | errors "
-        "| acks not in the lot's stream | seq gaps | acked, not in PostgreSQL | verifier | processes exited "
-        "| log lines | faults |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| acks not matching the lot's stream | answers not matching the journal | a buyer's bids reordered "
+        "| stores that committed | seq gaps | acked, not in PostgreSQL | verifier | processes exited | log lines "
+        "| faults |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in report["checks"]:
         verifier = {True: "ok", False: "**refused**", None: "-"}[c["verifier_ok"]]
         lines.append(
             f"| {c['run']} | {c['mode']} | {c['gateways']} | {c['sent']:,} | {c['acked']:,} | {c['unanswered']} "
-            f"| {c['duplicates']} | {c['misrouted']} | {c['errors']} | {c['acks_without_event']} | {c['seq_gaps']} "
-            f"| {c['lost_acked_bids']} | {verifier} | {c['exits']} | {c['log_lines']} | {c['faults']} |"
+            f"| {c['duplicates']} | {c['misrouted']} | {c['errors']} | {c['acks_without_event']} "
+            f"| {c['journal_mismatches']} | {c['reordered_within_a_buyer']} | {c['stores_that_committed']} "
+            f"| {c['seq_gaps']} | {c['lost_acked_bids']} | {verifier} | {c['exits']} | {c['log_lines']} "
+            f"| {c['faults']} |"
         )
     return "\n".join(lines)
 
@@ -316,9 +372,15 @@ def markdown(report: dict[str, Any], notes: str = "") -> str:
         "",
         markdown_table(report),
         "",
-        "`too_low`: a bid overtaken by another on the way (their order at the lot is not their send order);"
-        " `busy`: refused by the store (queue older than 250 ms, or, in the optimistic mode, a command that lost"
-        " the compare-and-set 10 times); errors: answers with an error instead of a verdict.",
+        "*decided/s*: bids answered with a verdict other than `busy` (accepted or refused by the rules), a"
+        " second; the store's capacity, whatever the order bids arrived in. `too_low`: a bid overtaken by a higher"
+        " one on the way (the order bids reach the lot is not the order they were sent in); `busy`: refused by"
+        " the store (its oldest waiting command older than 250 ms, or, in the optimistic mode, a command that"
+        " lost the compare-and-set 10 times); *errors*: answers with an error instead of a verdict. *Accepted %"
+        " where committed / elsewhere*: in the single mode, the share of bids accepted among those sent to the"
+        " gateway that holds the sale, and among those sent to the others (forwarded); in the optimistic mode,"
+        " the most and the least favoured gateway. *Machine cores*: all the CPU the machine used during the"
+        f" step, of {cores}.",
         "",
         "## The store's counters and where the cores went",
         "",
@@ -330,8 +392,10 @@ def markdown(report: dict[str, Any], notes: str = "") -> str:
         " count of PUBLISH calls (forwarded batches and their answers); *lease changes* is how far the sale's"
         " fencing token moved during the step (each change of hands can fence a commit). *Gateway CPU us/answer*:"
         " the CPU time of all the gateways together per bid answered, the cost of a bid to the design whatever else"
-        " the machine did. Cores are the CPU census (loadtest/cpu.py): all gateways together, the busiest one in"
-        " brackets; *other* is every process on the machine that is not part of the run.",
+        " the machine did. Cores are the CPU census of the run's own processes, by pid (loadtest/own_cpu.py): all"
+        " gateways together, the busiest one in brackets; *other* is every process on the machine that is not"
+        " part of the run (other sessions share it), *machine* all of it, out of"
+        f" {cores}.",
         "",
         "## Checks",
         "",
