@@ -41,7 +41,7 @@ async def test_a_short_chaos_run_passes_every_check(tmp_path: Path) -> None:
         kills=4,
         duration_s=16.0,
         seed=11,
-        close_wait_s=20.0,
+        close_wait_s=10.0,
         settle_s=20.0,
         out=tmp_path / "chaos.json",
         folder=tmp_path / "cluster",
