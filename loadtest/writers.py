@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -589,7 +590,7 @@ async def run_cell(ctx: Context, mode: str, gateways: int, run: int) -> dict[str
     """One (mode, gateways) cell of one run: its processes, its sale, its steps, its checks. Never raises
     (but for cancellation): a failure is reported in the cell, and the processes are stopped whatever happens."""
     fleet = Fleet(ctx.folder / f"run{run + 1}-{mode}-{gateways}", ctx.servers, mode, gateways)
-    cell: dict[str, Any] = {"mode": mode, "gateways": gateways, "run": run + 1, "steps": []}
+    cell: dict[str, Any] = {"mode": mode, "gateways": gateways, "run": run + 1, "code": code_fingerprint(), "steps": []}
     started = time.monotonic()
     say(ctx.options, f"run {run + 1}: {mode}, {gateways} gateway(s)")
     try:
@@ -717,6 +718,18 @@ def _header(options: WritersOptions, began: float) -> dict[str, Any]:
         "hot_lot": HOT_LOT,
         "quiet_lots": QUIET_LOTS,
     }
+
+
+def code_fingerprint() -> str:
+    """A digest of the code the gateways and the worker run (auction/ and ops/, as the files are now): the working
+    tree is shared, so the code can change between cells, and the report says when it did."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha1()
+    for folder in ("auction", "ops"):
+        for path in sorted((root / folder).rglob("*")):
+            if path.suffix in (".py", ".lua", ".sql") and path.is_file():
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def _loadavg() -> list[float]:

@@ -115,12 +115,16 @@ def build(
             steps = [(c["run"], c["steps"][index]) for c in mine if len(c["steps"]) > index]
             rows.append(_row(mode, gateways, rate, index, steps, base))
     faults = [fault for cell in cells for fault in cell_faults(cell)]
+    code: dict[str, list[str]] = {}
+    for cell in cells:
+        code.setdefault(cell.get("code", "?"), []).append(f"run {cell['run']} {cell['mode']}/{cell['gateways']}")
     return {
         **header,
         "baseline": {"mode": baseline[0], "gateways": baseline[1]},
         "rows": rows,
         "checks": [_check_row(cell) for cell in cells],
         "faults": faults,
+        "code_by_cell": code,
         "observations": observations(rows, order, rates),
         "cells": cells,
     }
@@ -355,6 +359,15 @@ def markdown(report: dict[str, Any], notes: str = "") -> str:
             else ""
         )
         + ".",
+        *(
+            [
+                "",
+                "**The code changed during the run** (the working tree is shared): "
+                + "; ".join(f"`{digest}`: {', '.join(names)}" for digest, names in report["code_by_cell"].items()),
+            ]
+            if len(report.get("code_by_cell", {})) > 1
+            else []
+        ),
         "",
         f"**This machine has {cores} cores**, shared by everything below: the N gateways, the worker, Redis"
         f" (appendfsync `{redis.get('appendfsync')}`), PostgreSQL and the load generator itself (and whatever"
