@@ -11,6 +11,7 @@ the clients kept; nothing here trusts what the harness itself believed during th
 - rejected_bids_not_recorded no bid refused by the rules is in the record anyway
 - seqs_gap_free              each lot's recorded seqs are 1..n, no gap, no repeat
 - closed_exactly_once        each lot has exactly one LotSold / LotPassed / LotWithdrawn, and it is its last event
+- closed_on_time             each close came within a few seconds of the lot's end (soft close included)
 - invoiced_once              each sold lot has one active invoice line, for its hammer and its buyer; nothing
                              else is billed; each passed lot is recorded as passed
 - reconcile_clean            `auction settlement reconcile` exits 0
@@ -41,6 +42,7 @@ from auction.engine.messages import (
     EVENT_DECODER,
     AnyEvent,
     BidAccepted,
+    LotExtended,
     LotPassed,
     LotSold,
     LotWithdrawn,
@@ -55,6 +57,9 @@ FAILURES_SHOWN = 10
 SUBPROCESS_TIMEOUT_S = 180.0
 VERIFIER_MISSING = "invalid choice: 'audit'"
 CLOSES = (LotSold, LotPassed, LotWithdrawn)
+# A close may be late by an outage: the worker killed and started again (a pause of up to 2 s, and its start),
+# or Redis killed and restarted. Later than this, the scheduler stalled.
+CLOSE_LATENESS_S = 6.0
 
 
 @dataclass
@@ -261,6 +266,39 @@ def _in_redis(evidence: Evidence, lot: int) -> str:
     return f"Redis has it {state.status} at seq {state.seq}, {late_s:.1f} s past its end"
 
 
+def closed_on_time(evidence: Evidence) -> CheckResult:
+    """Each close within CLOSE_LATENESS_S of the lot's end as it stood (soft close included). Bidders lose
+    nothing to a late close (a bid past the end is refused too_late), but a scheduler that stalls shows here
+    first, and the buyers wait for their result."""
+    failures: list[str] = []
+    lateness = []
+    for lot, events in sorted(evidence.record.items()):
+        close = next((event for event in events if isinstance(event, CLOSES)), None)
+        if close is None or lot not in evidence.terms:
+            continue
+        end_ms = _end_before(evidence.terms[lot], events, close.seq)
+        late_s = (close.at_ms - end_ms) / 1000
+        lateness.append(late_s)
+        if late_s > CLOSE_LATENESS_S:
+            failures.append(f"lot {lot}: {_name(close)} {late_s:.1f} s after its end")
+    lateness.sort()
+    counts = {"closes": len(lateness), "late": len(failures)}
+    counts["median_ms"] = int(lateness[len(lateness) // 2] * 1000) if lateness else 0
+    counts["max_ms"] = int(lateness[-1] * 1000) if lateness else 0
+    return result("closed_on_time", failures, counts)
+
+
+def _end_before(terms: LotTerms, events: Sequence[AnyEvent], seq: int) -> int:
+    """The lot's end once every event before `seq` was applied (extensions move it)."""
+    end_ms = terms.end_ms
+    for event in events:
+        if event.seq >= seq:
+            break
+        if isinstance(event, LotExtended):
+            end_ms = event.end_ms
+    return end_ms
+
+
 def _name(event: AnyEvent) -> str:
     return f"{type(event).__name__} (seq {event.seq})"
 
@@ -441,6 +479,7 @@ async def run_checks(pg: asyncpg.Pool, evidence: Evidence, database_url: str, re
         rejected_bids_not_recorded,
         seqs_gap_free,
         closed_exactly_once,
+        closed_on_time,
         invoiced_once,
     ]
     checks = [await _guarded(check.__name__, _now(check, evidence)) for check in pure]

@@ -272,37 +272,49 @@ class Cluster:
     # ---- chaos ----------------------------------------------------------------------------------------------
 
     async def knock_out(self, target: Target, pause_s: float) -> Outage:
-        """SIGKILL `target`, leave it down for `pause_s`, start it again and wait until it serves."""
+        """SIGKILL `target`, leave it down for `pause_s`, start it again and wait until it serves. The outage is
+        timed from the moment the target is dead, so that an answer received after it was sent before it."""
         killed_at = self.elapsed_s()
+        error: Exception | None = None
         try:
-            if target == "redis":
-                await self._restart_server(self.redis.kill, self.redis.start, pause_s, "redis")
-            elif target == "postgres":
-                await self._restart_server(self.postgres.kill, self.postgres.start, pause_s, "postgres")
-            else:
-                await self._restart_child(self.children[target], pause_s)
-        except Exception as exc:  # reported with the outage; the run goes on and the checks will show the cost
-            return Outage(target, round(killed_at, 2), pause_s, None, f"{type(exc).__name__}: {exc}")
-        return Outage(target, round(killed_at, 2), pause_s, round(self.elapsed_s(), 2))
-
-    async def _restart_server(
-        self, kill: Callable[[], None], start: Callable[[], None], pause_s: float, name: str
-    ) -> None:
-        await in_daemon_thread(kill, SERVER_START_TIMEOUT_S, f"kill {name}")
-        await asyncio.sleep(pause_s)
-        await in_daemon_thread(start, SERVER_START_TIMEOUT_S, f"restart {name}")
-
-    async def _restart_child(self, child: Child, pause_s: float) -> None:
-        child.hold()
+            await self._kill(target)
+            killed_at = self.elapsed_s()
+            await asyncio.sleep(pause_s)
+        except Exception as exc:  # reported with the outage; the target is started again all the same
+            error = exc
         try:
+            await self._revive(target)
+        except Exception as exc:  # the run goes on, and the checks will show what it cost
+            error = error or exc
+        back_at = None if error else round(self.elapsed_s(), 2)
+        problem = None if error is None else f"{type(error).__name__}: {error}"
+        return Outage(target, round(killed_at, 2), pause_s, back_at, problem)
+
+    async def _kill(self, target: Target) -> None:
+        if target == "redis":
+            await in_daemon_thread(self.redis.kill, SERVER_START_TIMEOUT_S, "kill redis")
+        elif target == "postgres":
+            await in_daemon_thread(self.postgres.kill, SERVER_START_TIMEOUT_S, "kill postgres")
+        else:
+            child = self.children[target]
+            child.hold()
             child.kill()
             if child.process is not None:
                 await asyncio.wait_for(child.process.wait(), CHILD_STOP_GRACE_S)
-            await asyncio.sleep(pause_s)
-            await child.start()
-        finally:
-            child.release()
-        await self._ready(child)
+
+    async def _revive(self, target: Target) -> None:
+        if target == "redis":
+            await in_daemon_thread(self.redis.start, SERVER_START_TIMEOUT_S, "restart redis")
+        elif target == "postgres":
+            await in_daemon_thread(self.postgres.start, SERVER_START_TIMEOUT_S, "restart postgres")
+        else:
+            child = self.children[target]
+            try:
+                if not child.running:
+                    await child.start()
+            finally:
+                child.release()
+            await self._ready(child)
 
     # ---- stopping -------------------------------------------------------------------------------------------
 
