@@ -29,6 +29,7 @@ import json
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -107,6 +108,23 @@ def kill_schedule(
     return plan
 
 
+def code_under_test() -> dict[str, Any]:
+    """The commit the cluster ran and the files under auction/, ops/ and settlement/ that differed from it: the
+    working tree is shared with others at work, so a result must say which code it was."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=False)
+        return done.stdout.rstrip("\n")  # not strip(): a status line starts with a meaningful space
+
+    try:
+        head = git("rev-parse", "--short", "HEAD").strip()
+        changed = git("status", "--porcelain", "--", "auction", "ops", "settlement").splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return {"head": None, "uncommitted": []}
+    return {"head": head or None, "uncommitted": sorted(line[3:] for line in changed)}
+
+
 class Reporter:
     """Progress lines on stderr, stamped with the cluster's clock."""
 
@@ -148,6 +166,7 @@ async def _run_in(folder: Path, options: ChaosOptions) -> dict[str, Any]:
         "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
         "seed": options.seed,
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
+        "code": code_under_test(),
     }
     try:
         report.say(f"starting Redis, PostgreSQL, two gateways and a worker in {folder}")
@@ -161,6 +180,8 @@ async def _run_in(folder: Path, options: ChaosOptions) -> dict[str, Any]:
         report.say("stopping the cluster")
         await cluster.close()
     results["duration_s"] = round(time.time() - started, 1)
+    if code_under_test() != results["code"]:
+        results["code_at_end"] = code_under_test()  # it changed under the run: the result is of mixed code
     results["unexpected_exits"] = [asdict(exit) for exit in cluster.unexpected_exits]
     _finish(results, folder, options)
     return results
