@@ -247,6 +247,7 @@ def observations(rows: list[dict[str, Any]], order: Sequence[tuple[str, int]], r
         if not mine:
             continue
         best = max(mine, key=lambda r: r["accepted_per_s"])
+        most = max(mine, key=lambda r: r["decided_per_s"])
         first_busy = next((r for r in mine if r["busy_pct"] >= 1.0), None)
         busy_note = (
             f"busy from {first_busy['offered_per_s']:.0f} offered ({first_busy['busy_pct']:.1f} %)"
@@ -256,7 +257,8 @@ def observations(rows: list[dict[str, Any]], order: Sequence[tuple[str, int]], r
         found.append(
             f"{mode}, {gateways} gateway(s): best {best['accepted_per_s']:.0f} accepted/s at "
             f"{best['offered_per_s']:.0f} offered (ack p99 {best['ack_ms']['p99']:.0f} ms, "
-            f"{best['cores_total']:.2f} of the cores busy); {busy_note}"
+            f"{best['cores_total']:.2f} of the cores busy); decided at most {most['decided_per_s']:.0f}/s (at "
+            f"{most['offered_per_s']:.0f} offered); {busy_note}"
         )
     if rates:
         top = rates[-1]
@@ -309,8 +311,8 @@ def _store_table(report: dict[str, Any]) -> str:
     lines = [
         "| mode | gateways | offered/s | commits | conflicts | busy (store) | forwarded (inferred) | pub/sub msgs "
         "| lease changes | gateway CPU us/answer | gateways' cores (busiest) | redis | worker | postgres | generator "
-        "| other | machine |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| generator lag p99 ms | other | machine |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["rows"]:
         s, c = r["store"], r["cores"]
@@ -319,7 +321,8 @@ def _store_table(report: dict[str, Any]) -> str:
             f"| {s.get('conflicts', 0):,.0f} | {s.get('busy', 0):,.0f} | {r['forwarded_inferred']:,.0f} "
             f"| {r['pubsub_messages']:,.0f} | {r['lease_changes']:.0f} | {r['gateway_cpu_us_per_answer']:,.0f} "
             f"| {c['gateway']:.2f} ({r['busiest_gateway_cores']:.2f}) | {c['redis']:.2f} | {c['worker']:.2f} "
-            f"| {c['postgres']:.2f} | {c['generator']:.2f} | {c['other']:.2f} | {r['cores_total']:.2f} |"
+            f"| {c['postgres']:.2f} | {c['generator']:.2f} | {_ms(r['send_lag_ms_p99'])} | {c['other']:.2f} "
+            f"| {r['cores_total']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -408,7 +411,8 @@ def markdown(report: dict[str, Any], notes: str = "") -> str:
         " the machine did. Cores are the CPU census of the run's own processes, by pid (loadtest/own_cpu.py): all"
         " gateways together, the busiest one in brackets; *other* is every process on the machine that is not"
         " part of the run (other sessions share it), *machine* all of it, out of"
-        f" {cores}.",
+        f" {cores}. *Generator lag*: how late the generator wrote its bids (due -> written), p99; latency is"
+        " counted from the due time, so a late generator is charged to the system, not hidden.",
         "",
         "## Checks",
         "",
