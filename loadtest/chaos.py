@@ -372,6 +372,7 @@ class Drive:
             "unavailable": hitches["unavailable"],
             "hitches": dict(hitches.most_common()),
             "unresolved": sum(1 for bid in bids if bid.unresolved),
+            "answer_s": _spread([w for w in map(_wait_s, bids) if w is not None]),
             "stray_answers": sum(bidder.strays for bidder in self.bidders),
             "bidding_s": round(seconds, 1),
             "sent_per_s": round(len(bids) / seconds, 1),
@@ -391,12 +392,22 @@ class Drive:
         }
 
     def _outage_entry(self, outage: Outage) -> dict[str, Any]:
-        """The outage, with what the bidders got while it lasted: acks, refusals, and what made them resend."""
+        """The outage, with what the bidders got while it lasted, by gateway: acks, refusals, and what made
+        them send a bid again."""
         entry: dict[str, Any] = {**asdict(outage), "down_s": outage.down_s}
         end = outage.back_at_s if outage.back_at_s is not None else float("inf")
         during = [a for bid in self.bids for a in bid.answers if outage.killed_at_s <= a.at_s <= end]
-        entry["acks_while_down"] = sum(1 for a in during if a.kind == "ack")
-        entry["rejections_while_down"] = sum(1 for a in during if a.kind == "rejected")
+        entry["acks_while_down"] = dict(Counter(a.gateway for a in during if a.kind == "ack"))
+        entry["rejections_while_down"] = dict(Counter(a.gateway for a in during if a.kind == "rejected"))
+        hitches = Counter(
+            f"{what} via {gateway}"
+            for bid in self.bids
+            for at_s, what, gateway in bid.hitch_log
+            if outage.killed_at_s <= at_s <= end
+        )
+        entry["resent_while_down"] = dict(hitches.most_common())
+        waits = [_wait_s(bid) for bid in self.bids if outage.killed_at_s <= bid.first_sent_s <= end]
+        entry["longest_answer_s"] = max((w for w in waits if w is not None), default=None)
         return entry
 
     def watcher_figures(self) -> dict[str, Any]:
@@ -408,6 +419,24 @@ class Drive:
             "errors": dict(sum((w.errors for w in self.watchers), Counter())),
             "saw_every_lot_close": sum(1 for w in self.watchers if w.done.is_set()),
         }
+
+
+def _wait_s(bid: BidLog) -> float | None:
+    """From a bid's first send to its first answer, resends and reconnects included."""
+    answer = bid.first_answer
+    return None if answer is None else round(answer.at_s - bid.first_sent_s, 3)
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    """Median, 99th percentile and maximum (nearest rank)."""
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def rank(fraction: float) -> float:
+        return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+    return {"p50": rank(0.5), "p99": rank(0.99), "max": ordered[-1]}
 
 
 def _schedule_bound(plan: Sequence[PlannedKill]) -> float:

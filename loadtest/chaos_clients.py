@@ -288,6 +288,7 @@ class BidLog:
     sends: int = 0
     answers: list[Answer] = field(default_factory=list)
     hitches: Counter[str] = field(default_factory=Counter)
+    hitch_log: list[tuple[float, str, str]] = field(default_factory=list)  # (when, what, through which gateway)
     unresolved: bool = False
 
     @property
@@ -351,6 +352,7 @@ class BidderProgram:
             if hitch is None:
                 return bid
             bid.hitches[hitch] += 1
+            bid.hitch_log.append((round(self.clock(), 3), hitch, link.gateway))
             if hitch in ("dropped", "timeout"):
                 self._drop()
             await asyncio.sleep(PAUSE_BEFORE_RESEND_S.get(hitch, 0.2))
