@@ -179,6 +179,8 @@ class Outage:
 
 class Cluster:
     def __init__(self, folder: Path) -> None:
+        if "," in str(folder):  # PostgreSQL reads its socket folder as a comma-separated list
+            raise ValueError(f"the cluster's folder may not have a comma in its path: {folder}")
         self.folder = folder
         self.redis = EmbeddedRedis(folder / "redis", appendfsync="always")
         self.postgres = EmbeddedPostgres(folder / "postgres")
