@@ -544,6 +544,8 @@ def _options(argv: Sequence[str] | None) -> ChaosOptions:
         parser.error("--lots, --buyers and --rate must be positive; --kills and --watchers at least 0")
     if not args.targets or set(args.targets) - set(TARGET_KINDS):
         parser.error(f"--targets: choose from {','.join(TARGET_KINDS)}")
+    if args.folder is not None and "," in str(args.folder.resolve()):
+        parser.error("--folder: no comma in the path (PostgreSQL would take it for two socket folders)")
     return replace(
         defaults, lots=args.lots, buyers=args.buyers, watchers=args.watchers, rate=args.rate, kills=args.kills,
         targets=args.targets, duration_s=args.duration, seed=args.seed, close_wait_s=args.close_wait,
