@@ -198,7 +198,7 @@ async def _resync(settings: Settings, sale: int | None) -> int:
     redis_url, database_url = _required_urls(settings)
     pg = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     redis = Redis.from_url(redis_url)
-    store = service_store(redis, pg, writers=settings.writers, priority=BACKGROUND_PRIORITY, clock=None)
+    store = service_store(redis, pg, writers=settings.writers, priority=BACKGROUND_PRIORITY)
     try:
         count = await vetting.resync(pg, store, sale)
     finally:

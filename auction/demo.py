@@ -233,7 +233,7 @@ async def run_demo(settings: Settings, options: DemoOptions) -> int:
     async with process_group(settings, "127.0.0.1", port) as group:
         redis = aioredis.Redis.from_url(group.services.redis_url)
         pg = await asyncpg.create_pool(group.services.database_url, min_size=1, max_size=4)
-        store = service_store(redis, pg, priority=BACKGROUND_PRIORITY, clock=None)
+        store = service_store(redis, pg, priority=BACKGROUND_PRIORITY)
         try:
             summary = await _run_sale(group.base_url, pg, store, rng, options, out)
         finally:

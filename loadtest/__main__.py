@@ -100,7 +100,7 @@ async def suite(options: argparse.Namespace) -> dict[str, Any]:
         assert gateway.process is not None
         redis = aioredis.Redis.from_url(group.services.redis_url)
         pg = await asyncpg.create_pool(group.services.database_url, min_size=2, max_size=8)
-        store = service_store(redis, pg, priority=BACKGROUND_PRIORITY, clock=None)
+        store = service_store(redis, pg, priority=BACKGROUND_PRIORITY)
         try:
             conns = 60 if quick else options.connections
             ids, tokens, consignor = await scenarios.make_bidders(pg, conns)

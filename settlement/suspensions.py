@@ -55,7 +55,7 @@ async def apply_suspensions(
     if not pending:
         return 0
     # The sale's owner (a gateway, usually) decides the cancellations; this store forwards them to it.
-    store = service_store(redis, pg, durability="postgres", priority=BACKGROUND_PRIORITY, clock=None)
+    store = service_store(redis, pg, durability="postgres", priority=BACKGROUND_PRIORITY)
     changed = 0
     try:
         for row in pending:

@@ -109,7 +109,7 @@ async def _relist_into(pg: asyncpg.Pool, sale: int, now: int, redis_url: str | N
     from auction.store import BACKGROUND_PRIORITY, service_store
 
     redis = aioredis.Redis.from_url(redis_url)
-    store = service_store(redis, pg, priority=BACKGROUND_PRIORITY, clock=None)
+    store = service_store(redis, pg, priority=BACKGROUND_PRIORITY)
     try:
         return await unsold.relist_into(pg, sale, now, store)
     finally:

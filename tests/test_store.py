@@ -384,7 +384,7 @@ async def test_a_broken_commit_connection_fails_what_was_in_flight_and_the_next_
     answer = store.submit(lot.sale, lot.lot, lost, dedupe=dedupe_key(lost))
     await in_flight(store, 1)
     clients: str = (await redis.execute_command("CLIENT", "LIST")).decode()
-    (pipe_id,) = [line.split()[0].split("=")[1] for line in clients.splitlines() if "cmd=eval" in line]
+    (pipe_id,) = [line.split()[0].split("=")[1] for line in clients.splitlines() if " cmd=eval " in f" {line} "]
     await redis.execute_command("CLIENT", "KILL", "ID", pipe_id)
     with pytest.raises(StoreUnavailable):
         await answer  # the outcome is unknown to the caller, who sends it again with the same client id

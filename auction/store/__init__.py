@@ -17,7 +17,7 @@ from .codec import Accepted, BidderRecord, Outcome, decode_answer, decode_state,
 from .committer import MAX_QUEUE_AGE_NS, StoreStats
 from .errors import FOREIGN_ERRORS, LotNotFound, StoreClosed, StoreError, StoreUnavailable, translate_errors
 from .lease import BACKGROUND_PRIORITY, GATEWAY_PRIORITY
-from .lot_store import LotStore, service_store, wall_clock_ms
+from .lot_store import LotStore, service_store
 
 __all__ = [
     "BACKGROUND_PRIORITY",
@@ -41,5 +41,4 @@ __all__ = [
     "encode_state",
     "service_store",
     "translate_errors",
-    "wall_clock_ms",
 ]

@@ -171,7 +171,7 @@ class Committer:
         pg: asyncpg.Pool | None,
         max_pending: int,
         enforce_standing: bool,
-        clock: Callable[[], int] | None,
+        monotonic_time: bool,
         fence_of: FenceOf,
         on_fenced: Callable[[int], None],
         reroute: Callable[[Pending], None],
@@ -183,8 +183,8 @@ class Committer:
         self._pg = pg
         self._max_pending = max_pending
         self._enforce = enforce_standing
-        self._clock = clock
-        self._last_stamp = 0
+        self._monotonic = monotonic_time
+        self._last_stamp: dict[int, int] = {}  # sale -> the latest time a command of it was decided at
         self._fence_of = fence_of
         self._on_fenced = on_fenced
         self._reroute = reroute
@@ -200,6 +200,9 @@ class Committer:
         self._committer: asyncio.Task[None] | None = None
         self._settler: asyncio.Task[None] | None = None
         self._closed = False
+        # After a failed commit, nothing new is sent until the commits in flight behind it have settled: they
+        # fail too (chained), and their commands must be decided again before anything submitted after them.
+        self._draining = False
         self._lots: dict[tuple[int, int], LotState] = {}
         self._bidders: dict[tuple[int, int], BidderRecord] = {}  # (sale, bidder) -> record, checked at commit
 
@@ -265,11 +268,14 @@ class Committer:
         """Decide and send what is waiting (retries first), without waiting for the commits before it to come
         back; at most PIPELINE_DEPTH commits are in flight. Ends once closed and everything is settled."""
         while self._queue or self._retry or self._in_flight or not self._closed:
-            if not (self._queue or self._retry):
+            if not (self._queue or self._retry) or self._draining:
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 continue
             await self._slots.acquire()  # before taking the batch: what arrives meanwhile joins it
+            if self._draining:  # a commit failed while we waited for the slot
+                self._slots.release()
+                continue
             batch = self._take_batch()
             self._count_batch(len(batch))
             self._sending_since_ns = batch[0].queued_ns
@@ -354,7 +360,7 @@ class Committer:
     ) -> None:
         """Decide, assume the outcome (cache), put the commit in flight, and only then write it."""
         started = time.monotonic_ns()
-        self._stamp(items)
+        self._stamp(sale, items)
         plan = plan_batch(items, known, bidders)
         writes = plan.exposure_writes()
         token = str(next(self._tokens))
@@ -370,14 +376,18 @@ class Committer:
         self.stats.deciding_ns += commit.sent_ns - started
         await self._pipe.send(keys_, args, commit.reply)
 
-    def _stamp(self, items: list[Pending]) -> None:
-        """One clock per sale: with a clock, a command's time is when its sale's writer decides it (never
-        earlier than the last stamp), not when some gateway received it."""
-        if self._clock is None:
+    def _stamp(self, sale: int, items: list[Pending]) -> None:
+        """A sale's time never goes backwards: a command stamped earlier than one already decided (by a gateway
+        whose clock lags a little) is decided at that later time. A command keeps the time it was received at
+        otherwise, so a bid that waited while its sale changed hands is not made late by the wait."""
+        if not self._monotonic:
             return
-        self._last_stamp = max(self._clock(), self._last_stamp)
+        last = self._last_stamp.get(sale, 0)
         for item in items:
-            item.command = msgspec.structs.replace(item.command, at_ms=self._last_stamp)
+            if item.command.at_ms < last:
+                item.command = msgspec.structs.replace(item.command, at_ms=last)
+            last = item.command.at_ms
+        self._last_stamp[sale] = last
 
     def _newest_in_flight(self, sale: int) -> str:
         """The token of the newest commit of `sale` still in flight ('' if none): a batch decided now may have
@@ -418,6 +428,8 @@ class Committer:
             except Exception as exc:  # a bug must not hang callers or kill the settler
                 log.exception("settling a commit of sale %s failed", commit.sale)
                 _fail_all(commit.items, StoreError(f"internal error: {exc!r}"))
+            if not self._in_flight:
+                self._draining = False
             self._wakeup.set()  # the committer may be waiting for the last commits to settle
 
     async def _settle(self, commit: _Commit, reply: Any, error: BaseException | None) -> None:
@@ -427,6 +439,7 @@ class Committer:
             await self._answer(commit, reply[1])
             return
         self._undo(commit)  # before the slot is free: nothing is decided on a commit that failed
+        self._draining = True  # until this one's commands and those of the commits behind it wait for retry
         self._slots.release()
         if error is not None:
             _fail_all(commit.items, StoreUnavailable(f"committing: {error!r}"))

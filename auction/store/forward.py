@@ -38,7 +38,9 @@ from .errors import LotNotFound, StoreError, StoreUnavailable, translate_errors
 
 log = logging.getLogger(__name__)
 
-ANSWER_TIMEOUT_S = 5.0  # longer than a lease (an owner that dies mid-command is replaced within it)
+# An owner answers in milliseconds, or in MAX_QUEUE_AGE at worst ("busy"); no answer this long after sending
+# means the command or its answer was lost (Redis restarting): the caller is told at once, and may resend.
+ANSWER_TIMEOUT_S = 2.0
 RETRY_S = 0.2  # after the replies/inbox subscription failed (Redis restarting)
 
 # What local execution looks like to the forwarder: LotStore.submit.

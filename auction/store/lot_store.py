@@ -36,7 +36,7 @@ import contextlib
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -102,7 +102,7 @@ class LotStore:
         enforce_standing: bool = False,
         writers: Writers = "single",
         priority: int = GATEWAY_PRIORITY,
-        clock: Callable[[], int] | None = None,
+        monotonic_time: bool = False,
         lease_ms: int = LEASE_MS,
     ) -> None:
         if durability == "postgres" and pg is None:
@@ -118,7 +118,7 @@ class LotStore:
         )
         self._committer = Committer(
             redis, self.id, self.stats, durability=durability, pg=pg, max_pending=max_pending,
-            enforce_standing=enforce_standing, clock=clock, fence_of=self._fence_of,
+            enforce_standing=enforce_standing, monotonic_time=monotonic_time, fence_of=self._fence_of,
             on_fenced=self._fenced, reroute=self._reroute,
         )  # fmt: skip
         self._forwarder = Forwarder(redis, self.id, self.submit, self.stats)
@@ -205,7 +205,12 @@ class LotStore:
                 return True
         batch = list(route.queue)
         route.queue.clear()
-        futures = await self._forwarder.publish(sale, batch)
+        try:
+            futures = await self._forwarder.publish(sale, batch)
+        except StoreError as exc:  # not sent, or sent and not confirmed: unknown either way, the caller resends
+            route.owner_answers = False
+            _fail_all(batch, exc)
+            return False
         if futures is None:  # nobody listens: the owner is gone or leaving; its lease will lapse
             route.owner_answers = False
             route.queue.extendleft(reversed(batch))
@@ -338,10 +343,6 @@ class LotStore:
         await self._forwarder.close()
 
 
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def service_store(
     redis: Redis,
     pg: asyncpg.Pool | None,
@@ -349,14 +350,13 @@ def service_store(
     durability: Durability = "redis",
     writers: Writers = "single",
     priority: int = GATEWAY_PRIORITY,
-    clock: Callable[[], int] | None = wall_clock_ms,
 ) -> LotStore:
     """How a service builds its store. Whichever store holds a sale decides every bid of it, so every service's
-    store holds bids to standings and limits; the long-lived ones stamp commands with the wall clock as they
-    decide them (one clock per sale); `clock=None` keeps the time each command was sent with."""
+    store holds bids to standings and limits, and keeps each sale's time from going backwards."""
     return LotStore(
-        redis, durability=durability, pg=pg, enforce_standing=True, writers=writers, priority=priority, clock=clock
-    )
+        redis, durability=durability, pg=pg, enforce_standing=True, writers=writers, priority=priority,
+        monotonic_time=True,
+    )  # fmt: skip
 
 
 def _create_keys(sale: int, terms: list[LotTerms]) -> list[str]:
