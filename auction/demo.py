@@ -26,7 +26,7 @@ import asyncpg
 import redis.asyncio as aioredis
 import websockets
 
-from auction import catalog, identity, vetting
+from auction import audit, catalog, identity, vetting
 from auction.bots import Bot, Temperament
 from auction.catalog import NewSale
 from auction.config import DEFAULT_SANCTIONED, Settings
@@ -184,13 +184,17 @@ def _describe(lot: int, title: str, event: dict[str, Any]) -> str | None:
     return None
 
 
-async def _await_record(pg: asyncpg.Pool, states: list[LotState], sale_id: int, timeout_s: float = 30.0) -> int:
-    """Waits until PostgreSQL holds every event Redis has; returns how many that is."""
+async def _await_record(
+    pg: asyncpg.Pool, store: LotStore, states: list[LotState], sale_id: int, timeout_s: float = 30.0
+) -> int:
+    """Waits until PostgreSQL holds every event and journal entry Redis has; returns how many events."""
     expected = sum(state.seq for state in states)
+    journal = await store.journal_length(sale_id)
     deadline = time.monotonic() + timeout_s
     while True:
         recorded: int = await pg.fetchval("SELECT count(*) FROM lot_events WHERE sale_id = $1", sale_id)
-        if recorded >= expected or time.monotonic() > deadline:
+        entries: int = await pg.fetchval("SELECT count(*) FROM sale_journal WHERE sale_id = $1", sale_id)
+        if (recorded >= expected and entries >= journal) or time.monotonic() > deadline:
             return recorded
         await asyncio.sleep(0.2)
 
@@ -268,9 +272,10 @@ async def _run_sale(
             task.cancel()
         await asyncio.gather(watcher, *bidding, return_exceptions=True)
     states = sorted(await store.states(sale.id), key=lambda s: s.terms.lot)
-    recorded = await _await_record(pg, states, sale.id)
+    recorded = await _await_record(pg, store, states, sale.id)
     rebuilt = [await rebuild_from_record(pg, state.terms) for state in states]
-    verified = rebuilt == states
+    audited = await audit.verify(pg, sale.id)
+    verified = rebuilt == states and audited.ok
     rejected: Counter[str] = sum((bot.rejected for bot in bots), Counter())
     summary = {
         "sale": sale.id,
@@ -282,13 +287,19 @@ async def _run_sale(
         "vetting": notes,
         "events_recorded": recorded,
         "record_verified": verified,
+        "audit": {
+            "commands": audited.commands,
+            "events": audited.events,
+            "problems": [str(p) for p in audited.problems],
+        },
     }
     _print_table(summary, {lot.lot: lot.title for lot in sale.lots}, out)
     print(
         f"record: {recorded} events in PostgreSQL; every lot rebuilt from it "
-        + ("equals its state in Redis" if verified else "DIFFERS from Redis"),
+        + ("equals its state in Redis" if rebuilt == states else "DIFFERS from Redis"),
         file=out,
     )
+    print(f"audit: {audited.report()}", file=out)
     sold = sum(1 for state in states if state.status == "sold")
     summary["settlement"] = await settle_demo_sale(pg, sale.id, sold, out)
     return summary

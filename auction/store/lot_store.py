@@ -317,6 +317,12 @@ class LotStore:
             fields: dict[bytes, bytes] = await self._redis.hgetall(keys.bidder(sale, bidder))  # type: ignore[assignment]
         return decode_bidder(fields).exposure
 
+    async def journal_length(self, sale: int) -> int:
+        """Entries in the sale's journal in Redis: the persister has copied it all once PostgreSQL has as many."""
+        with translate_errors("reading the journal"):
+            length: int = await self._redis.xlen(keys.sale_journal(sale))
+        return length
+
     def in_flight(self) -> int:
         """Commits sent and not yet answered."""
         return self._committer.in_flight()

@@ -27,6 +27,7 @@ def test_demo_runs_a_timed_sale_and_its_record_rebuilds(redis_url: str, database
     lots = summary["lots"]
     assert [row["lot"] for row in lots] == list(range(1, LOTS + 1))
     assert summary["record_verified"] is True
+    assert summary["audit"]["problems"] == [] and summary["audit"]["commands"] >= summary["bids_accepted"]
     assert summary["bids_accepted"] > 0
     assert summary["events_recorded"] > summary["bids_accepted"] // 2
     paddles = range(101, 101 + BIDDERS)
