@@ -680,7 +680,7 @@ async def run_writers(options: WritersOptions) -> dict[str, Any]:
 async def _matrix(options: WritersOptions, folder: Path, servers: Servers) -> list[dict[str, Any]]:
     redis = Redis.from_url(servers.redis_url)
     pg = await asyncpg.create_pool(servers.database_url, min_size=1, max_size=8)
-    store = service_store(redis, pg, priority=BACKGROUND_PRIORITY, clock=None)  # lots and standings only
+    store = service_store(redis, pg, priority=BACKGROUND_PRIORITY)  # lots and standings only
     try:
         async with asyncio.timeout(SETUP_TIMEOUT_S):
             ids, tokens, consignor = await scenarios.make_bidders(pg, options.buyers)
