@@ -656,16 +656,26 @@ async def run_writers(options: WritersOptions) -> dict[str, Any]:
     began = time.time()
     header = _header(options, began)
     cells: list[dict[str, Any]] = []
-    clean = False
-    servers = await Servers.start(folder, options.redis_url, options.database_url)
+    clean = interrupted = False
+    servers: Servers | None = None
     try:
+        servers = await Servers.start(folder, options.redis_url, options.database_url)
         header["redis"] = await _redis_facts(servers.redis_url)
         say(options, f"servers up ({header['redis']}); {options.buyers} buyers")
         cells = await _matrix(options, folder, servers)
         clean = True
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        interrupted = True
+        raise
+    except Exception:
+        say(options, f"the run failed; the servers' data and the processes' logs are in {folder}")
+        raise
     finally:
-        await servers.stop()
-        if options.folder is None and not options.keep and clean and not _faulty(cells):
+        if servers is not None:
+            await servers.stop()
+        # A temporary folder goes after a clean run, or one cut short (Ctrl-C, SIGTERM); after a fault or a
+        # failure it stays, with the logs and the data that show it.
+        if options.folder is None and not options.keep and (interrupted or (clean and not _faulty(cells))):
             shutil.rmtree(folder, ignore_errors=True)
         else:
             header["folder"] = str(folder)
