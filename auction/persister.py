@@ -68,8 +68,7 @@ class Persister:
 
     async def stream_lag(self) -> int:
         """Entries not yet acknowledged, across active sales: pending plus never delivered."""
-        with translate_errors("measuring stream lag"):
-            return sum([await self._sale_lag(sale) for sale in await self._events.active_sales()])
+        return await stream_lag(self._redis)
 
     async def _store_events(self, sale: int, entries: list[Entry]) -> int:
         """Insert; the stream group acks once this returns, so an entry is acked only once PostgreSQL has it."""
@@ -80,23 +79,35 @@ class Persister:
         rows = [journal_row(sale, entry_id, fields[_JOURNAL]) for entry_id, fields in entries if fields]
         return await write_journal(self._pg, rows)
 
-    async def _sale_lag(self, sale: int) -> int:
+
+async def stream_lag(redis: Redis) -> int:
+    """What the persister has yet to copy, across active sales: entries pending (delivered, not acknowledged)
+    plus entries never delivered, in every sale's event stream and journal. Raises StoreUnavailable."""
+    with translate_errors("measuring stream lag"):
+        members = await redis.smembers(keys.ACTIVE_SALES)
         lag = 0
-        for stream in (keys.sale_events(sale), keys.sale_journal(sale)):
-            if not await self._redis.exists(stream):
-                continue
-            for group in await self._redis.xinfo_groups(stream):
-                if group["name"] in (keys.PERSISTER_GROUP, keys.PERSISTER_GROUP.encode()):
-                    lag += int(group["pending"]) + await self._undelivered(stream, group)
+        for sale in sorted(int(member) for member in members):
+            for stream in (keys.sale_events(sale), keys.sale_journal(sale)):
+                lag += await _group_lag(redis, stream)
         return lag
 
-    async def _undelivered(self, stream: str, group: dict[str, Any]) -> int:
-        """Entries past the group's last delivered id, counted (up to LAG_COUNT_CAP). Not Redis's own `lag`:
-        it is estimated from a counter that a restart of Redis can leave wrong (thousands with nothing left)."""
-        last = group["last-delivered-id"]
-        last_id = last.decode() if isinstance(last, bytes) else str(last)
-        after: list[Any] = await self._redis.xrange(stream, min=f"({last_id}", count=LAG_COUNT_CAP)  # type: ignore[assignment]
-        return len(after)
+
+async def _group_lag(redis: Redis, stream: str) -> int:
+    if not await redis.exists(stream):
+        return 0
+    for group in await redis.xinfo_groups(stream):
+        if group["name"] in (keys.PERSISTER_GROUP, keys.PERSISTER_GROUP.encode()):
+            return int(group["pending"]) + await _undelivered(redis, stream, group)
+    return int(await redis.xlen(stream))  # no group yet: the persister has read nothing
+
+
+async def _undelivered(redis: Redis, stream: str, group: dict[str, Any]) -> int:
+    """Entries past the group's last delivered id, counted (up to LAG_COUNT_CAP). Not Redis's own `lag`: it
+    is estimated from a counter that a restart of Redis can leave wrong (thousands with nothing left)."""
+    last = group["last-delivered-id"]
+    last_id = last.decode() if isinstance(last, bytes) else str(last)
+    after: list[Any] = await redis.xrange(stream, min=f"({last_id}", count=LAG_COUNT_CAP)  # type: ignore[assignment]
+    return len(after)
 
 
 def _event_row(sale: int, fields: dict[bytes, bytes]) -> EventRow:

@@ -20,10 +20,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
 
-from auction import keys
-from auction.store import StoreStats
+from auction.persister import stream_lag
+from auction.store import StoreError, StoreStats
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +44,9 @@ class StoreCollector:
             "commits": ("Commit scripts sent to Redis", stats.commits),
             "conflicts": ("Commits refused because a lot or a buyer had moved", stats.conflicts),
             "busy": ("Commands answered busy", stats.busy),
+            "forwarded": ("Commands sent to the store that holds their sale", stats.forwarded),
+            "served": ("Commands taken from other stores, for sales this store holds", stats.served),
+            "fenced": ("Commits refused because their sale had changed hands", stats.fenced),
             "deciding_seconds": ("Time deciding batches with the pure core", stats.deciding_ns / 1e9),
             "committing_seconds": ("Time waiting for commit scripts' replies", stats.committing_ns / 1e9),
         }
@@ -80,37 +82,6 @@ class Metrics:
     async def render(self, redis: Redis) -> bytes:
         try:
             self.stream_lag.set(await stream_lag(redis))
-        except (RedisError, OSError) as exc:
+        except StoreError as exc:
             log.warning("stream lag not measured: %s", exc)  # the rest of the metrics are still worth serving
         return bytes(generate_latest(self.registry))
-
-
-async def sale_streams(redis: Redis) -> list[str]:
-    """The event stream of every active sale (the set the persister reads)."""
-    members = await redis.smembers(keys.ACTIVE_SALES)
-    return [keys.sale_events(int(sale)) for sale in sorted(int(m) for m in members)]
-
-
-async def stream_lag(redis: Redis) -> int:
-    total = 0
-    for stream in await sale_streams(redis):
-        total += await _group_lag(redis, stream)
-    return total
-
-
-async def _group_lag(redis: Redis, stream: str) -> int:
-    """Entries of `stream` the persister group has not acknowledged: those not yet delivered to it ("lag",
-    Redis 7+) plus those delivered but not acknowledged ("pending"); without "lag", pending is the best known."""
-    try:
-        groups = await redis.xinfo_groups(stream)
-    except ResponseError:  # no such stream yet: nothing to lag behind
-        return 0
-    for group in groups:
-        if _text(group.get("name")) == keys.PERSISTER_GROUP:
-            lag = group.get("lag")  # None when Redis can't tell (after deletions); absent before Redis 7
-            return int(group.get("pending") or 0) + (int(lag) if lag is not None else 0)
-    return int(await redis.xlen(stream))  # no group yet: the persister has read nothing
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -310,6 +310,11 @@ class Committer:
                     self._reroute(item)
                 return
             snapshot = await self._snapshot(sale, items)
+            if snapshot is not None and (self._draining or self._retry):
+                # A commit failed while this batch waited for a load: its commands, older than these, are
+                # decided first. These wait behind them, unchanged.
+                self._retry.extend(items)
+                return
             if snapshot is not None:
                 known, bidders = snapshot
                 items = _merge_same_dedupe_key([item for item in items if item.lot in known])

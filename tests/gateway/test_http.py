@@ -217,6 +217,8 @@ async def test_metrics(http: aiohttp.ClientSession, sale: NewSale, make_bidder: 
     for counter in ("commands", "commits", "committing_seconds"):  # the refused bid was decided and committed
         found = re.search(rf"^auction_store_{counter}_total (\S+)$", text, re.M)
         assert found is not None and float(found[1]) > 0, counter
+    for counter in ("forwarded", "served", "fenced"):  # one gateway holds its sales: nothing forwarded or fenced
+        assert re.search(rf"^auction_store_{counter}_total 0.0$", text, re.M), counter
 
 
 # ---- the OpenAPI document -----------------------------------------------------------------------------------------
