@@ -391,3 +391,17 @@ async def test_a_broken_commit_connection_fails_what_was_in_flight_and_the_next_
     assert isinstance(await send(store, lot, later), Accepted)
     recorded = await assert_consistent(store, redis, lot)
     assert lost.client_id not in {getattr(event, "client_id", None) for event in recorded}  # killed before it ran
+
+
+async def test_more_commands_retried_than_a_batch_holds_are_all_answered(
+    racers: tuple[LotStore, LotStore], lot: LotTerms
+) -> None:
+    """Two stores racing with 1,500 bids each on one lot: far more commands wait for retry than one batch
+    takes. Every one is answered (a committer that kept shuffling its retries never yielded, and hung)."""
+    store, other = racers
+    commands = rising_bids(3000)
+    outcomes = await asyncio.wait_for(
+        asyncio.gather(*[send((store, other)[i % 2], lot, c) for i, c in enumerate(commands)]), 60
+    )
+    assert len(outcomes) == 3000
+    assert store.stats.conflicts + other.stats.conflicts > 0

@@ -203,6 +203,7 @@ class Committer:
         # After a failed commit, nothing new is sent until the commits in flight behind it have settled: they
         # fail too (chained), and their commands must be decided again before anything submitted after them.
         self._draining = False
+        self._failures = 0  # commits that failed so far: a batch that saw this move while it waited goes back
         self._lots: dict[tuple[int, int], LotState] = {}
         self._bidders: dict[tuple[int, int], BidderRecord] = {}  # (sale, bidder) -> record, checked at commit
 
@@ -309,11 +310,12 @@ class Committer:
                 for item in items:
                     self._reroute(item)
                 return
+            failures = self._failures
             snapshot = await self._snapshot(sale, items)
-            if snapshot is not None and (self._draining or self._retry):
+            if snapshot is not None and self._failures != failures:
                 # A commit failed while this batch waited for a load: its commands, older than these, are
-                # decided first. These wait behind them, unchanged.
-                self._retry.extend(items)
+                # decided first; these take their place among them, oldest first.
+                self._wait_for_retry(items)
                 return
             if snapshot is not None:
                 known, bidders = snapshot
@@ -444,6 +446,7 @@ class Committer:
             await self._answer(commit, reply[1])
             return
         self._undo(commit)  # before the slot is free: nothing is decided on a commit that failed
+        self._failures += 1
         self._draining = True  # until this one's commands and those of the commits behind it wait for retry
         self._slots.release()
         if error is not None:
@@ -539,13 +542,21 @@ class Committer:
 
     def _retry_later(self, items: list[Pending]) -> None:
         """Decide these again, before anything newer; a command that failed MAX_CONFLICTS times is "busy"."""
+        again = []
         for item in items:
             item.attempts += 1
             if item.attempts >= MAX_CONFLICTS:
                 self.stats.busy += 1
                 item.resolve(Rejected("busy"))
             else:
-                self._retry.append(item)
+                again.append(item)
+        self._wait_for_retry(again)
+
+    def _wait_for_retry(self, items: list[Pending]) -> None:
+        """Put commands among those waiting to be decided again, oldest first: the order they were submitted
+        in is the order they are decided in, whichever commit failed first."""
+        if items:
+            self._retry = deque(sorted([*self._retry, *items], key=lambda item: item.queued_ns))
 
     # ---- the cache ----------------------------------------------------------------------------------------------
 
