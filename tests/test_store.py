@@ -399,7 +399,9 @@ async def test_more_commands_retried_than_a_batch_holds_are_all_answered(
     """Two stores racing with 1,500 bids each on one lot: far more commands wait for retry than one batch
     takes. Every one is answered (a committer that kept shuffling its retries never yielded, and hung)."""
     store, other = racers
-    commands = rising_bids(3000)
+    first, second, *commands = rising_bids(3002)
+    await send(store, lot, first)
+    await send(other, lot, second)  # `store` now holds a stale copy: its first two batches (1,024) will fail
     outcomes = await asyncio.wait_for(
         asyncio.gather(*[send((store, other)[i % 2], lot, c) for i, c in enumerate(commands)]), 60
     )
