@@ -19,9 +19,7 @@ import asyncpg
 import msgspec
 from aiohttp import web
 
-from auction.gateway.accounts import json_body
-from auction.gateway.http import ApiError, ErrorBody, int_param, reply
-from auction.gateway.openapi import HTML, Handler, Reply, Route
+from auction.httpkit import HTML, ApiError, ErrorBody, Handler, Reply, Route, int_param, json_body, reply
 from settlement import billing, defaults, shipping, unsold
 from settlement.errors import InvalidState, NotFound, SettlementError
 from settlement.reconcile import reconcile, settlement_summary

@@ -18,9 +18,7 @@ import asyncpg
 import msgspec
 from aiohttp import web
 
-from auction.gateway.accounts import OCTETS, json_body, raw_body
-from auction.gateway.http import ApiError, ErrorBody, int_param, reply
-from auction.gateway.openapi import Query, Reply, Route
+from auction.httpkit import OCTETS, ApiError, ErrorBody, Query, Reply, Route, int_param, json_body, raw_body, reply
 from settlement import claims, custody, shipping
 from settlement.carriers import TrackingUpdate
 from settlement.claims import ClaimView

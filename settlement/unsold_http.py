@@ -20,9 +20,7 @@ import asyncpg
 import msgspec
 from aiohttp import web
 
-from auction.gateway.accounts import json_body
-from auction.gateway.http import ErrorBody, caller_of, int_param, reply
-from auction.gateway.openapi import Reply, Route
+from auction.httpkit import ErrorBody, Reply, Route, caller_of, int_param, json_body, reply
 from auction.store import LotStore
 from settlement import unsold
 from settlement.http import translating

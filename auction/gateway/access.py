@@ -16,14 +16,8 @@ paddle numbers, never an identity, a maximum or the reserve, which is all DOMAIN
 
 from __future__ import annotations
 
-from typing import Literal
-
-import msgspec
-
-from auction.gateway.protocol import Principal
+from auction.httpkit import Principal
 from auction.identity import OPERATOR_ROLES, ROLES
-
-Via = Literal["none", "bearer", "cookie"]
 
 ANYONE: frozenset[Principal] = frozenset({"anonymous", *ROLES})
 SIGNED_IN: frozenset[Principal] = frozenset(ROLES)
@@ -124,25 +118,6 @@ MESSAGE_RULES: dict[str, frozenset[Principal]] = {
     "quote": ANYONE,
     "time": ANYONE,
 }
-
-
-class Caller(msgspec.Struct, frozen=True):
-    """Who is on the other end. For a buyer `company` is the bidder the engine knows; `account` the person."""
-
-    role: Principal = "anonymous"
-    account: int = 0
-    name: str = ""
-    company: int | None = None
-    consignor: int | None = None
-    token_id: int = 0
-    via: Via = "none"
-
-    @property
-    def is_operator(self) -> bool:
-        return self.role in OPERATORS
-
-
-ANONYMOUS = Caller()
 
 
 def http_rule(method: str, path: str) -> frozenset[Principal] | None:

@@ -21,17 +21,25 @@ from aiohttp import web
 from auction import identity, vetting
 from auction.catalog import LotListing, lot_listings
 from auction.engine.views import LotView, lot_view
-from auction.gateway.access import Caller
-from auction.gateway.http import ApiError, ErrorBody, caller_of, int_param, reply
 from auction.gateway.live import SESSION_COOKIE, Identities
-from auction.gateway.openapi import Reply, Route
-from auction.gateway.protocol import Principal, validation_error
+from auction.httpkit import (
+    OCTETS,
+    ApiError,
+    Caller,
+    ErrorBody,
+    Principal,
+    Reply,
+    Route,
+    caller_of,
+    int_param,
+    json_body,
+    raw_body,
+    reply,
+)
 from auction.identity import Account, IssuedToken, Role, TokenInfo
 from auction.store import LotStore
 
 T = TypeVar("T")
-MAX_JSON_BYTES = 64 * 1024
-OCTETS = "application/octet-stream"
 
 
 class LoginBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -118,34 +126,6 @@ def translated() -> Iterator[None]:
         raise ApiError("rate_limited", None, str(exc), retry_after=exc.retry_after_s) from exc
     except identity.LoginRefused as exc:
         raise ApiError("login_failed", None, str(exc)) from exc
-
-
-async def json_body(request: web.Request, kind: type[T], limit: int = MAX_JSON_BYTES) -> T:
-    if (request.content_length or 0) > limit:
-        raise ApiError("too_large", None, f"a body may be at most {limit} bytes")
-    data = await request.read()
-    if len(data) > limit:
-        raise ApiError("too_large", None, f"a body may be at most {limit} bytes")
-    try:
-        return msgspec.json.decode(data, type=kind)
-    except msgspec.ValidationError as exc:
-        error = validation_error(exc)
-        raise ApiError("invalid", error.field, error.message) from exc
-    except msgspec.DecodeError as exc:
-        raise ApiError("invalid", None, str(exc)) from exc
-
-
-async def raw_body(request: web.Request, limit: int) -> bytes:
-    """The request's body, read in chunks and refused past `limit` without reading it all."""
-    if (request.content_length or 0) > limit:
-        raise ApiError("too_large", "content", f"a document may be at most {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise ApiError("too_large", "content", f"a document may be at most {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _account_of(caller: Caller) -> Account:

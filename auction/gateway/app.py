@@ -23,9 +23,9 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from auction.config import DEFAULT_SANCTIONED, Durability, Writers
 from auction.gateway.accounts import AccountsApi
 from auction.gateway.fanout import Hub
-from auction.gateway.http import ErrorBody, HttpApi, authorise_with, errors
+from auction.gateway.http import HttpApi, authorise_with, errors
 from auction.gateway.live import BidDesk, Identities, LiveChannel, Quotes
-from auction.gateway.openapi import TEXT, Reply, Route, openapi_route
+from auction.httpkit import TEXT, ErrorBody, Reply, Route, openapi_route
 from auction.store import GATEWAY_PRIORITY, LotStore, service_store
 from ops.metrics import CONTENT_TYPE, Metrics
 from settlement.http import routes as settlement_routes

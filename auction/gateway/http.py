@@ -12,7 +12,6 @@ import asyncio
 import logging
 import time
 from importlib import resources
-from typing import Any
 
 import asyncpg
 import msgspec
@@ -24,10 +23,9 @@ from auction import catalog, identity
 from auction.catalog import LotListing, SaleSettings, SaleSummary
 from auction.engine.messages import BidKind
 from auction.engine.views import AnyPublicEvent, LotView, lot_view, public_event
-from auction.gateway.access import ANONYMOUS, Caller, http_rule
+from auction.gateway.access import http_rule
 from auction.gateway.fanout import Hub, now_ms
 from auction.gateway.live import (
-    CALLER_KEY,
     PG_OUT_OF_REACH,
     BadToken,
     BidDesk,
@@ -35,7 +33,6 @@ from auction.gateway.live import (
     DatabaseUnavailable,
     Identities,
 )
-from auction.gateway.openapi import HTML, Handler, Query, Reply, Route
 from auction.gateway.protocol import (
     MAX_FRAME_BYTES,
     Ack,
@@ -43,9 +40,24 @@ from auction.gateway.protocol import (
     BidRejected,
     ClientId,
     Error,
-    ErrorCode,
     TimeReply,
     validation_error,
+)
+from auction.httpkit import (
+    CALLER_KEY,
+    HTML,
+    ApiError,
+    ErrorBody,
+    ErrorCode,
+    ErrorInfo,
+    Handler,
+    Query,
+    Reply,
+    Route,
+    caller_of,
+    error_reply,
+    int_param,
+    reply,
 )
 from auction.store import LotStore, StoreError
 
@@ -54,32 +66,10 @@ log = logging.getLogger(__name__)
 HEALTH_TIMEOUT_S = 2.0
 EVENTS_LIMIT_DEFAULT = 100
 EVENTS_LIMIT_MAX = 1000
-MAX_ID = 2**53
 # Refusals about who bids (403) rather than about the lot or the amount (409).
 WHO_REFUSALS = frozenset(
     {"not_allowed", "not_registered", "not_approved", "approval_expired", "suspended", "deposit_missing", "own_lot"}
 )
-
-STATUS: dict[ErrorCode, int] = {
-    "invalid": 400,
-    "unknown_type": 400,
-    "too_large": 413,
-    "unauthorised": 401,
-    "token_invalid": 401,
-    "token_expired": 401,
-    "token_revoked": 401,
-    "login_failed": 401,
-    "not_allowed": 403,
-    "sanctioned": 422,
-    "refused": 409,
-    "conflict": 409,
-    "not_found": 404,
-    "rate_limited": 429,
-    "lagged": 409,
-    "unavailable": 503,
-    "internal": 500,
-}
-
 
 # ---- bodies -----------------------------------------------------------------------------------------------------
 
@@ -88,20 +78,6 @@ class BidBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     amount: Amount
     client_id: ClientId
     kind: BidKind = "bid"
-
-
-class ErrorInfo(msgspec.Struct, frozen=True, omit_defaults=True):
-    code: ErrorCode
-    field: str | None
-    message: str
-    retry_after: int | None = None  # seconds, for 429 (also in the Retry-After header)
-    client_id: str | None = None  # the bid it answers, as on the websocket (protocol.Error)
-    sale: int | None = None
-    lot: int | None = None
-
-
-class ErrorBody(msgspec.Struct, frozen=True):
-    error: ErrorInfo
 
 
 class Health(msgspec.Struct, frozen=True):
@@ -134,37 +110,9 @@ class EventPage(msgspec.Struct, frozen=True):
 _ROUTER_CODES: dict[int, ErrorCode] = {404: "not_found", 413: "too_large"}  # aiohttp's own refusals, by status
 
 
-class ApiError(Exception):
-    def __init__(
-        self,
-        code: ErrorCode,
-        field: str | None,
-        message: str,
-        status: int | None = None,
-        retry_after: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.error = Error(code, field, message)
-        self.status = status or STATUS[code]
-        self.retry_after = retry_after
-
-
-_ENCODER = msgspec.json.Encoder()
 # The watch page: plain HTML with inline JS, no build step. The sale id is an int, so substituting it is safe.
 _PAGE = resources.files("auction.gateway").joinpath("static/sale.html").read_text(encoding="utf-8")
 _BID_DECODER = msgspec.json.Decoder(BidBody)
-
-
-def reply(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=_ENCODER.encode(body), status=status, content_type="application/json")
-
-
-def error_reply(error: Error, status: int, retry_after: int | None = None) -> web.Response:
-    info = ErrorInfo(error.code, error.field, error.message, retry_after, error.client_id, error.sale, error.lot)
-    response = reply(ErrorBody(info), status)
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(retry_after)
-    return response
 
 
 @web.middleware
@@ -173,23 +121,23 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_reply(exc.error, exc.status, exc.retry_after)
+        return error_reply(exc.info, exc.status)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         code = _ROUTER_CODES.get(exc.status, "invalid")
-        return error_reply(Error(code, None, exc.reason), exc.status)
+        return error_reply(ErrorInfo(code, None, exc.reason), exc.status)
     except StoreError:
         log.warning("%s %s: the store failed", request.method, request.path, exc_info=True)
-        return error_reply(Error("unavailable", None, "the engine is unavailable; try again"), 503)
+        return error_reply(ErrorInfo("unavailable", None, "the engine is unavailable; try again"))
     except PG_OUT_OF_REACH:
         log.warning("%s %s: PostgreSQL (or a socket) failed", request.method, request.path, exc_info=True)
-        return error_reply(Error("unavailable", None, "the database is unavailable; try again"), 503)
+        return error_reply(ErrorInfo("unavailable", None, "the database is unavailable; try again"))
     except asyncio.CancelledError:
         raise
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
-        return error_reply(Error("internal", None, "the request could not be handled"), 500)
+        return error_reply(ErrorInfo("internal", None, "the request could not be handled"))
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -233,26 +181,9 @@ def authorise_with(identities: Identities) -> Middleware:
     return authorise
 
 
-def caller_of(request: web.Request) -> Caller:
-    caller: Caller = request.get(CALLER_KEY, ANONYMOUS)
-    return caller
-
-
-def int_param(
-    raw: str | None, name: str, *, minimum: int = 1, maximum: int = MAX_ID, default: int | None = None
-) -> int:
-    """A path or query parameter as an int in range, or a 400 naming the parameter."""
-    if raw is None or raw == "":
-        if default is None:
-            raise ApiError("invalid", name, f"{name} is required")
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError("invalid", name, f"{name} must be a whole number, got {raw[:40]!r}") from None
-    if not minimum <= value <= maximum:
-        raise ApiError("invalid", name, f"{name} must be between {minimum} and {maximum}")
-    return value
+def info_of(error: Error) -> ErrorInfo:
+    """A websocket error frame as the HTTP API's error body (the same codes, and the bid it answers)."""
+    return ErrorInfo(error.code, error.field, error.message, None, error.client_id, error.sale, error.lot)
 
 
 def _sale_lot(request: web.Request) -> tuple[int, int]:
@@ -346,7 +277,7 @@ class HttpApi:
             case BidRejected():
                 return reply(answer, 403 if answer.reason in WHO_REFUSALS else 409)
             case Error():
-                return error_reply(answer, STATUS[answer.code])
+                return error_reply(info_of(answer))
 
     async def _bid_body(self, request: web.Request) -> BidBody:
         too_large = (request.content_length or 0) > MAX_FRAME_BYTES

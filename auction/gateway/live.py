@@ -37,7 +37,7 @@ from aiohttp import WSMessage, WSMsgType, web
 from auction import catalog, identity
 from auction.engine.messages import BidAccepted, BidKind, MaxBidRaised, PlaceBid, Rejected
 from auction.engine.premium import PremiumSchedule, all_in
-from auction.gateway.access import ANONYMOUS, Caller, Via, message_rule
+from auction.gateway.access import message_rule
 from auction.gateway.fanout import Audience, Hub, Outbox, Watch, now_ms
 from auction.gateway.protocol import (
     Ack,
@@ -58,6 +58,7 @@ from auction.gateway.protocol import (
     decode_client,
     encode,
 )
+from auction.httpkit import ANONYMOUS, CALLER_KEY, Caller, Via
 from auction.store import Accepted, LotNotFound, LotStore, Outcome, StoreError, StoreUnavailable
 from ops.metrics import Metrics
 
@@ -498,9 +499,6 @@ class LiveChannel:
     async def close_all(self) -> None:
         """On shutdown: 1001 Going Away to everyone, so clients reconnect elsewhere."""
         await asyncio.gather(*(c.close(1001, "server shutting down") for c in list(self.connections)))
-
-
-CALLER_KEY = web.RequestKey("caller", Caller)  # where the `authorise` middleware leaves the request's Caller
 
 
 class Connection:

@@ -7,7 +7,6 @@ becomes an `Error` naming the field, which the connection sends back and then ca
 
 from __future__ import annotations
 
-import re
 import struct
 from typing import Annotated, Literal
 
@@ -15,6 +14,7 @@ import msgspec
 
 from auction.engine.messages import AnyEvent, RejectReason
 from auction.engine.views import AnyPublicEvent, LotView
+from auction.httpkit import ErrorCode, Principal, error_field
 
 # Limits of the edge; PROTOCOL.md "Limits" repeats them for clients.
 MAX_FRAME_BYTES = 4096
@@ -26,26 +26,6 @@ SaleId = Annotated[int, msgspec.Meta(ge=1, le=2**53)]  # ids survive a round tri
 LotNo = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern="^[A-Za-z0-9_.:-]+$")]
-
-ErrorCode = Literal[
-    "invalid",  # malformed JSON, a wrong type, a value out of range; `field` names it
-    "unknown_type",  # a message type the server doesn't know
-    "too_large",  # a frame over MAX_FRAME_BYTES
-    "unauthorised",  # no credentials where some are needed, or a malformed Authorization header
-    "token_invalid",  # a token nobody holds: mistyped, tampered with, or made up
-    "token_expired",  # a token past its expiry: log in again or issue a new one
-    "token_revoked",  # a token that was revoked (logout, DELETE /api/tokens/{id}) or whose account is disabled
-    "login_failed",  # wrong email or password (never says which)
-    "not_allowed",  # your role may not do this, or it is not yours (another company's file, another's lot)
-    "sanctioned",  # the company's country is on the sanctions list
-    "refused",  # the vetting rules say no: `message` says why (not approved, approval expired, ...)
-    "conflict",  # clashes with what exists: a paddle taken, a registration asked for twice, a wrong status
-    "not_found",  # no such sale or lot
-    "rate_limited",  # over the per-connection rate; slow down
-    "lagged",  # the connection fell too far behind the live feed; reconnect and resume
-    "unavailable",  # Redis or PostgreSQL failed; for a bid the outcome is unknown: resend the same client_id
-    "internal",  # our fault; the message was not acted on
-]
 
 
 # --- client -> server --------------------------------------------------------------------------------------------
@@ -107,9 +87,6 @@ class BidderInfo(msgspec.Struct, frozen=True):
 
     id: int
     name: str
-
-
-Principal = Literal["anonymous", "buyer", "consignor", "vetting_officer", "auctioneer", "settlement_officer", "admin"]
 
 
 class Welcome(ServerMessage, frozen=True, tag="welcome"):
@@ -230,20 +207,6 @@ def text_frame(payload: bytes) -> bytes:
 
 # msgspec names the place of a validation error as a JSONPath: "... - at `$.lots[1]`", or for a dict key
 # "... - at `key` in `$.resume`"; a missing or unknown field is named in the message instead.
-_AT = re.compile(r" - at `(?:key` in `)?\$\.?([^`]*)`$")
-_NAMED = re.compile(r"^Object (?:missing required|contains unknown) field `([^`]*)`")
-
-
-def error_field(message: str) -> str | None:
-    """The field a msgspec validation message is about: 'amount', 'lots[1]', 'resume'; None for the whole."""
-    named = _NAMED.match(message)
-    at = _AT.search(message)
-    path = at.group(1) if at else ""
-    if named:
-        return f"{path}.{named.group(1)}" if path else named.group(1)
-    return path or None
-
-
 def validation_error(exc: msgspec.ValidationError) -> Error:
     message = str(exc)
     field = error_field(message)

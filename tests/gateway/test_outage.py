@@ -22,8 +22,8 @@ import websockets
 from redis.asyncio import Redis
 
 from auction import identity
-from auction.gateway.access import Caller
 from auction.gateway.live import TOKEN_TTL_S, DatabaseUnavailable, Identities
+from auction.httpkit import Caller
 from ops.embedded import EmbeddedPostgres, EmbeddedRedis
 from tests.gateway.conftest import BidderMaker, Running, SaleMaker
 

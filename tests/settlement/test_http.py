@@ -7,7 +7,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from auction.gateway.http import errors
-from auction.gateway.openapi import document
+from auction.httpkit import document
 from settlement.http import add_routes
 
 

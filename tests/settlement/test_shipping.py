@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from auction.gateway.http import errors
-from auction.gateway.openapi import document
+from auction.httpkit import document
 from settlement import billing, carriers, custody, shipping, shipping_cli, shipping_http
 from settlement.carriers import ParcelOrder, TrackingUpdate
 from settlement.reconcile import reconcile

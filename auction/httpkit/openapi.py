@@ -1,7 +1,7 @@
 """GET /api/openapi.json: an OpenAPI 3.1 document built from the same route table the app is wired from.
 
-Every HTTP route is declared once as a `Route` (method, path, handler, and what it takes and returns); app.py
-adds exactly these to the router, and `document` describes exactly these. Schemas come from the msgspec
+Every HTTP route is declared once as a `Route` (routes.py); the composition root adds exactly these to the
+router, and `document` describes exactly these. Schemas come from the msgspec
 Structs themselves (`msgspec.json.schema_components`), so the document can't drift from the wire format.
 A test compares the router with the document both ways.
 """
@@ -9,50 +9,15 @@ A test compares the router with the document both ways.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from .routes import JSON, Reply, Route
+
 REF = "#/components/schemas/{name}"
-JSON = "application/json"
-HTML = "text/html"
-TEXT = "text/plain"
-
-
-@dataclass(frozen=True)
-class Query:
-    name: str
-    description: str
-    minimum: int = 0
-    maximum: int | None = None
-    default: int | None = None
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One documented response: `body` a msgspec type for JSON, or None with `media` for HTML/text/none."""
-
-    description: str
-    body: Any = None
-    media: str | None = JSON
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    handler: Handler
-    summary: str
-    replies: dict[int, Reply]
-    query: tuple[Query, ...] = ()
-    body: Any = None
-    body_media: str | None = None  # a body that is not JSON (e.g. a document's bytes): its media type
-    secured: bool = False
-    tags: tuple[str, ...] = field(default=())
 
 
 def _types(routes: Sequence[Route]) -> list[Any]:
