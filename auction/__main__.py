@@ -1,3 +1,3 @@
-from auction.cli import main
+from ops.cli import main
 
 raise SystemExit(main())

@@ -30,11 +30,11 @@ from typing import Any, Literal
 
 import msgspec
 
-from auction.demo_sale import PASSING_EVERY
 from auction.engine.lot import LotTerms
 from loadtest import wire
 from loadtest.chaos_sale import Buyer, now_ms
 from loadtest.wire import WireError, WireSocket
+from ops.demo.sale import PASSING_EVERY
 
 CONNECT_TIMEOUT_S = 3.0
 ANSWER_TIMEOUT_S = 5.0  # no answer this long on a live connection: it is treated as dropped, and the bid resent

@@ -1,6 +1,6 @@
 """The chaos run's sale: a timed sale of demo lots with staggered ends, and vetted buyers with API tokens.
 
-Buyers come the way `auction demo` brings its bots (auction/demo.py): each company applies, a vetting officer
+Buyers come the way `auction demo` brings its bots (ops/demo/run.py): each company applies, a vetting officer
 approves it, its representative asks to register, the officer approves the registration with a paddle, a limit
 and a deposit, a settlement officer records the deposit received, and the representative gets an API token.
 Every buyer is in good standing, so every refusal the run sees comes from the rules or from a fault, never
@@ -17,10 +17,10 @@ import asyncpg
 
 from auction import catalog, identity, vetting
 from auction.catalog import NewSale, SaleSettings
-from auction.demo_sale import demo_lot
 from auction.engine.ladder import DIAMOND_LADDER_USD
 from auction.engine.lot import LotTerms, SoftClose
 from auction.store import LotStore
+from ops.demo.sale import demo_lot
 
 PASSWORD = "chaos run password, not for production"
 OPENS_IN_MS = 3_000  # the lots open this long after the sale is planned: buyers register, bidders connect

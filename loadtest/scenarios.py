@@ -1,6 +1,6 @@
 """The scenarios of the standard suite, each against the real process group (gateway + worker + servers).
 
-Every scenario builds its own sale with `auction.demo_sale` lots (so lots, reserves and ladders are the demo's),
+Every scenario builds its own sale with `ops.demo.sale` lots (so lots, reserves and ladders are the demo's),
 registers the bench's buyers for it, runs one or more open-loop schedules and returns plain dicts for the
 report. The acks of every scenario are kept so that, at the end, `lost_acked_bids` can check each of them
 against PostgreSQL's `lot_events` by client_id.
@@ -22,7 +22,6 @@ from redis.asyncio import Redis
 
 from auction import catalog, vetting
 from auction.catalog import NewSale, SaleSettings
-from auction.demo_sale import demo_lot
 from auction.engine.ladder import DIAMOND_LADDER_USD
 from auction.engine.lot import SoftClose
 from auction.store import LotStore
@@ -42,6 +41,7 @@ from loadtest.generator import (
     steady_schedule,
     vm_rss_mib,
 )
+from ops.demo.sale import demo_lot
 
 FAR_MS = 6 * 3600 * 1000  # lots that must stay open for the whole suite close this far from now
 _SALE_IDS = itertools.count(int(time.time() * 1000) * 10)

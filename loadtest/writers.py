@@ -87,8 +87,8 @@ CHECK_TIMEOUT_S = 180.0  # the persister's drain and the verifier
 DRAIN_WAIT_S = 60.0
 LOG_LINES = 8
 JOURNAL_CHUNK = 2000  # journal entries read from Redis at a time
-# The store counters each gateway's /metrics has (ops/metrics.py). StoreStats also counts `fenced`,
-# `forwarded` and `served`, but /metrics does not export them (see WRITERS.md): forwarding is inferred below.
+# The store counters each gateway's /metrics has (auction/gateway/metrics.py). It has exported `fenced`,
+# `forwarded` and `served` too since the run in WRITERS.md, where forwarding was inferred as below.
 COUNTERS = ("commits", "commands", "batches", "conflicts", "busy", "deciding_seconds", "committing_seconds")
 
 

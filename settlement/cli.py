@@ -1,8 +1,8 @@
-"""`auction settlement ...`: the service and the operators' commands. Wired into auction/cli.py by
+"""`auction settlement ...`: the service and the operators' commands. Wired into the CLI (ops/cli.py), which
+starts the servers and hands over a pool:
 
-    from settlement.cli import add_commands, dispatch
-    add_commands(commands)                 # in _parser(), `commands` being the top-level subparsers
-    case "settlement": return dispatch(args, settings)     # in _dispatch()
+    add_commands(commands)                             # `commands` being the top-level subparsers
+    await command(pg, redis_url, args)                 # every command but `run`, which is the service
 
 auction settlement run                          the service (needs AUCTION_REDIS_URL and AUCTION_DATABASE_URL)
 auction settlement reconcile                    every check; prints problems, exits 1 if any
@@ -22,20 +22,17 @@ setting removals, claims).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import msgspec
 
-from auction.config import Settings, SettingsError
 from settlement import billing, defaults, shipping_cli, unsold_cli
 from settlement.errors import SettlementError
 from settlement.reconcile import reconcile, settlement_summary
-from settlement.service import run_settlement, sweep, wall_clock_ms
+from settlement.service import sweep, wall_clock_ms
 
 
 def add_commands(subparsers: Any) -> None:
@@ -70,38 +67,14 @@ def add_commands(subparsers: Any) -> None:
     shipping_cli.add_commands(sub)
 
 
-def dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    command = args.settlement_command or "run"
-    if command == "run":
-        if not settings.redis_url or not settings.database_url:
-            raise SettingsError("AUCTION_REDIS_URL and AUCTION_DATABASE_URL must be set (`auction serve` sets them)")
-        asyncio.run(run_settlement(settings.redis_url, settings.database_url))
-        return 0
-    return asyncio.run(_with_database(settings, lambda pg, redis_url: _command(pg, redis_url, command, args)))
-
-
-async def _with_database(settings: Settings, action: Callable[[asyncpg.Pool, str], Awaitable[int]]) -> int:
-    from ops.embedded import start_services
-
-    services = await asyncio.to_thread(
-        start_services, settings.state_dir, settings.redis_url, settings.database_url, settings.appendfsync
-    )
-    try:
-        pg = await asyncpg.create_pool(services.database_url, min_size=1, max_size=2)
-        try:
-            return await action(pg, services.redis_url)
-        finally:
-            await pg.close()
-    finally:
-        services.stop()
-
-
 def _print(value: Any) -> None:
     print(msgspec.json.encode(value).decode())
 
 
-async def _command(pg: asyncpg.Pool, redis_url: str, command: str, args: argparse.Namespace) -> int:
-    done = await unsold_cli.command(pg, command, args)
+async def command(pg: asyncpg.Pool, redis_url: str, args: argparse.Namespace) -> int:
+    """Run one operator's command (not `run`: the service is the worker's, or `run_settlement`)."""
+    command = args.settlement_command
+    done = await unsold_cli.command(pg, command, args, redis_url)
     if done is None:
         done = await shipping_cli.command(pg, command, args)
     if done is not None:

@@ -1,9 +1,5 @@
-"""Settlement's HTTP routes for operators, as gateway `Route`s (so the OpenAPI document describes them).
-
-Wiring (auction/gateway/app.py, Gateway.routes):
-
-    from settlement.http import routes as settlement_routes
-    routes = [*self.http.routes(), *settlement_routes(self.pg), *own]
+"""Settlement's HTTP routes for operators, as `Route`s of the shared HTTP kit (so the OpenAPI document describes
+them). The composition root (ops/app.py) mounts them next to the gateway's: `settlement_routes(pg)`.
 
 Every route is marked `secured`: it is for operators, and the gateway's operator check must wrap the handlers
 (`add_routes` is the alternative for an app without the route table: it adds them to the router and returns

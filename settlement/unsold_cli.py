@@ -13,15 +13,14 @@ auction settlement relist-into SALE [--redis-url URL]              waiting stone
 auction settlement unsold-sweep [--sale SALE]                      reserve offers, windows closed, returns
 
 Each takes `--now MS` (default: the wall clock). `relist-into` creates the new lots in Redis too when the sale
-is loaded there (`--redis-url`, default AUCTION_REDIS_URL; without one, whoever loads the sale later reads them
-from the catalogue).
+is loaded there (`--redis-url`, default the Redis the command runs against; without one, whoever loads the
+sale later reads them from the catalogue).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
@@ -69,13 +68,13 @@ def _print(value: Any) -> None:
     print(msgspec.json.encode(value).decode())
 
 
-async def command(pg: asyncpg.Pool, name: str, args: argparse.Namespace) -> int | None:
+async def command(pg: asyncpg.Pool, name: str, args: argparse.Namespace, redis_url: str | None) -> int | None:
     """Run the command `name`; its exit status, or None if it is not one of these."""
     if name not in COMMANDS:
         return None
     now = args.now or wall_clock_ms()
     try:
-        await _run(pg, name, args, now)
+        await _run(pg, name, args, now, getattr(args, "redis_url", None) or redis_url)
     except SettlementError as exc:
         field = getattr(exc, "field", None)
         print(f"auction settlement: {f'{field}: ' if field else ''}{exc}", file=sys.stderr)
@@ -83,7 +82,7 @@ async def command(pg: asyncpg.Pool, name: str, args: argparse.Namespace) -> int 
     return 0
 
 
-async def _run(pg: asyncpg.Pool, name: str, args: argparse.Namespace, now: int) -> None:
+async def _run(pg: asyncpg.Pool, name: str, args: argparse.Namespace, now: int, redis_url: str | None) -> None:
     match name:
         case "passed":
             _print(await unsold.passed_lots(pg, args.sale, consignor_id=args.consignor))
@@ -96,7 +95,7 @@ async def _run(pg: asyncpg.Pool, name: str, args: argparse.Namespace, now: int) 
         case "relist-withdraw":
             _print(await unsold.withdraw_relist(pg, args.sale, args.lot, now))
         case "relist-into":
-            _print(await _relist_into(pg, args.sale, now, args.redis_url or os.environ.get("AUCTION_REDIS_URL")))
+            _print(await _relist_into(pg, args.sale, now, redis_url))
         case "unsold-sweep":
             print(json.dumps(await unsold.sweep(pg, now, args.sale)))
 

@@ -1,10 +1,8 @@
-"""The post-sale window over HTTP, as gateway `Route`s: buyers make offers on passed lots and answer the house's
+"""The post-sale window over HTTP, as `Route`s of the shared HTTP kit: buyers make offers on passed lots and answer the house's
 reserve offer to them; a consignor answers offers on their own lots and gives or withdraws consent to relist;
 operators see everything, record any party's answer, and relist waiting stones into a later sale.
 
-Wiring (auction/gateway/app.py, Gateway.routes), next to settlement.http's routes:
-
-    *unsold_routes(self.pg, self.store)
+The composition root (ops/app.py) mounts them next to settlement.http's: `unsold_routes(pg, store)`.
 
 Who may call each route at all is auction/gateway/access.py's table; whose lot or offer it is comes after, here:
 a consignor acting on another's lot, or a buyer on an offer not made to them, gets 403 `not_allowed` naming

@@ -25,8 +25,8 @@ from auction.catalog import NewLot, NewSale, SaleSettings
 from auction.diamonds import Diamond
 from auction.engine.lifecycle import FINAL
 from auction.store import LotStore
-from auction.worker import RESTART_PAUSE_S, supervised
 from ops.embedded import EmbeddedPostgres, EmbeddedRedis
+from ops.worker import RESTART_PAUSE_S, supervised
 from settlement.service import SWEEP_EVERY_S
 
 REPO = Path(__file__).parents[1]

@@ -1,4 +1,4 @@
-"""The gateway process: the aiohttp app wired from its parts, and `run_gateway`, which the CLI calls.
+"""The gateway's parts wired together, and the aiohttp application that serves them with other routes.
 
 Gateway
  |- Hub          one reader per watched sale (fanout.py)
@@ -6,39 +6,31 @@ Gateway
  |- HttpApi      the JSON API and the watch page (http.py)
  |- AccountsApi  login, tokens, accounts, companies, registrations, consignor view, audit (accounts.py)
  |- authorise    the middleware that checks every route against access.HTTP_RULES (http.py)
- |- Metrics      GET /metrics (ops/metrics.py)
- `- the route table, documented at GET /api/openapi.json (openapi.py)
+ `- Metrics      GET /metrics (metrics.py)
+
+The composition root (ops/app.py) mounts these routes with settlement's on one application, documented at
+GET /api/openapi.json; the gateway knows nothing of settlement.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import signal
+from collections.abc import Sequence
 
 import asyncpg
 from aiohttp import web
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
-from auction.config import DEFAULT_SANCTIONED, Durability, Writers
 from auction.gateway.accounts import AccountsApi
 from auction.gateway.fanout import Hub
 from auction.gateway.http import HttpApi, authorise_with, errors
 from auction.gateway.live import BidDesk, Identities, LiveChannel, Quotes
+from auction.gateway.metrics import CONTENT_TYPE, Metrics
 from auction.httpkit import TEXT, ErrorBody, Reply, Route, openapi_route
-from auction.store import GATEWAY_PRIORITY, LotStore, service_store
-from ops.metrics import CONTENT_TYPE, Metrics
-from settlement.http import routes as settlement_routes
-from settlement.shipping_http import routes as shipping_routes
-from settlement.unsold_http import routes as unsold_routes
-
-log = logging.getLogger(__name__)
+from auction.store import LotStore
 
 TITLE = "Diamond auction gateway"
 VERSION = "0.1.0"
-REDIS_MAX_CONNECTIONS = 512  # one per watched sale's reader, plus commits and reads in flight
-REDIS_WAIT_S = 5.0  # past the pool size, wait this long for a connection before failing
-PG_POOL_SIZE = 10
+MAX_BODY_BYTES = 64 * 1024  # bodies are bounded per route too: 4 KiB for a bid, 5 MiB streamed for a document
 
 
 class Gateway:
@@ -68,9 +60,18 @@ class Gateway:
                    503: Reply("The token can't be checked now (PostgreSQL out of reach); try again", ErrorBody)}),
             Route("GET", "/metrics", self.metrics_page, "Prometheus metrics", {200: Reply("Metrics", media=TEXT)}),
         ]  # fmt: skip
-        settlement = [*settlement_routes(self.pg), *unsold_routes(self.pg, self.store), *shipping_routes(self.pg)]
-        routes = [*self.http.routes(), *self.accounts.routes(), *settlement, *own]
-        return [*routes, openapi_route(routes, TITLE, VERSION)]
+        return [*self.http.routes(), *self.accounts.routes(), *own]
+
+    def application(self, routes: Sequence[Route]) -> web.Application:
+        """An application serving `routes` (this gateway's and any others), each checked by the gateway's
+        middleware, and their OpenAPI document."""
+        app = web.Application(middlewares=[errors, authorise_with(self.identities)], client_max_size=MAX_BODY_BYTES)
+        for route in [*routes, openapi_route(routes, TITLE, VERSION)]:
+            app.router.add_route(route.method, route.path, route.handler)
+        app.on_shutdown.append(self.on_shutdown)
+        app.on_cleanup.append(self.on_cleanup)
+        app[GATEWAY] = self
+        return app
 
     async def on_shutdown(self, app: web.Application) -> None:
         await self.live.close_all()
@@ -79,66 +80,4 @@ class Gateway:
         await self.hub.close()
 
 
-def make_app(
-    redis: Redis, pg: asyncpg.Pool, store: LotStore, sanctioned: frozenset[str] = DEFAULT_SANCTIONED
-) -> web.Application:
-    gateway = Gateway(redis, pg, store, sanctioned)
-    # Bodies are bounded per route (4 KiB for a bid, 64 KiB for JSON, 5 MiB streamed for a document).
-    app = web.Application(middlewares=[errors, authorise_with(gateway.identities)], client_max_size=64 * 1024)
-    for route in gateway.routes():
-        app.router.add_route(route.method, route.path, route.handler)
-    app.on_shutdown.append(gateway.on_shutdown)
-    app.on_cleanup.append(gateway.on_cleanup)
-    app[GATEWAY] = gateway
-    return app
-
-
 GATEWAY = web.AppKey("gateway", Gateway)
-
-
-async def run_gateway(
-    redis_url: str,
-    database_url: str,
-    host: str,
-    port: int,
-    durability: Durability,
-    sanctioned: frozenset[str] = DEFAULT_SANCTIONED,
-    writers: Writers = "single",
-) -> None:
-    """Serve until cancelled (the CLI runs this under asyncio.run; SIGINT/SIGTERM cancel it)."""
-    pool = BlockingConnectionPool.from_url(redis_url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_WAIT_S)
-    redis = Redis(connection_pool=pool)
-    # min_size=0: no connection is made up front, so a gateway starts (and serves what needs only Redis) while
-    # PostgreSQL is down; the pool connects on first use and again after an outage.
-    pg = await asyncpg.create_pool(database_url, min_size=0, max_size=PG_POOL_SIZE)
-    # The gateway decides bids against each buyer's standing (vetting publishes it): eligibility and limits.
-    store = service_store(redis, pg, durability=durability, writers=writers, priority=GATEWAY_PRIORITY)
-    runner = web.AppRunner(make_app(redis, pg, store, sanctioned))
-    try:
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        log.info("gateway listening on http://%s:%s", host, port)
-        await _until_signalled()
-    finally:
-        await runner.cleanup()
-        await store.close()
-        await pg.close()
-        await redis.aclose()
-
-
-async def _until_signalled() -> None:
-    """Wait for SIGTERM or SIGINT (the process runner stops children with SIGTERM), or for cancellation."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    installed = []
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-            installed.append(signum)
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or not Unix
-            pass
-    try:
-        await stop.wait()
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)

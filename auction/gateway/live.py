@@ -39,6 +39,7 @@ from auction.engine.messages import BidAccepted, BidKind, MaxBidRaised, PlaceBid
 from auction.engine.premium import PremiumSchedule, all_in
 from auction.gateway.access import message_rule
 from auction.gateway.fanout import Audience, Hub, Outbox, Watch, now_ms
+from auction.gateway.metrics import Metrics
 from auction.gateway.protocol import (
     Ack,
     AnyClientMessage,
@@ -60,7 +61,6 @@ from auction.gateway.protocol import (
 )
 from auction.httpkit import ANONYMOUS, CALLER_KEY, Caller, Via
 from auction.store import Accepted, LotNotFound, LotStore, Outcome, StoreError, StoreUnavailable
-from ops.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from auction.demo_sale import PASSING_EVERY
+from ops.demo.sale import PASSING_EVERY
 
 LOTS = 6
 BIDDERS = 6

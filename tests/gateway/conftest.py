@@ -16,8 +16,8 @@ from redis.asyncio import Redis
 from auction import catalog, identity, vetting
 from auction.catalog import NewLot, NewSale
 from auction.diamonds import Diamond
-from auction.gateway.app import make_app
 from auction.store import LotStore
+from ops.app import make_app
 
 
 @dataclass

@@ -12,8 +12,8 @@ import pytest
 from redis.asyncio import Redis
 
 from auction.catalog import NewSale
-from auction.gateway.app import make_app
 from auction.store import LotStore
+from ops.app import make_app
 from tests.gateway.conftest import BidderMaker, Running, SaleMaker
 
 

@@ -385,8 +385,9 @@ async def test_shutdown_closes_watchers_with_1001_and_stops_the_feeds(
 ) -> None:
     from aiohttp.test_utils import TestServer
 
-    from auction.gateway.app import GATEWAY, make_app
+    from auction.gateway.app import GATEWAY
     from auction.store import LotStore
+    from ops.app import make_app
 
     sale = await make_sale(lots=1)
     store = LotStore(redis)

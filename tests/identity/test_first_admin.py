@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from auction import cli, identity
+from auction import identity
+from ops import cli
 from ops.embedded import create_database, drop_database, with_database
 
 PASSWORD = "correct horse battery"

@@ -20,8 +20,8 @@ from auction.catalog import NewLot, NewSale
 from auction.diamonds import Diamond
 from auction.engine.messages import BidsCancelled
 from auction.engine.premium import all_in
-from auction.gateway.app import make_app
 from auction.store import LotStore
+from ops.app import make_app
 from settlement import billing, buyers, defaults, ledger, shipping, unsold, unsold_cli, unsold_rules
 from settlement.errors import NotFound
 from settlement.reconcile import reconcile, settlement_summary
@@ -528,7 +528,7 @@ async def test_operators_commands(
 
     async def run(*words: object) -> tuple[int | None, str, str]:
         args = parser.parse_args([str(w) for w in words])
-        status = await unsold_cli.command(pg, args.command, args)
+        status = await unsold_cli.command(pg, args.command, args, None)
         out, err = capsys.readouterr()
         return status, out, err
 
@@ -557,7 +557,7 @@ async def test_operators_commands(
     finally:
         await forget(redis, later_id)
     assert (await run("relist-withdraw", sale_id, 2, "--now", passed.window_ends))[0] == 1  # relisted already
-    assert await unsold_cli.command(pg, "reconcile", argparse.Namespace()) is None  # not one of these
+    assert await unsold_cli.command(pg, "reconcile", argparse.Namespace(), None) is None  # not one of these
 
 
 # ---- the pure rules ---------------------------------------------------------------------------------------------

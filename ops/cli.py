@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
+
+import asyncpg
 
 from auction.config import Settings, SettingsError, settings_from_env
 
@@ -89,7 +91,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
             _run(serve_forever(settings, args.host, args.port))
         case "gateway":
-            from auction.gateway.app import run_gateway
+            from ops.app import run_gateway
 
             redis_url, database_url = _required_urls(settings)
             _run(
@@ -104,19 +106,17 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 )
             )
         case "worker":
-            from auction.worker import run_worker
+            from ops.worker import run_worker
 
             redis_url, database_url = _required_urls(settings)
             _run(run_worker(redis_url, database_url, settings.durability, settings.writers))
         case "demo":
-            from auction.demo import DemoOptions, run_demo
+            from ops.demo.run import DemoOptions, run_demo
 
             options = DemoOptions(args.duration, args.lots, args.bidders, args.port, args.json, args.seed)
             return _run(run_demo(settings, options))
         case "settlement":
-            from settlement.cli import dispatch as settle
-
-            return settle(args, settings)
+            return _settlement(args, settings)
         case "db":
             return asyncio.run(_migrate(settings))
         case "vetting":
@@ -126,6 +126,34 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         case "audit":
             return asyncio.run(_verify(settings, args.sale, args.lot))
     return 0
+
+
+def _settlement(args: argparse.Namespace, settings: Settings) -> int:
+    from settlement import cli
+    from settlement.service import run_settlement
+
+    if (args.settlement_command or "run") == "run":
+        redis_url, database_url = _required_urls(settings)
+        asyncio.run(run_settlement(redis_url, database_url))
+        return 0
+    return asyncio.run(_with_database(settings, lambda pg, redis_url: cli.command(pg, redis_url, args)))
+
+
+async def _with_database(settings: Settings, action: Callable[[asyncpg.Pool, str], Awaitable[int]]) -> int:
+    """Run a command against the configured servers, or embedded ones started for it (and stopped after)."""
+    from ops.embedded import start_services
+
+    services = await asyncio.to_thread(
+        start_services, settings.state_dir, settings.redis_url, settings.database_url, settings.appendfsync
+    )
+    try:
+        pg = await asyncpg.create_pool(services.database_url, min_size=1, max_size=2)
+        try:
+            return await action(pg, services.redis_url)
+        finally:
+            await pg.close()
+    finally:
+        services.stop()
 
 
 def _required_urls(settings: Settings) -> tuple[str, str]:
@@ -163,7 +191,6 @@ def _admin_password() -> str:
 
 
 async def _create_admin(settings: Settings, email: str, name: str, password: str) -> int:
-    import asyncpg
 
     from auction import identity
     from ops.embedded import start_services
@@ -189,7 +216,6 @@ async def _create_admin(settings: Settings, email: str, name: str, password: str
 
 
 async def _resync(settings: Settings, sale: int | None) -> int:
-    import asyncpg
     from redis.asyncio import Redis
 
     from auction import vetting
@@ -210,24 +236,14 @@ async def _resync(settings: Settings, sale: int | None) -> int:
 
 
 async def _verify(settings: Settings, sale: int, lot: int | None) -> int:
-    import asyncpg
-
     from auction import audit
-    from ops.embedded import start_services
 
-    services = await asyncio.to_thread(
-        start_services, settings.state_dir, settings.redis_url, settings.database_url, settings.appendfsync
-    )
-    try:
-        pg = await asyncpg.create_pool(services.database_url, min_size=1, max_size=2)
-        try:
-            verification = await audit.verify(pg, sale, lot)
-        finally:
-            await pg.close()
-    finally:
-        services.stop()
-    print(verification.report())
-    return 0 if verification.ok else 1
+    async def verify(pg: asyncpg.Pool, _redis_url: str) -> int:
+        verification = await audit.verify(pg, sale, lot)
+        print(verification.report())
+        return 0 if verification.ok else 1
+
+    return await _with_database(settings, verify)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,15 +27,15 @@ import redis.asyncio as aioredis
 import websockets
 
 from auction import audit, catalog, identity, vetting
-from auction.bots import Bot, Temperament
 from auction.catalog import NewSale
 from auction.config import DEFAULT_SANCTIONED, Settings
-from auction.demo_sale import demo_sale, valuation
-from auction.demo_settlement import settle_demo_sale
 from auction.engine.lot import LotState
 from auction.engine.premium import all_in
 from auction.record import rebuild_from_record
 from auction.store import BACKGROUND_PRIORITY, LotStore, service_store
+from ops.demo.bots import Bot, Temperament
+from ops.demo.sale import demo_sale, valuation
+from ops.demo.settlement import settle_demo_sale
 from ops.runner import process_group
 
 TEMPERAMENTS: list[Temperament] = ["proxy", "active", "active", "sniper"]
