@@ -1,6 +1,7 @@
-"""The post-sale window over HTTP, as `Route`s of the shared HTTP kit: buyers make offers on passed lots and answer the house's
-reserve offer to them; a consignor answers offers on their own lots and gives or withdraws consent to relist;
-operators see everything, record any party's answer, and relist waiting stones into a later sale.
+"""The post-sale window over HTTP, as `Route`s of the shared HTTP kit: buyers make offers on passed lots and
+answer the house's reserve offer to them; a consignor answers offers on their own lots and gives or withdraws
+consent to relist; operators see everything, record any party's answer, and relist waiting stones into a later
+sale.
 
 The composition root (ops/app.py) mounts them next to settlement.http's: `unsold_routes(pg, store)`.
 
