@@ -15,13 +15,16 @@ as a bug, never as an input error.
              awaiting_acceptance -LotSold-> sold | -LotPassed-> passed
     any status but sold, passed, withdrawn: -LotWithdrawn-> withdrawn
 
-Only the timed format is driven by commands today; the live and tender rows are the agreed design that the
-later issue fills in.
+The commands each status takes are a table too (`COMMANDS`); `decide` asks `command_refusal` before a format
+sees a command, so a format never has to say that a closed lot takes no bids. Only the timed format is driven
+by commands today; the live and tender rows of the event table are the agreed design that later issues fill in.
 """
 
 from __future__ import annotations
 
 from typing import Literal
+
+from auction.engine.messages import RejectReason
 
 Format = Literal["timed", "live", "tender"]
 Status = Literal[
@@ -79,6 +82,34 @@ _MOVES: dict[Format, dict[tuple[Status, str], Status]] = {
         ("awaiting_acceptance", "LotPassed"): "passed",
     },
 }
+
+
+# The commands each status takes, per format; any other is refused (`command_refusal`).
+COMMANDS: dict[Format, dict[Status, frozenset[str]]] = {
+    "timed": {
+        "scheduled": frozenset({"OpenLot", "PlaceBid", "CloseLot", "WithdrawLot"}),
+        "open": frozenset({"PlaceBid", "CloseLot", "WithdrawLot", "CancelBids"}),
+    },
+    "live": {},
+    "tender": {},
+}
+
+# Where a refused command is told something more precise than "closed" or "not open".
+_REFUSALS: dict[Format, dict[tuple[Status, str], RejectReason]] = {
+    "timed": {("open", "OpenLot"): "not_due"},
+    "live": {},
+    "tender": {},
+}
+
+
+def command_refusal(fmt: Format, status: Status, command: str) -> RejectReason | None:
+    """Why a lot of this format and status refuses a command of this type (its class name), or None."""
+    if command in COMMANDS[fmt].get(status, frozenset()):
+        return None
+    special = _REFUSALS[fmt].get((status, command))
+    if special is not None:
+        return special
+    return "lot_closed" if status in FINAL else "lot_not_open"
 
 
 class IllegalTransition(Exception):
