@@ -163,9 +163,10 @@ async def _registered(
 ) -> Buyer:
     """A vetted company registered for the sale, its deposit received, its representative holding a token."""
     await vetting.request_registration(pg, sale_id, company.representative)
-    terms = vetting.ApproveRegistration(paddle, LIMIT)
-    registration = await vetting.approve_registration(pg, store, sale_id, company.id, terms, officer)
-    deposit = vetting.DepositBody(registration.deposit_required, "chaos wire")
-    await vetting.record_deposit(pg, store, sale_id, company.id, deposit, cashier)
+    registration = await vetting.approve_registration(
+        pg, store, sale_id, company.id, officer, paddle=paddle, limit=LIMIT
+    )
+    deposit = registration.deposit_required
+    await vetting.record_deposit(pg, store, sale_id, company.id, cashier, amount=deposit, reason="chaos wire")
     token = (await identity.issue_token(pg, company.representative.id, "api", name="chaos bidder")).token
     return Buyer(company.name, company.id, paddle, token)

@@ -2,8 +2,11 @@
 and decisions, per-sale registrations, the consignor's view of their lots, and the audit log.
 
 Who may call each route is decided before the handler runs, by access.HTTP_RULES; a handler checks only whose
-data it is (a buyer's own company, a consignor's own lots). Failures of identity.py and vetting.py are
-translated to API errors here, once (`translated`), so a handler never builds a status itself.
+data it is (a buyer's own company, a consignor's own lots). Failures of auction.identity and auction.vetting
+are translated to API errors here, once (`translated`), so a handler never builds a status itself.
+
+The request bodies are declared here, at the edge, with their bounds (checked as a body is decoded); a handler
+hands their fields to identity or vetting. The replies are vetting's own views where it has them.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ from auction.identity import Account, IssuedToken, Role, TokenInfo
 from auction.store import LotStore
 
 T = TypeVar("T")
+
+Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=2000)]  # an operator's reason for a decision
+Minor = Annotated[int, msgspec.Meta(ge=1, le=10**15)]  # an amount in minor units
+Paddle = Annotated[int, msgspec.Meta(ge=1, le=999_999)]
 
 
 class LoginBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -83,9 +90,32 @@ class Applied(msgspec.Struct, frozen=True):
     representatives: list[Me]
 
 
+class DecisionBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    decision: vetting.Decision
+    reason: Reason
+
+
 class LinkBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     consignor_id: Annotated[int, msgspec.Meta(ge=1)]
-    reason: vetting.Reason
+    reason: Reason
+
+
+class ApproveRegistration(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`deposit` defaults to 10 % of the limit; 0 means none is required."""
+
+    paddle: Paddle
+    limit: Minor
+    deposit: Annotated[int, msgspec.Meta(ge=0, le=10**15)] | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class DepositBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    amount: Minor
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
+class RefuseBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    reason: Reason
 
 
 class ConsignorLot(msgspec.Struct, frozen=True):
@@ -263,7 +293,7 @@ class AccountsApi:
 
     async def decide(self, request: web.Request) -> web.Response:
         company = int_param(request.match_info["company"], "company")
-        body = await json_body(request, vetting.DecisionBody)
+        body = await json_body(request, DecisionBody)
         with translated():
             status = await vetting.decide(
                 self.pg, self.store, company, body.decision, body.reason, _account_of(caller_of(request)),
@@ -295,23 +325,24 @@ class AccountsApi:
         sale = int_param(request.match_info["sale"], "sale")
         caller = caller_of(request)
         company = caller.company if caller.role == "buyer" else None
-        return reply(await vetting.registrations(self.pg, sale, company))
+        return reply(await vetting.list_registrations(self.pg, sale, company))
 
     def _sale_company(self, request: web.Request) -> tuple[int, int]:
         return int_param(request.match_info["sale"], "sale"), int_param(request.match_info["company"], "company")
 
     async def approve_registration(self, request: web.Request) -> web.Response:
         sale, company = self._sale_company(request)
-        body = await json_body(request, vetting.ApproveRegistration)
+        body = await json_body(request, ApproveRegistration)
         with translated():
             made = await vetting.approve_registration(
-                self.pg, self.store, sale, company, body, _account_of(caller_of(request))
-            )
+                self.pg, self.store, sale, company, _account_of(caller_of(request)),
+                paddle=body.paddle, limit=body.limit, deposit=body.deposit, reason=body.reason,
+            )  # fmt: skip
         return reply(made)
 
     async def refuse_registration(self, request: web.Request) -> web.Response:
         sale, company = self._sale_company(request)
-        body = await json_body(request, vetting.RefuseBody)
+        body = await json_body(request, RefuseBody)
         with translated():
             made = await vetting.refuse_registration(
                 self.pg, self.store, sale, company, body.reason, _account_of(caller_of(request))
@@ -320,11 +351,12 @@ class AccountsApi:
 
     async def deposit(self, request: web.Request) -> web.Response:
         sale, company = self._sale_company(request)
-        body = await json_body(request, vetting.DepositBody)
+        body = await json_body(request, DepositBody)
         with translated():
             made = await vetting.record_deposit(
-                self.pg, self.store, sale, company, body, _account_of(caller_of(request))
-            )
+                self.pg, self.store, sale, company, _account_of(caller_of(request)), amount=body.amount,
+                reason=body.reason,
+            )  # fmt: skip
         return reply(made)
 
     # ---- consignors, audit --------------------------------------------------------------------------------
@@ -411,7 +443,7 @@ class AccountsApi:
                   "Approve, reject, request more, suspend or reinstate, with a reason",
                   {200: Reply("The file after the decision", vetting.CompanyFile), 400: bad, 401: who, 403: role,
                    404: missing, 409: clash, 422: Reply("Sanctioned country: can't be approved", ErrorBody)},
-                  body=vetting.DecisionBody, secured=True, tags=("vetting",)),
+                  body=DecisionBody, secured=True, tags=("vetting",)),
             Route("POST", f"{c}/consignors", self.link, "Link a consignor to the company: it can't bid on their lots",
                   {200: Reply("The file", vetting.CompanyFile), 400: bad, 401: who, 403: role, 404: missing},
                   body=LinkBody, secured=True, tags=("vetting",)),
@@ -425,13 +457,13 @@ class AccountsApi:
                   "Approve with a paddle, a limit and a deposit (default 10 % of the limit)",
                   {200: Reply("Approved", vetting.RegistrationView), 400: bad, 401: who, 403: role, 404: missing,
                    409: Reply("The paddle is taken in this sale", ErrorBody)},
-                  body=vetting.ApproveRegistration, secured=True, tags=("registration",)),
+                  body=ApproveRegistration, secured=True, tags=("registration",)),
             Route("POST", f"{r}/{{company}}/refusal", self.refuse_registration, "Refuse a registration, with a reason",
                   {200: Reply("Refused", vetting.RegistrationView), 400: bad, 401: who, 403: role, 404: missing},
-                  body=vetting.RefuseBody, secured=True, tags=("registration",)),
+                  body=RefuseBody, secured=True, tags=("registration",)),
             Route("POST", f"{r}/{{company}}/deposit", self.deposit, "Record a deposit received",
                   {200: Reply("Recorded", vetting.RegistrationView), 400: bad, 401: who, 403: role, 404: missing},
-                  body=vetting.DepositBody, secured=True, tags=("registration",)),
+                  body=DepositBody, secured=True, tags=("registration",)),
             Route("GET", "/api/consignor/lots", self.consignor_lots, "Your own lots, live (consignors)",
                   {200: Reply("Lots", list[ConsignorLot]), 401: who, 403: role}, secured=True, tags=("consignor",)),
             Route("GET", "/api/audit", self.audit_log, "The audit log of operator actions (admin), ?after=<id>",

@@ -133,10 +133,11 @@ async def _register_bots(
             await vetting.decide(pg, store, company, "approve", "documents in order", officer, sanctioned)
             await vetting.request_registration(pg, sale.id, rep)
             limit = all_in(cheapest, sale.settings.premium) if count >= 3 and index == LIMITED_BOT else LIMIT
-            terms = vetting.ApproveRegistration(paddle, limit)
-            registered = await vetting.approve_registration(pg, store, sale.id, company, terms, officer)
-            deposit = vetting.DepositBody(registered.deposit_required, "demo wire")
-            await vetting.record_deposit(pg, store, sale.id, company, deposit, cashier)
+            registered = await vetting.approve_registration(
+                pg, store, sale.id, company, officer, paddle=paddle, limit=limit
+            )
+            deposit = registered.deposit_required
+            await vetting.record_deposit(pg, store, sale.id, company, cashier, amount=deposit, reason="demo wire")
             if limit != LIMIT:
                 notes[name] = f"small limit {_money(limit)} all-in"
         token = (await identity.issue_token(pg, rep.id, "api", name="demo bot")).token

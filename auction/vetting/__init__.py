@@ -1,0 +1,119 @@
+"""Buyer companies: vetted before they bid, then registered sale by sale.
+
+The flow (README "Roles and the vetting flow"): a company applies with its representatives -> uploads
+documents -> an operator decides (approve / reject / request_more / suspend / reinstate, always with a
+reason) -> a representative asks to register for a sale -> an operator approves the registration with a
+paddle, a bidding limit and a deposit requirement -> the deposit is recorded as received -> the company's
+representatives bid. Each step changes the company's standing, which is published where the engine reads it.
+
+    module            its one job
+    applications      what a company sends, the checks before anything is stored, its representatives' accounts
+    documents         the documents a company uploads, kept with their size and SHA-256
+    decisions         which decision may follow which status (TRANSITIONS); recording them, approval's 12 months
+    consignors        links between a company and consignors: it can't bid on their lots
+    companies         a company's file read back, and the list of companies
+    registrations     per-sale registrations: requested, approved with paddle, limit and deposit, refused; deposits
+    standings         a company's BidderStanding in a sale, computed from PostgreSQL and published to the engine
+    audit_log         the audit_log row every operator action writes, in the action's own transaction
+    errors            the package's exception tree
+    times             times as vetting shows them (epoch milliseconds)
+
+Inside the package dependencies run one way: standings, audit_log, errors and times use nothing else of it;
+applications, documents, decisions, consignors and registrations use those; companies (the read side) uses
+applications, decisions and documents. The request bodies of the HTTP routes live at the edge
+(auction/gateway/accounts.py); the types here are the domain's, shared by the gateway, the CLI, the demo,
+settlement and the load generator. The public names are re-exported here (`vetting.apply`,
+`vetting.publish_standing`, ...), and that is how the rest of the house uses them.
+"""
+
+from auction.vetting.applications import (
+    Application,
+    Country,
+    Email,
+    Owner,
+    Password,
+    Representative,
+    Text,
+    application_problems,
+    apply,
+)
+from auction.vetting.audit_log import audit
+from auction.vetting.companies import CompanyFile, CompanyRow, CompanyView, company_file, list_companies
+from auction.vetting.consignors import link_consignor
+from auction.vetting.decisions import (
+    APPROVAL_PERIOD,
+    TRANSITIONS,
+    CompanyStatus,
+    Decision,
+    DecisionView,
+    decide,
+    decide_by_system,
+)
+from auction.vetting.documents import MAX_DOCUMENT_BYTES, DocumentKind, DocumentView, add_document, document
+from auction.vetting.errors import Conflict, Refused, VettingError
+from auction.vetting.registrations import (
+    DEPOSIT_BP_DEFAULT,
+    RegistrationView,
+    approve_registration,
+    list_registrations,
+    record_deposit,
+    refuse_registration,
+    request_registration,
+)
+from auction.vetting.standings import (
+    NO_LIMIT,
+    STANDING_LOCK,
+    StandingStore,
+    publish_company,
+    publish_standing,
+    resync,
+    standing_of,
+)
+
+__all__ = [
+    "APPROVAL_PERIOD",
+    "DEPOSIT_BP_DEFAULT",
+    "MAX_DOCUMENT_BYTES",
+    "NO_LIMIT",
+    "STANDING_LOCK",
+    "TRANSITIONS",
+    "Application",
+    "CompanyFile",
+    "CompanyRow",
+    "CompanyStatus",
+    "CompanyView",
+    "Conflict",
+    "Country",
+    "Decision",
+    "DecisionView",
+    "DocumentKind",
+    "DocumentView",
+    "Email",
+    "Owner",
+    "Password",
+    "Refused",
+    "RegistrationView",
+    "Representative",
+    "StandingStore",
+    "Text",
+    "VettingError",
+    "add_document",
+    "application_problems",
+    "apply",
+    "approve_registration",
+    "audit",
+    "company_file",
+    "decide",
+    "decide_by_system",
+    "document",
+    "link_consignor",
+    "list_companies",
+    "list_registrations",
+    "publish_company",
+    "publish_standing",
+    "record_deposit",
+    "refuse_registration",
+    "request_registration",
+    "resync",
+    "standing_of",
+]

@@ -1,0 +1,29 @@
+"""Links between buyer companies and consignors: a company can't bid on the lots of a consignor linked to it
+(the engine refuses such a bid `own_lot`, reading the links in the company's standing)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from auction.identity import Account
+from auction.vetting.audit_log import audit
+from auction.vetting.errors import VettingError
+from auction.vetting.standings import StandingStore, publish_company
+
+
+async def link_consignor(
+    pg: asyncpg.Pool, store: StandingStore | None, company_id: int, consignor_id: int, reason: str, by: Account
+) -> None:
+    """Record that a consignor belongs to a buyer company: the company can't bid on that consignor's lots."""
+    async with pg.acquire() as conn, conn.transaction():
+        try:
+            await conn.execute(
+                "INSERT INTO consignor_links (consignor_id, company_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                consignor_id,
+                company_id,
+            )
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise VettingError("not_found", "consignor_id", "no such company or consignor") from exc
+        await audit(conn, by, "consignor_linked", f"company:{company_id}", reason, {"consignor": consignor_id})
+    if store is not None:
+        await publish_company(pg, store, company_id)
