@@ -91,7 +91,7 @@ class Applied(msgspec.Struct, frozen=True):
 
 
 class DecisionBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    decision: vetting.Decision
+    decision: vetting.CompanyDecision
     reason: Reason
 
 

@@ -17,7 +17,7 @@ import msgspec
 from auction import identity
 from auction.identity import Account
 from auction.vetting.audit_log import audit
-from auction.vetting.errors import Conflict, Refused
+from auction.vetting.errors import Conflict, VettingRefused
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
 Country = Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")]
@@ -80,7 +80,7 @@ async def apply(
         field, message = problems[0]
         if field == "country":
             await audit(pg, by, "application_refused", f"country:{app.country}", message, {"name": app.legal_name})
-        raise Refused("sanctioned" if field == "country" else "invalid", field, message)
+        raise VettingRefused("sanctioned" if field == "country" else "invalid", field, message)
     async with pg.acquire() as conn, conn.transaction():
         company_id = await _insert_company(conn, app)
         accounts = [await _representative_account(conn, rep, company_id) for rep in app.representatives]

@@ -17,17 +17,18 @@ import msgspec
 from auction import identity
 from auction.identity import Account
 from auction.vetting.audit_log import audit
-from auction.vetting.errors import Conflict, Refused, VettingError
+from auction.vetting.errors import Conflict, VettingError, VettingRefused
 from auction.vetting.standings import StandingStore, publish_company
 from auction.vetting.times import epoch_ms
 
-Decision = Literal["approve", "reject", "request_more", "suspend", "reinstate"]
+# Named for the company: the engine has a Decision of its own (what auction.engine.lot.decide returns for a lot).
+CompanyDecision = Literal["approve", "reject", "request_more", "suspend", "reinstate"]
 CompanyStatus = Literal["pending", "more_requested", "approved", "rejected", "suspended"]
 
 APPROVAL_PERIOD = timedelta(days=365)
 
 # (status now, decision) -> status after. Anything else is a Conflict naming the status.
-TRANSITIONS: dict[tuple[CompanyStatus, Decision], CompanyStatus] = {
+TRANSITIONS: dict[tuple[CompanyStatus, CompanyDecision], CompanyStatus] = {
     ("pending", "approve"): "approved",
     ("pending", "reject"): "rejected",
     ("pending", "request_more"): "more_requested",
@@ -44,7 +45,7 @@ TRANSITIONS: dict[tuple[CompanyStatus, Decision], CompanyStatus] = {
 
 class DecisionView(msgspec.Struct, frozen=True):
     id: int
-    decision: Decision
+    decision: CompanyDecision
     reason: str
     status_after: CompanyStatus
     approved_until_ms: int | None
@@ -65,7 +66,7 @@ async def decide(
     pg: asyncpg.Pool,
     store: StandingStore | None,
     company_id: int,
-    decision: Decision,
+    decision: CompanyDecision,
     reason: str,
     by: Account,
     sanctioned: frozenset[str],
@@ -80,7 +81,7 @@ async def decide(
 
 
 async def decide_by_system(
-    conn: asyncpg.Connection, company_id: int, decision: Decision, reason: str, system: str, at: datetime
+    conn: asyncpg.Connection, company_id: int, decision: CompanyDecision, reason: str, system: str, at: datetime
 ) -> CompanyStatus | None:
     """A decision the house's own rules took, with no operator behind it (settlement suspends a buyer after two
     strikes in twelve months). Made in the caller's transaction, so it commits with what caused it. On record
@@ -98,7 +99,7 @@ async def decide_by_system(
 async def _record_decision(
     conn: asyncpg.Connection,
     company_id: int,
-    decision: Decision,
+    decision: CompanyDecision,
     reason: str,
     by: Account | str,
     sanctioned: frozenset[str],
@@ -125,7 +126,7 @@ async def _record_decision(
 
 
 async def _status_after(
-    conn: asyncpg.Connection, company_id: int, decision: Decision, sanctioned: frozenset[str]
+    conn: asyncpg.Connection, company_id: int, decision: CompanyDecision, sanctioned: frozenset[str]
 ) -> CompanyStatus:
     """The status the decision leads to (the company's row locked until the transaction ends), or why it can't
     be taken: no such company, not allowed from its status (TRANSITIONS), or approval of a sanctioned country."""
@@ -136,5 +137,5 @@ async def _status_after(
     if after is None:
         raise Conflict("conflict", "decision", f"a company that is {row['status']} can't be given {decision!r}")
     if after == "approved" and row["country"] in sanctioned:
-        raise Refused("sanctioned", "country", f"{row['country']} is on the sanctions list: can't be approved")
+        raise VettingRefused("sanctioned", "country", f"{row['country']} is on the sanctions list: can't be approved")
     return after

@@ -15,7 +15,7 @@ import msgspec
 from auction import identity
 from auction.identity import Account
 from auction.vetting.audit_log import audit
-from auction.vetting.errors import Conflict, Refused, VettingError
+from auction.vetting.errors import Conflict, VettingError, VettingRefused
 from auction.vetting.standings import StandingStore, publish_standing
 
 DEPOSIT_BP_DEFAULT = 1000  # 10 % of the limit, as Rapaport asks
@@ -46,9 +46,9 @@ async def request_registration(pg: asyncpg.Pool, sale_id: int, by: Account) -> R
     assert by.company_id is not None
     status, until = await pg.fetchrow("SELECT status, approved_until FROM companies WHERE id = $1", by.company_id)
     if status != "approved":
-        raise Refused("not_approved", "company", f"the company is {status}, not approved")
+        raise VettingRefused("not_approved", "company", f"the company is {status}, not approved")
     if until is None or until <= identity.now():
-        raise Refused("approval_expired", "company", "the company's approval has expired: ask for a renewal")
+        raise VettingRefused("approval_expired", "company", "the company's approval has expired: ask for a renewal")
     if not await pg.fetchval("SELECT true FROM sales WHERE id = $1", sale_id):
         raise VettingError("not_found", "sale", f"no sale {sale_id}")
     row = await pg.fetchrow(

@@ -177,7 +177,7 @@ async def test_sanctioned_countries_and_declarations_are_refused_at_once(
     officer = people["vetting_officer"].account
     assert officer is not None
     company = (await call(http, "POST", "/api/companies", {}, 201, json=application("BE")))["company"]
-    with pytest.raises(vetting.Refused) as late:
+    with pytest.raises(vetting.VettingRefused) as late:
         await vetting.decide(pg, None, company, "approve", "looks fine", officer, frozenset({"BE"}))
     assert late.value.field == "country"
     assert await pg.fetchval("SELECT count(*) FROM audit_log WHERE action = 'application_refused'") >= 1
@@ -204,7 +204,7 @@ async def test_approval_expiry_reaches_the_engine(pg: asyncpg.Pool, make_people:
         await ws.send(json.dumps({"type": "bid", "sale": sale.id, "lot": 1, "amount": 10_000, "client_id": "x"}))
         answer = json.loads(await ws.recv())
         assert answer.get("reason") == "approval_expired", answer
-    with pytest.raises(vetting.Refused) as expired:
+    with pytest.raises(vetting.VettingRefused) as expired:
         await vetting.request_registration(pg, sale.id, rep)
     assert expired.value.code == "approval_expired"
 
