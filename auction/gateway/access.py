@@ -1,7 +1,7 @@
 """Who may call what: the one table of roles per HTTP route and per websocket message type.
 
 Every HTTP route (method, path as the router spells it) and every client message type has exactly one entry
-here; the `authorise` middleware (http.py) and the connection (live.py) consult nothing else to decide whether
+here; the `authorise` middleware (http.py) and the connection (channel.py) consult nothing else to decide whether
 a caller's role may make a call. A route or message type without an entry is refused for everyone (and
 tests/gateway/test_access.py fails, naming it), so a new route can't slip in unguarded.
 

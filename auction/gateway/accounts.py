@@ -24,7 +24,7 @@ from aiohttp import web
 from auction import identity, vetting
 from auction.catalog import LotListing, lot_listings
 from auction.engine.views import LotView, lot_view
-from auction.gateway.live import SESSION_COOKIE, Identities
+from auction.gateway.identities import SESSION_COOKIE, Identities
 from auction.httpkit import (
     OCTETS,
     ApiError,

@@ -2,7 +2,9 @@
 
 Gateway
  |- Hub          one reader per watched sale (fanout.py)
- |- LiveChannel  GET /ws (live.py), bids through the BidDesk, quotes through Quotes
+ |- Identities   who is calling: tokens, paddles, own lots, cached (identities.py, lookups.py)
+ |- BidDesk      bids, for the websocket and the HTTP API; Quotes, premium-inclusive totals (desk.py)
+ |- LiveChannel  GET /ws (channel.py), bids through the BidDesk, quotes through Quotes
  |- HttpApi      the JSON API and the watch page (http.py)
  |- AccountsApi  login, tokens, accounts, companies, registrations, consignor view, audit (accounts.py)
  |- authorise    the middleware that checks every route against access.HTTP_RULES (http.py)
@@ -21,9 +23,11 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from auction.gateway.accounts import AccountsApi
+from auction.gateway.channel import LiveChannel
+from auction.gateway.desk import BidDesk, Quotes
 from auction.gateway.fanout import Hub
 from auction.gateway.http import HttpApi, authorise_with, errors
-from auction.gateway.live import BidDesk, Identities, LiveChannel, Quotes
+from auction.gateway.identities import Identities
 from auction.gateway.metrics import CONTENT_TYPE, Metrics
 from auction.httpkit import TEXT, ErrorBody, Reply, Route, openapi_route
 from auction.store import LotStore

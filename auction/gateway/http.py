@@ -24,15 +24,10 @@ from auction.catalog import LotListing, SaleSettings, SaleSummary
 from auction.engine.messages import BidKind
 from auction.engine.views import AnyPublicEvent, LotView, lot_view, public_event
 from auction.gateway.access import http_rule
+from auction.gateway.desk import BidDesk, BidTicket
 from auction.gateway.fanout import Hub, now_ms
-from auction.gateway.live import (
-    PG_OUT_OF_REACH,
-    BadToken,
-    BidDesk,
-    BidTicket,
-    DatabaseUnavailable,
-    Identities,
-)
+from auction.gateway.identities import BadToken, Identities
+from auction.gateway.lookups import PG_OUT_OF_REACH, DatabaseUnavailable
 from auction.gateway.protocol import (
     MAX_FRAME_BYTES,
     Ack,

@@ -22,7 +22,8 @@ import websockets
 from redis.asyncio import Redis
 
 from auction import identity
-from auction.gateway.live import TOKEN_TTL_S, DatabaseUnavailable, Identities
+from auction.gateway.identities import TOKEN_TTL_S, Identities
+from auction.gateway.lookups import DatabaseUnavailable
 from auction.httpkit import Caller
 from ops.embedded import EmbeddedPostgres, EmbeddedRedis
 from tests.gateway.conftest import BidderMaker, Running, SaleMaker

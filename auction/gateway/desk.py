@@ -1,0 +1,182 @@
+"""The bid desk: a caller's bid turned into a command for the store and answered as the protocol says, and the
+premium-inclusive quotes a buyer asks for. Shared by the live channel (channel.py) and the HTTP API (http.py).
+
+`failure` and `naming` are the edge's one mapping from what went wrong handling a message to the error that
+answers it, naming the bid it answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+import asyncpg
+import msgspec
+
+from auction import catalog
+from auction.engine.messages import BidAccepted, BidKind, MaxBidRaised, PlaceBid, Rejected
+from auction.engine.premium import PremiumSchedule, all_in
+from auction.gateway.access import message_rule
+from auction.gateway.fanout import Hub
+from auction.gateway.identities import IDENTITY_TTL_S, Identities
+from auction.gateway.lookups import PG_OUT_OF_REACH, DatabaseUnavailable, TtlCache, ask_pg
+from auction.gateway.metrics import Metrics
+from auction.gateway.protocol import Ack, AnyClientMessage, Bid, BidRejected, Error, MaxBid, QuoteReply
+from auction.httpkit import Caller
+from auction.store import Accepted, LotNotFound, LotStore, Outcome, StoreError, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+SCHEDULE_TTL_S = IDENTITY_TTL_S  # a sale's premium schedule is cached as long as who is calling
+
+BidAnswer = Ack | BidRejected | Error
+
+
+@dataclass(frozen=True, slots=True)
+class BidTicket:
+    """A bid as received: `received_ms` (server clock) becomes the command's time; `received_perf` times the ack."""
+
+    sale: int
+    lot: int
+    amount: int
+    client_id: str
+    kind: BidKind
+    received_ms: int
+    received_perf: float
+
+
+UNKNOWN_OUTCOME = Error("unavailable", None, "the outcome is unknown: send the bid again with the same client_id")
+INTERNAL = Error("internal", None, "the message could not be handled")
+
+
+def naming(error: Error, message: AnyClientMessage | BidTicket | Error) -> Error:
+    """`error` as the answer to `message`: when that is a bid it names it (client_id, sale, lot), so that a
+    client with several bids in flight knows which one failed. (An Error stands for a frame that could not be
+    decoded: decode_client named the bid in it if it could.)"""
+    if not isinstance(message, Bid | MaxBid | BidTicket | Error):
+        return error
+    return msgspec.structs.replace(error, client_id=message.client_id, sale=message.sale, lot=message.lot)
+
+
+def failure(exc: Exception) -> Error:
+    """What went wrong handling a message, as the error frame that answers it (the edge's one mapping)."""
+    if isinstance(exc, StoreError):
+        log.warning("a message failed on the store", exc_info=exc)
+        return Error("unavailable", None, "the store is unavailable; try again")
+    if isinstance(exc, PG_OUT_OF_REACH):
+        log.warning("a message failed on PostgreSQL", exc_info=exc)
+        return Error("unavailable", None, "the database is unavailable; try again")
+    log.error("a message failed", exc_info=exc)
+    return INTERNAL
+
+
+class BidDesk:
+    """Turns a caller's bid into a command, executes it, and answers as the protocol says.
+
+    `place` is the whole of it in one coroutine (the HTTP API). The live channel uses its two halves instead,
+    `start` and `finish`, so that a bid needs no task of its own: the answer is sent from the store future's
+    done-callback."""
+
+    def __init__(self, store: LotStore, identities: Identities, metrics: Metrics) -> None:
+        self._store = store
+        self._identities = identities
+        self._metrics = metrics
+
+    async def place(self, caller: Caller, ticket: BidTicket) -> BidAnswer:
+        try:
+            paddle = await self._identities.paddle(caller, ticket.sale) if may_bid(caller, ticket) else None
+        except DatabaseUnavailable:
+            log.warning("bid %s.%s:%s: no paddle", caller.company, caller.account, ticket.client_id, exc_info=True)
+            return naming(Error("unavailable", None, "the bid was not placed: send it again shortly"), ticket)
+        started = self.start(caller, ticket, paddle)
+        if isinstance(started, asyncio.Future):
+            with contextlib.suppress(StoreError):  # finish() turns it into the answer
+                await started
+            return self.finish(caller, ticket, started)
+        return started
+
+    def start(self, caller: Caller, t: BidTicket, paddle: int | None) -> BidAnswer | asyncio.Future[Outcome]:
+        """The answer at once (a refusal before the store), or the store's future for the bid. `paddle` is the
+        caller's in the sale (Identities.paddle). Raises StoreClosed."""
+        if not may_bid(caller, t):
+            return self._answered(BidRejected(t.client_id, t.sale, t.lot, "not_allowed", 0), t)
+        if paddle is None:  # the engine would say not_registered too; this spares it the round trip
+            return self._answered(BidRejected(t.client_id, t.sale, t.lot, "not_registered", 0), t)
+        assert caller.company is not None  # may_bid
+        command = PlaceBid(t.received_ms, caller.company, paddle, t.amount, t.client_id, t.kind)
+        # Two representatives of one company are one bidder, but each has their own client ids.
+        dedupe = f"{caller.company}.{caller.account}:{t.client_id}"
+        return self._store.submit(t.sale, t.lot, command, dedupe=dedupe)
+
+    def finish(self, caller: Caller, t: BidTicket, done: asyncio.Future[Outcome]) -> BidAnswer:
+        """The answer to a bid whose store future is done. Raises a StoreError other than these two."""
+        try:
+            outcome = done.result()
+        except LotNotFound:
+            return naming(Error("not_found", "lot", f"sale {t.sale} has no lot {t.lot}"), t)
+        except StoreUnavailable:
+            log.warning("bid %s.%s:%s: outcome unknown", caller.company, caller.account, t.client_id, exc_info=True)
+            return naming(UNKNOWN_OUTCOME, t)
+        if isinstance(outcome, Rejected):
+            return self._answered(BidRejected(t.client_id, t.sale, t.lot, outcome.reason, outcome.next_amount), t)
+        return self._answered(_ack(caller, t, outcome), t)
+
+    def _answered(self, answer: Ack | BidRejected, t: BidTicket) -> Ack | BidRejected:
+        reason = answer.reason if isinstance(answer, BidRejected) else None
+        self._metrics.bid_answered(reason, time.perf_counter() - t.received_perf)
+        return answer
+
+
+def may_bid(caller: Caller, t: BidTicket) -> bool:
+    """Whether the caller's role may place this kind of bid at all (access.MESSAGE_RULES), as a company."""
+    return "buyer" in message_rule(t.kind if t.kind == "bid" else "max_bid") and caller.company is not None
+
+
+def _ack(caller: Caller, t: BidTicket, outcome: Accepted) -> Ack:
+    state = outcome.state
+    leading = state.leader == caller.company
+    return Ack(t.client_id, t.sale, t.lot, state.seq, state.price, leading, _own_max(outcome, t.client_id, t.amount))
+
+
+def _own_max(outcome: Accepted, client_id: str, amount: int) -> int:
+    """The maximum the bid recorded (from its own event: a resent bid gets the first answer's figures)."""
+    for event in outcome.events:
+        if isinstance(event, BidAccepted | MaxBidRaised) and event.client_id == client_id:
+            return event.max_amount
+    return amount
+
+
+class Quotes:
+    """The premium-inclusive total a buyer would owe at an amount, with the sale's own premium schedule."""
+
+    def __init__(self, pg: asyncpg.Pool, hub: Hub) -> None:
+        self._pg = pg
+        self._hub = hub
+        self._schedules: TtlCache[int, PremiumSchedule | None] = TtlCache()
+
+    async def quote(self, sale: int, lot: int, amount: int) -> QuoteReply | Error:
+        schedule = await self._schedule(sale)
+        if schedule is None:
+            return Error("not_found", "sale", f"no sale {sale}")
+        if await self._hub.terms.get(sale, lot) is None:
+            return Error("not_found", "lot", f"sale {sale} has no lot {lot}")
+        total = all_in(amount, schedule)
+        return QuoteReply(sale, lot, amount, total - amount, total)
+
+    async def _schedule(self, sale: int) -> PremiumSchedule | None:
+        """Raises DatabaseUnavailable."""
+        return await ask_pg(
+            self._schedules,
+            sale,
+            lambda: self._read_schedule(sale),
+            lambda _: SCHEDULE_TTL_S,
+            "reading a sale's premium schedule",
+            stands_in=lambda schedule: schedule is not None,  # a sale not found then may exist now
+        )
+
+    async def _read_schedule(self, sale: int) -> PremiumSchedule | None:
+        settings = await catalog.sale_settings(self._pg, sale)
+        return settings.premium if settings else None

@@ -1,0 +1,149 @@
+"""Who is calling: the credentials a request carries, and the callers, paddles and own lots they stand for.
+
+A bearer token (the `Authorization` header, or `?token=` for browsers' websockets) or the session cookie names
+an account with a role; no token is an anonymous caller; a malformed header is BadToken, and a tampered,
+expired or revoked token is identity.TokenRefused (`token_invalid`, `token_expired`, `token_revoked`). Answers
+come from PostgreSQL, cached for a few seconds; while PostgreSQL is out of reach, from the last answer it gave
+(lookups.ask_pg): a token refused before the outage stays refused; one that expires during it is refused as
+expired.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import NamedTuple
+
+import asyncpg
+import msgspec
+from aiohttp import web
+
+from auction import catalog, identity
+from auction.gateway.lookups import TtlCache, ask_pg
+from auction.httpkit import ANONYMOUS, Caller, Via
+
+IDENTITY_TTL_S = 30.0
+TOKEN_TTL_S = 5.0  # how long a token's answer is cached: the longest a revoked token works on another gateway
+NO_PADDLE_TTL_S = 5.0  # a bidder registered just now should not wait long to be let in
+
+SESSION_COOKIE = "auction_session"
+
+
+class BadToken(Exception):
+    """An Authorization header that is not `Bearer <token>`."""
+
+
+def credentials_of(request: web.Request) -> tuple[str | None, Via]:
+    """The token a request carries: `Authorization: Bearer`, else `?token=` (websockets from browsers), else the
+    session cookie."""
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise BadToken("Authorization must be 'Bearer <token>'")
+        return token.strip(), "bearer"
+    query = request.query.get("token") or None
+    if query is not None:
+        return query, "bearer"
+    cookie = request.cookies.get(SESSION_COOKIE) or None
+    return cookie, "cookie" if cookie else "none"
+
+
+class SignedIn(NamedTuple):
+    """A token PostgreSQL accepted: whose it is, and until when (epoch seconds) it may be used."""
+
+    caller: Caller
+    expires_s: float
+
+
+TokenAnswer = SignedIn | identity.TokenRefused
+
+
+class Identities:
+    """Tokens to callers, and callers' paddles and own lots per sale, looked up in PostgreSQL, cached briefly.
+
+    A token's answer (caller or refusal) is cached for `token_ttl_s` (TOKEN_TTL_S): a revoked token stops
+    working at once on the gateway that revoked it, and within TOKEN_TTL_S on every other one. While PostgreSQL
+    is unreachable each lookup answers from the last answer PostgreSQL gave (ask_pg), so the callers and bidders
+    this gateway knows go on bidding; a lookup with no such answer raises DatabaseUnavailable."""
+
+    def __init__(self, pg: asyncpg.Pool, ttl_s: float = IDENTITY_TTL_S, token_ttl_s: float = TOKEN_TTL_S) -> None:
+        self._pg = pg
+        self._ttl_s = ttl_s
+        self._token_ttl_s = token_ttl_s
+        self._callers: TtlCache[str, TokenAnswer] = TtlCache()
+        self._paddles: TtlCache[tuple[int, int], int | None] = TtlCache()
+        self._own_lots: TtlCache[tuple[int, int], frozenset[int]] = TtlCache()
+
+    async def caller(self, token: str | None, via: Via = "bearer") -> Caller:
+        """The caller a token names; ANONYMOUS without one. Raises identity.TokenRefused, DatabaseUnavailable."""
+        if token is None:
+            return ANONYMOUS
+        answer = await ask_pg(
+            self._callers, token, lambda: self._authenticate(token), lambda _: self._token_ttl_s, "checking a token"
+        )
+        if isinstance(answer, identity.TokenRefused):
+            raise answer
+        if answer.expires_s <= time.time():  # PostgreSQL would say so too; while it is down, nobody else does
+            raise identity.TokenRefused("token_expired", "this token has expired: log in again or issue a new one")
+        caller = answer.caller
+        return caller if caller.via == via else msgspec.structs.replace(caller, via=via)
+
+    async def _authenticate(self, token: str) -> TokenAnswer:
+        try:
+            credential = await identity.authenticate(self._pg, token)
+        except identity.TokenRefused as exc:
+            return exc
+        a = credential.account
+        caller = Caller(a.role, a.id, a.name, a.company_id, a.consignor_id, credential.token_id, "bearer")
+        return SignedIn(caller, credential.expires_at.timestamp())
+
+    async def from_request(self, request: web.Request) -> Caller:
+        """Raises BadToken, identity.TokenRefused or DatabaseUnavailable."""
+        token, via = credentials_of(request)
+        return await self.caller(token, via)
+
+    def forget_tokens(self) -> None:
+        """After a revocation on this gateway: no cached answer outlives it here."""
+        self._callers.clear()
+
+    def cached_paddle(self, caller: Caller, sale: int) -> tuple[bool, int | None]:
+        """(True, paddle) when known without asking PostgreSQL; (False, None) when `paddle` must look it up."""
+        if caller.role != "buyer" or caller.company is None:
+            return True, None
+        return self._paddles.get((sale, caller.company))
+
+    async def paddle(self, caller: Caller, sale: int) -> int | None:
+        """The caller's paddle in the sale; None if they have none. Raises DatabaseUnavailable.
+
+        While PostgreSQL is down only a paddle stands in for an answer, not the lack of one: "no paddle" is
+        kept briefly on purpose (NO_PADDLE_TTL_S), and one from before a registration would refuse a bidder
+        the engine, which reads the standing in Redis, would let bid."""
+        company = caller.company
+        if caller.role != "buyer" or company is None:
+            return None
+        return await ask_pg(
+            self._paddles,
+            (sale, company),
+            lambda: catalog.paddle_of(self._pg, sale, company),
+            lambda paddle: self._ttl_s if paddle else min(self._ttl_s, NO_PADDLE_TTL_S),
+            "looking up a paddle",
+            stands_in=lambda paddle: paddle is not None,
+        )
+
+    async def own_lots(self, caller: Caller, sale: int) -> frozenset[int]:
+        """The lots of `sale` that a consignor caller consigned (empty for anyone else). Raises
+        DatabaseUnavailable."""
+        consignor = caller.consignor
+        if caller.role != "consignor" or consignor is None:
+            return frozenset()
+        return await ask_pg(
+            self._own_lots,
+            (sale, consignor),
+            lambda: self._consigned(sale, consignor),
+            lambda _: self._ttl_s,
+            "looking up a consignor's lots",
+        )
+
+    async def _consigned(self, sale: int, consignor: int) -> frozenset[int]:
+        rows = await self._pg.fetch("SELECT lot_no FROM lots WHERE sale_id = $1 AND consignor_id = $2", sale, consignor)
+        return frozenset(row["lot_no"] for row in rows)
