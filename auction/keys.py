@@ -15,6 +15,8 @@ ACTIVE_SALES = "auction:sales"
 
 # Consumer group, on every sale's event and journal streams, through which the persister copies them to PostgreSQL.
 PERSISTER_GROUP = "persister"
+# Consumer group, on every sale's event stream, through which the settlement service bills the lots that close.
+SETTLEMENT_GROUP = "settlement"
 
 # Hash fields of a lot key.
 VERSION_FIELD = "v"  # the lot's last event seq, "0" at creation: what the commit script compares (CAS)

@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
 from auction import keys
+from auction.redis_adapter import ErrorReply, ensure_group, is_missing_group
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +66,7 @@ class SaleStreamGroup:
 
     async def _create_group(self, sale: int) -> None:
         """From id 0: a sale's events written before the group existed are read too."""
-        try:
-            await self._redis.xgroup_create(self._stream(sale), self.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        await ensure_group(self._redis, self._stream(sale), self.group, start="0")
         self._grouped.add(sale)
 
     async def _drain_sale(self, sale: int, handle: Handler) -> int:
@@ -78,8 +74,8 @@ class SaleStreamGroup:
             done = await self._read(sale, "0", handle)  # ours from before a crash
             done += await self._claim_abandoned(sale, handle)
             return done + await self._read(sale, ">", handle)
-        except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
+        except ErrorReply as exc:
+            if not is_missing_group(exc):
                 raise
             self._grouped.discard(sale)  # the stream vanished (say, Redis lost it): recreate the group next pass
             return 0

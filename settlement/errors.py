@@ -6,6 +6,9 @@ SettlementError              anything settlement could not do; callers may catch
  |                           expired offer, overpay, resolve a default twice the other way)
  +-- Unbalanced              a posting whose entries don't sum to zero (a bug, refused before writing)
  +-- SettlementUnavailable   Redis or PostgreSQL failed (translated from their errors)
+
+Which errors those are is the store's map (auction.store.FOREIGN_ERRORS), not restated here; the store's own
+errors join them, being its translation of the same failures under it.
 """
 
 from __future__ import annotations
@@ -13,9 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-import asyncpg
-from redis.exceptions import RedisError
-
+from auction.store import FOREIGN_ERRORS as STORE_FOREIGN_ERRORS
 from auction.store import StoreError
 
 
@@ -40,13 +41,7 @@ class SettlementUnavailable(SettlementError):
 
 
 # The store's errors are its own translation of Redis and PostgreSQL failing under it; settlement treats them alike.
-FOREIGN_ERRORS: tuple[type[BaseException], ...] = (
-    RedisError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    OSError,
-    StoreError,
-)
+FOREIGN_ERRORS: tuple[type[BaseException], ...] = (*STORE_FOREIGN_ERRORS, StoreError)
 
 
 @contextlib.contextmanager

@@ -28,13 +28,13 @@ from redis.asyncio import Redis
 
 from auction import keys
 from auction.engine.messages import EVENT_DECODER, LotPassed, LotSold
+from auction.redis_adapter import connect
 from auction.sale_streams import Entry, SaleStreamGroup, follow
 from settlement import billing, defaults, shipping, suspensions, unsold
 from settlement.errors import NotFound, SettlementError, translate_errors
 
 log = logging.getLogger(__name__)
 
-SETTLEMENT_GROUP = "settlement"  # consumer group on every sale's event stream (next to keys.PERSISTER_GROUP)
 IDLE_POLL_S = 0.1
 SWEEP_EVERY_S = 5.0
 
@@ -104,7 +104,7 @@ class SettlementService:
         self._only_sales = only_sales
         self._last_sweep = 0.0  # monotonic time of the last sweep; 0: sweep on the first pass
         self._streams = SaleStreamGroup(
-            redis, SETTLEMENT_GROUP, consumer, batch=batch, claim_idle_ms=claim_idle_ms, only_sales=only_sales
+            redis, keys.SETTLEMENT_GROUP, consumer, batch=batch, claim_idle_ms=claim_idle_ms, only_sales=only_sales
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -147,14 +147,12 @@ async def run_settlement(redis_url: str, database_url: str, stop: asyncio.Event 
     """`auction settlement`: the service as a process, until SIGINT/SIGTERM (or `stop`)."""
     import signal
 
-    import redis.asyncio as aioredis
-
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signum, stop.set)
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = connect(redis_url)
     pg = await asyncpg.create_pool(database_url, min_size=0, max_size=4)  # 0: starts while PostgreSQL is down
     try:
         await SettlementService(redis, pg).run(stop)

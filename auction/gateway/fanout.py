@@ -24,13 +24,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from auction import keys
 from auction.engine.lot import LotState, LotTerms
 from auction.engine.messages import EVENT_DECODER, AnyEvent
 from auction.engine.views import lot_view, public_event
 from auction.gateway.protocol import Error, EventFrame, RecordFrame, RecordSnapshot, Snapshot, encode, text_frame
+from auction.redis_adapter import REDIS_ERRORS
 from auction.store import LotStore
 
 log = logging.getLogger(__name__)
@@ -267,7 +267,7 @@ class SaleFeed:
         while True:
             try:
                 reply: Any = await self.hub.redis.xread({keys.sale_events(self.sale): position}, READ_COUNT, BLOCK_MS)
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 log.warning("sale %s: reading the event stream failed (%s); retrying", self.sale, exc)
                 await asyncio.sleep(RETRY_S)
                 continue
@@ -283,7 +283,7 @@ class SaleFeed:
                 newest: Any = await self.hub.redis.xrevrange(keys.sale_events(self.sale), count=1)
                 position: bytes | str = newest[0][0] if newest else "0-0"
                 return position
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 log.warning("sale %s: finding the stream's end failed (%s); retrying", self.sale, exc)
                 await asyncio.sleep(RETRY_S)
 

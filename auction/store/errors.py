@@ -6,7 +6,9 @@
      +-- StoreClosed            a command after close()
 
 Rejections by the rules (too low, too late, busy, ...) are outcomes, never exceptions. The persister, the
-scheduler and the streams follower raise the same tree.
+scheduler and the streams follower raise the same tree, and settlement translates with the same map.
+`FOREIGN_ERRORS` is that map: Redis's part is the adapter's (auction.redis_adapter.REDIS_ERRORS), PostgreSQL's
+is here.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import contextlib
 from collections.abc import Iterator
 
 import asyncpg
-from redis.exceptions import RedisError
+
+from auction.redis_adapter import REDIS_ERRORS
 
 
 class StoreError(Exception):
@@ -34,17 +37,17 @@ class StoreClosed(StoreError):
     """The store was closed; it takes no more commands."""
 
 
-# Foreign exceptions, translated once at the edge (httpx style). OSError covers refused and reset sockets.
-FOREIGN_ERRORS: tuple[type[BaseException], ...] = (
-    RedisError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    OSError,
-)
+# How PostgreSQL failing reaches us through asyncpg: the server's errors, the driver's own (a connection lost or
+# closed), and the socket's (refused, reset, timed out), which asyncpg lets through.
+POSTGRES_ERRORS: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+# Foreign exceptions, translated once at the edge (httpx style): Redis's map is the adapter's, PostgreSQL's is above.
+FOREIGN_ERRORS: tuple[type[BaseException], ...] = (*REDIS_ERRORS, *POSTGRES_ERRORS)
 
 
 @contextlib.contextmanager
 def translate_errors(doing: str) -> Iterator[None]:
+    """Redis or PostgreSQL failing inside the block raises StoreUnavailable, saying what was being done."""
     try:
         yield
     except FOREIGN_ERRORS as exc:

@@ -27,10 +27,10 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
 
 from auction import keys
 from auction.engine.messages import AnyCommand
+from auction.redis_adapter import REDIS_ERRORS
 
 from .codec import Outcome, decode_answer, encode_answer
 from .committer import Pending, StoreStats
@@ -160,7 +160,7 @@ class Forwarder:
 
     async def _unsubscribe(self, channel: str) -> None:
         if self._pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*REDIS_ERRORS):
                 await self._pubsub.unsubscribe(channel)
 
     def _on_requests(self, sale: int, data: bytes) -> None:
@@ -190,7 +190,7 @@ class Forwarder:
         await asyncio.sleep(0)
         answers, self._answers = self._answers, {}
         for origin, replies in answers.items():
-            with contextlib.suppress(RedisError, OSError):  # lost: the sender times out and its client resends
+            with contextlib.suppress(*REDIS_ERRORS):  # lost: the sender times out and its client resends
                 await self._redis.publish(keys.store_replies(origin), _ENCODER.encode(replies))
 
     # ---- the one subscription of this store ---------------------------------------------------------------
@@ -208,7 +208,7 @@ class Forwarder:
         while True:
             try:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            except (RedisError, OSError):  # redis-py reconnects and subscribes again on the next read
+            except REDIS_ERRORS:  # redis-py reconnects and subscribes again on the next read
                 log.warning("the forwarder's subscription failed; retrying", exc_info=True)
                 await asyncio.sleep(RETRY_S)
                 continue

@@ -50,6 +50,7 @@ from auction.engine.journal import JOURNAL_ENCODER, LotCreated, StandingSet
 from auction.engine.lot import LotState, LotTerms, new_lot
 from auction.engine.messages import EVENT_DECODER, AnyCommand, AnyEvent, Rejected
 from auction.engine.standing import BidderStanding
+from auction.redis_adapter import decodes_responses
 
 from .codec import Outcome, decode_bidder, decode_standing, decode_state, encode_standing, encode_state
 from .committer import MAX_QUEUE_AGE_NS, Committer, Pending, StoreStats
@@ -107,7 +108,7 @@ class LotStore:
     ) -> None:
         if durability == "postgres" and pg is None:
             raise ValueError("durability='postgres' needs a PostgreSQL pool")
-        if redis.connection_pool.connection_kwargs.get("decode_responses"):
+        if decodes_responses(redis):
             raise ValueError("LotStore needs a Redis client with decode_responses=False (state is binary)")
         self.id = secrets.token_hex(6)  # this store among the sale's writers (commits, leases, replies)
         self._redis = redis

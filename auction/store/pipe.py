@@ -15,7 +15,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import RedisError, ResponseError
+
+from auction.redis_adapter import REDIS_ERRORS, ErrorReply
 
 from .scripts import COMMIT_LUA
 
@@ -36,7 +37,7 @@ class CommitPipe:
             if connection is None:
                 connection = self._connection = await self._pool.get_connection()  # type: ignore[no-untyped-call]
             await connection.send_command("EVAL", COMMIT_LUA, len(commit_keys), *commit_keys, *args, check_health=False)
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             await self._broken(connection, exc)
             return
         if self._reader is None:
@@ -47,11 +48,11 @@ class CommitPipe:
             while self._waiting and self._connection is connection:
                 try:
                     reply = await connection.read_response()
-                except ResponseError as exc:  # the script failed: that commit's reply, the connection is fine
+                except ErrorReply as exc:  # the script failed: that commit's reply, the connection is fine
                     _settle(self._waiting.popleft(), None, exc)
                     continue
                 _settle(self._waiting.popleft(), reply, None)
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             await self._broken(connection, exc)
         finally:
             if self._reader is asyncio.current_task():
