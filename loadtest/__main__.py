@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import redis.asyncio as aioredis
 
 from auction.config import settings_from_env
+from auction.redis_adapter import connect
 from auction.store import BACKGROUND_PRIORITY, service_store
 from loadtest import report, scenarios
 from loadtest.baseline import redis_benchmark
@@ -98,7 +98,7 @@ async def suite(options: argparse.Namespace) -> dict[str, Any]:
     async with process_group(settings, "127.0.0.1", _free_port()) as group:
         gateway = next(child for child in group.children if child.name == "gateway")
         assert gateway.process is not None
-        redis = aioredis.Redis.from_url(group.services.redis_url)
+        redis = connect(group.services.redis_url)
         pg = await asyncpg.create_pool(group.services.database_url, min_size=2, max_size=8)
         store = service_store(redis, pg, priority=BACKGROUND_PRIORITY)
         try:

@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import redis.asyncio as aioredis
 
+from auction.redis_adapter import connect
 from auction.store import LotStore
 from loadtest.chaos_checks import (
     CheckResult,
@@ -218,7 +218,7 @@ async def _sale_under_chaos(cluster: Cluster, options: ChaosOptions, report: Rep
 async def _connections(cluster: Cluster) -> AsyncIterator[tuple[asyncpg.Pool, LotStore]]:
     """A PostgreSQL pool and a store of the run's own, for building the sale and, later, for reading it back.
     Not held during the chaos: the run's own connections are not what is under test."""
-    redis = aioredis.Redis.from_url(cluster.redis_url)
+    redis = connect(cluster.redis_url)
     pg = await asyncio.wait_for(asyncpg.create_pool(cluster.database_url, min_size=1, max_size=4), 30)
     store = LotStore(redis, pg=pg)
     try:
@@ -309,7 +309,7 @@ class Drive:
     async def _await_closes(self) -> bool:
         """Poll Redis until every lot is final; False if the time allowed runs out first."""
         deadline = time.monotonic() + (self.sale.latest_close_ms - now_ms()) / 1000 + self.options.close_wait_s
-        redis = aioredis.Redis.from_url(self.cluster.redis_url, socket_timeout=5.0)
+        redis = connect(self.cluster.redis_url, socket_timeout=5.0)
         store = LotStore(redis)
         try:
             while time.monotonic() < deadline:

@@ -59,6 +59,7 @@ from redis.asyncio import Redis
 from auction import audit, keys
 from auction.engine.journal import JOURNAL_DECODER, Committed
 from auction.engine.messages import EVENT_DECODER, BidAccepted, PlaceBid
+from auction.redis_adapter import connect
 from auction.store import BACKGROUND_PRIORITY, LotStore, service_store
 from loadtest import own_cpu, scenarios, writers_report
 from loadtest.chaos_cluster import free_port, in_daemon_thread, log_tail
@@ -688,7 +689,7 @@ async def run_writers(options: WritersOptions) -> dict[str, Any]:
 
 
 async def _matrix(options: WritersOptions, folder: Path, servers: Servers) -> list[dict[str, Any]]:
-    redis = Redis.from_url(servers.redis_url)
+    redis = connect(servers.redis_url)
     pg = await asyncpg.create_pool(servers.database_url, min_size=1, max_size=8)
     store = service_store(redis, pg, priority=BACKGROUND_PRIORITY)  # lots and standings only
     try:
@@ -765,7 +766,7 @@ def _git() -> dict[str, Any]:
 
 
 async def _redis_facts(url: str) -> dict[str, Any]:
-    redis = Redis.from_url(url, decode_responses=True)
+    redis = connect(url, decode_responses=True)
     try:
         config = await redis.config_get("appendfsync")
         info = await redis.info("server")

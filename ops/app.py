@@ -13,11 +13,12 @@ import signal
 
 import asyncpg
 from aiohttp import web
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from auction.config import DEFAULT_SANCTIONED, Durability, Writers
 from auction.gateway.app import Gateway
 from auction.httpkit import Route
+from auction.redis_adapter import connect_pooled
 from auction.store import GATEWAY_PRIORITY, LotStore, service_store
 from settlement.http import routes as settlement_routes
 from settlement.shipping_http import routes as shipping_routes
@@ -51,8 +52,7 @@ async def run_gateway(
     writers: Writers = "single",
 ) -> None:
     """Serve until cancelled (the CLI runs this under asyncio.run; SIGINT/SIGTERM cancel it)."""
-    pool = BlockingConnectionPool.from_url(redis_url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_WAIT_S)
-    redis = Redis(connection_pool=pool)
+    redis = connect_pooled(redis_url, max_connections=REDIS_MAX_CONNECTIONS, wait_s=REDIS_WAIT_S)
     # min_size=0: no connection is made up front, so a gateway starts (and serves what needs only Redis) while
     # PostgreSQL is down; the pool connects on first use and again after an outage.
     pg = await asyncpg.create_pool(database_url, min_size=0, max_size=PG_POOL_SIZE)

@@ -216,14 +216,13 @@ async def _create_admin(settings: Settings, email: str, name: str, password: str
 
 
 async def _resync(settings: Settings, sale: int | None) -> int:
-    from redis.asyncio import Redis
-
     from auction import vetting
+    from auction.redis_adapter import connect
     from auction.store import BACKGROUND_PRIORITY, service_store
 
     redis_url, database_url = _required_urls(settings)
     pg = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
-    redis = Redis.from_url(redis_url)
+    redis = connect(redis_url)
     store = service_store(redis, pg, writers=settings.writers, priority=BACKGROUND_PRIORITY)
     try:
         count = await vetting.resync(pg, store, sale)

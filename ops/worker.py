@@ -16,10 +16,10 @@ import signal
 from collections.abc import Awaitable, Callable
 
 import asyncpg
-import redis.asyncio as aioredis
 
 from auction.config import Durability, Writers
 from auction.persister import Persister
+from auction.redis_adapter import connect
 from auction.scheduler import Scheduler
 from auction.store import BACKGROUND_PRIORITY, service_store
 from settlement.service import SettlementService
@@ -39,7 +39,7 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = connect(redis_url)
     # min_size=0: creating the pool connects to nothing, so the worker starts while PostgreSQL is down.
     pg = await asyncpg.create_pool(database_url, min_size=0, max_size=PG_POOL_SIZE)
     # The scheduler's store holds a sale only while no gateway does (it opens lots before anyone bids).

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 import asyncpg
-import redis.asyncio as aioredis
 import websockets
 
 from auction import audit, catalog, identity, vetting
@@ -32,6 +31,7 @@ from auction.config import DEFAULT_SANCTIONED, Settings
 from auction.engine.lot import LotState
 from auction.engine.premium import all_in
 from auction.record import rebuild_from_record
+from auction.redis_adapter import connect
 from auction.store import BACKGROUND_PRIORITY, LotStore, service_store
 from ops.demo.bots import Bot, Temperament
 from ops.demo.sale import demo_sale, valuation
@@ -236,7 +236,7 @@ async def run_demo(settings: Settings, options: DemoOptions) -> int:
     port = options.port or _free_port()
     rng = random.Random(options.seed)
     async with process_group(settings, "127.0.0.1", port) as group:
-        redis = aioredis.Redis.from_url(group.services.redis_url)
+        redis = connect(group.services.redis_url)
         pg = await asyncpg.create_pool(group.services.database_url, min_size=1, max_size=4)
         store = service_store(redis, pg, priority=BACKGROUND_PRIORITY)
         try:
