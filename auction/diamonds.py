@@ -55,8 +55,3 @@ def diamond_problem(stone: Diamond) -> str | None:
     if stone.carat_points > REPORT_REQUIRED_ABOVE_POINTS and not has_report and not stone.report_override_reason:
         return "a stone over 1 ct needs a grading report, or an operator's override with a reason"
     return None
-
-
-def carats(points: int) -> str:
-    """Points as the trade writes a weight: 152 -> '1.52'."""
-    return f"{points // 100}.{points % 100:02d}"

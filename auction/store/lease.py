@@ -97,9 +97,6 @@ class SaleLeases:
         if self._held.pop(sale, None) is not None:
             self._on_lost(sale)
 
-    def held_sales(self) -> list[int]:
-        return list(self._held)
-
     async def release_all(self) -> None:
         """On close: give every sale back at once, so the next store needn't wait for the leases to expire."""
         if self._renewer is not None:
