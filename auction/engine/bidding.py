@@ -20,7 +20,7 @@ A format decides whether a bid may be made at all (the lot's status, the clock);
 from __future__ import annotations
 
 from auction.engine.emit import Emitter
-from auction.engine.messages import BidAccepted, MaxBidRaised, PlaceBid, ProxyBidPlaced, Rejected
+from auction.engine.messages import BidAccepted, BidSource, MaxBidRaised, PlaceBid, ProxyBidPlaced, Rejected
 from auction.engine.premium import affordable
 from auction.engine.standing import BidContext, BidderStanding, headroom, refusal
 from auction.engine.state import LotState
@@ -41,7 +41,7 @@ def amount_refusal(state: LotState, bid: PlaceBid) -> Rejected | None:
     return None
 
 
-def place(out: Emitter, bid: PlaceBid, context: BidContext | None) -> Rejected | None:
+def place(out: Emitter, bid: PlaceBid, context: BidContext | None, source: BidSource = "online") -> Rejected | None:
     """The bid on the lot `out` holds (open, the bid acceptable as to its amount): a raise of the leader's own
     maximum, or a challenge the leader's proxy may answer. A refusal (over_limit) emits nothing."""
     state = out.state
@@ -51,7 +51,7 @@ def place(out: Emitter, bid: PlaceBid, context: BidContext | None) -> Rejected |
         return None
     if bid.amount > reach and (bid.kind == "bid" or reach < state.next_minimum):
         return Rejected("over_limit", state.next_minimum)
-    challenge(out, bid, min(bid.amount, reach), leader_reach(state, context, bid.at_ms))
+    challenge(out, bid, min(bid.amount, reach), leader_reach(state, context, bid.at_ms), source)
     return None
 
 
@@ -79,23 +79,29 @@ def lift_to_reserve(amount: int, maximum: int, reserve: int) -> int:
     return reserve if amount < reserve <= maximum else amount
 
 
-def challenge(out: Emitter, bid: PlaceBid, reach: int, leader_reach: int) -> None:
+def challenge(out: Emitter, bid: PlaceBid, reach: int, leader_reach: int, source: BidSource = "online") -> None:
     """A rival of the leader bids. `reach` is how far the bidder may go now (the amount, or less when their
     limit stops a maximum); `leader_reach` how far the leader's proxy may answer (their maximum, or less)."""
-    state, ladder, reserve = out.state, out.state.terms.ladder, out.state.terms.reserve
-    fields = {"bidder": bid.bidder, "paddle": bid.paddle, "client_id": bid.client_id, "kind": bid.kind}
+    state, reserve = out.state, out.state.terms.reserve
+    fields = {
+        "bidder": bid.bidder,
+        "paddle": bid.paddle,
+        "client_id": bid.client_id,
+        "kind": bid.kind,
+        "source": source,
+    }
     if state.leader is None:
-        shown = bid.amount if bid.kind == "bid" else state.terms.opening
+        shown = bid.amount if bid.kind == "bid" else state.next_minimum  # the opening price, or a live lot's ask
         out.emit(BidAccepted, amount=lift_to_reserve(shown, reach, reserve), max_amount=bid.amount, **fields)
         return
     if reach > leader_reach:
         if leader_reach > state.price:
             proxy(out, state, leader_reach, state.leader_max, "answer")
-        shown = bid.amount if bid.kind == "bid" else min(reach, ladder.next_bid(leader_reach))
+        shown = bid.amount if bid.kind == "bid" else min(reach, state.next_bid(leader_reach))
         out.emit(BidAccepted, amount=lift_to_reserve(shown, reach, reserve), max_amount=bid.amount, **fields)
         return
     out.emit(BidAccepted, amount=reach, max_amount=bid.amount, **fields)
-    answer = leader_reach if reach == leader_reach else min(leader_reach, ladder.next_bid(reach))
+    answer = leader_reach if reach == leader_reach else min(leader_reach, state.next_bid(reach))
     proxy(out, state, lift_to_reserve(answer, leader_reach, reserve), state.leader_max, "answer")
 
 

@@ -1,23 +1,22 @@
 """The life of a lot, for all three sale formats, as one transition table.
 
 Like h11's `_state.py`: the table is the whole truth about which event may happen in which status and where
-it leads. `decide` asks `allows()` before it emits an event; `evolve` asks `after()` and treats a missing entry
-as a bug, never as an input error.
+it leads. `evolve` asks `after()` and treats a missing entry as a bug, never as an input error.
 
     timed:   scheduled -LotOpened-> open -LotSold-> sold
                                          -LotPassed-> passed
              open -BidsCancelled-> open (a bidder taken out; also in a live lot's open status)
     live:    scheduled -LotOpened-> open <-FairWarningCalled/BidAccepted-> fair_warning
              open|fair_warning -LotSold/LotPassed-> sold|passed -LotReopened-> open
-             open|fair_warning -LotPaused-> paused -LotResumed-> open
+             open|fair_warning -LotPaused-> paused -LotResumed-> open; paused -LotPassed-> passed
     tender:  scheduled -ViewingOpened-> viewing -LotOpened-> open (sealed bids)
              open -LotSold-> sold | -LotPassed-> passed | -AcceptanceOffered-> awaiting_acceptance
              awaiting_acceptance -LotSold-> sold | -LotPassed-> passed
     any status but sold, passed, withdrawn: -LotWithdrawn-> withdrawn
 
 The commands each status takes are a table too (`COMMANDS`); `decide` asks `command_refusal` before a format
-sees a command, so a format never has to say that a closed lot takes no bids. Only the timed format is driven
-by commands today; the live and tender rows of the event table are the agreed design that later issues fill in.
+sees a command, so a format never has to say that a closed lot takes no bids. The tender rows are the agreed
+design that a later issue fills in.
 """
 
 from __future__ import annotations
@@ -45,10 +44,18 @@ FINAL: frozenset[Status] = frozenset({"sold", "passed", "withdrawn"})
 _STAYS: dict[Format, dict[Status, frozenset[str]]] = {
     "timed": {"open": frozenset({"BidAccepted", "ProxyBidPlaced", "MaxBidRaised", "LotExtended", "BidsCancelled"})},
     "live": {
-        "open": frozenset({"BidAccepted", "ProxyBidPlaced", "MaxBidRaised", "IncrementChanged", "BidsCancelled"}),
+        "scheduled": frozenset({"AbsenteeBidLeft"}),
+        "open": frozenset(
+            {"BidAccepted", "ProxyBidPlaced", "IncrementChanged", "BidsCancelled", "AskSet", "OnlineBidPending",
+             "OnlineBidDeclined", "BidUndone"}
+        ),
+        "fair_warning": frozenset({"AskSet", "IncrementChanged", "OnlineBidPending", "OnlineBidDeclined"}),
+        "paused": frozenset({"AskSet", "IncrementChanged", "OnlineBidDeclined"}),
+        "sold": frozenset({"LateBidNoted"}),
+        "passed": frozenset({"LateBidNoted"}),
     },
     "tender": {"open": frozenset({"TenderBidSubmitted"})},
-}
+}  # fmt: skip
 
 _MOVES: dict[Format, dict[tuple[Status, str], Status]] = {
     "timed": {
@@ -62,6 +69,8 @@ _MOVES: dict[Format, dict[tuple[Status, str], Status]] = {
         ("open", "FairWarningCalled"): "fair_warning",
         ("fair_warning", "BidAccepted"): "open",
         ("fair_warning", "ProxyBidPlaced"): "open",
+        ("fair_warning", "BidUndone"): "open",
+        ("fair_warning", "BidsCancelled"): "open",
         ("open", "LotSold"): "sold",
         ("fair_warning", "LotSold"): "sold",
         ("open", "LotPassed"): "passed",
@@ -71,6 +80,7 @@ _MOVES: dict[Format, dict[tuple[Status, str], Status]] = {
         ("open", "LotPaused"): "paused",
         ("fair_warning", "LotPaused"): "paused",
         ("paused", "LotResumed"): "open",
+        ("paused", "LotPassed"): "passed",
     },
     "tender": {
         ("scheduled", "ViewingOpened"): "viewing",
@@ -85,19 +95,30 @@ _MOVES: dict[Format, dict[tuple[Status, str], Status]] = {
 
 
 # The commands each status takes, per format; any other is refused (`command_refusal`).
+_ROSTRUM = frozenset(
+    {"PlaceBid", "TakeBid", "SetAsk", "SetIncrement", "AcceptOnlineBid", "DeclineOnlineBid", "HammerLot", "PassLot",
+     "UndoBid", "WithdrawLot"}
+)  # fmt: skip
 COMMANDS: dict[Format, dict[Status, frozenset[str]]] = {
     "timed": {
         "scheduled": frozenset({"OpenLot", "PlaceBid", "CloseLot", "WithdrawLot"}),
         "open": frozenset({"PlaceBid", "CloseLot", "WithdrawLot", "CancelBids"}),
     },
-    "live": {},
+    "live": {
+        "scheduled": frozenset({"OpenLot", "PlaceBid", "WithdrawLot"}),
+        "open": _ROSTRUM | {"CallFairWarning", "PauseLot", "CancelBids"},
+        "fair_warning": _ROSTRUM | {"PauseLot", "CancelBids"},
+        "paused": frozenset({"ResumeLot", "SetAsk", "SetIncrement", "PassLot", "WithdrawLot"}),
+        "sold": frozenset({"ReopenLot", "PlaceBid"}),  # a bid after the hammer is noted, if it is only just late
+        "passed": frozenset({"ReopenLot", "PlaceBid"}),
+    },
     "tender": {},
 }
 
 # Where a refused command is told something more precise than "closed" or "not open".
 _REFUSALS: dict[Format, dict[tuple[Status, str], RejectReason]] = {
     "timed": {("open", "OpenLot"): "not_due"},
-    "live": {},
+    "live": {("paused", "PlaceBid"): "lot_not_open", ("paused", "TakeBid"): "lot_not_open"},
     "tender": {},
 }
 

@@ -22,27 +22,38 @@ from auction.engine import lifecycle
 from auction.engine.cancel import position_of
 from auction.engine.evolve import evolve, replay
 from auction.engine.formats import FORMATS
-from auction.engine.messages import AnyCommand, AnyEvent, Event, PlaceBid, Rejected
+from auction.engine.messages import AnyCommand, AnyEvent, Event, PlaceBid, Rejected, TakeBid
 from auction.engine.premium import all_in
-from auction.engine.standing import BidContext, refusal
-from auction.engine.state import LotState, LotTerms, SequenceGap, SoftClose, new_lot
+from auction.engine.standing import BidContext, BookContext, refusal
+from auction.engine.state import HOUSE, LotState, LotTerms, Rostrum, SequenceGap, SoftClose, new_lot
 
 Decision = tuple[AnyEvent, ...] | Rejected
 
 
-def decide(state: LotState, command: AnyCommand, context: BidContext | None = None) -> Decision:
+def decide(
+    state: LotState,
+    command: AnyCommand,
+    context: BidContext | BookContext | None = None,
+    rostrum: Rostrum | None = None,
+) -> Decision:
     """The events a command causes, or why it is refused. Never raises for bad input.
 
-    `context` (bids only) holds the bidder's and the leader's standing and exposure elsewhere in the sale;
-    without it no buyer is held to a standing or a limit."""
-    if context is not None and isinstance(command, PlaceBid):
+    `context` holds, for a bid, the bidder's and the leader's standing and exposure elsewhere in the sale (and
+    for opening a live lot, its absentee book's); without it no buyer is held to a standing or a limit.
+    `rostrum` is a live sale's (which lot is on the block); without it, lots aren't held to one at a time."""
+    if isinstance(context, BidContext) and _is_a_buyers_bid(command):
         who = refusal(context.standing, state.terms.consignor, command.at_ms)
         if who is not None:
             return Rejected(who)
     refused = lifecycle.command_refusal(state.terms.format, state.status, type(command).__name__)
     if refused is not None:
         return Rejected(refused)
-    return FORMATS[state.terms.format].decide(state, command, context)
+    return FORMATS[state.terms.format].decide(state, command, context, rostrum)
+
+
+def _is_a_buyers_bid(command: AnyCommand) -> bool:
+    """A buyer's bid, whoever enters it (the house's own bids stand for no buyer)."""
+    return isinstance(command, PlaceBid) or (isinstance(command, TakeBid) and command.source != "house")
 
 
 def timers(state: LotState) -> tuple[int | None, int | None]:
@@ -56,7 +67,7 @@ _UNCOUNTED: frozenset[lifecycle.Status] = frozenset({"passed", "withdrawn"})
 def exposure_of(state: LotState) -> tuple[int, int] | None:
     """(buyer, all-in) that this lot adds to a buyer's exposure: its leader owes all_in(price) while it runs and
     once sold (until settlement takes over); a passed or withdrawn lot adds nothing."""
-    if state.leader is None or state.status in _UNCOUNTED:
+    if state.leader in (None, HOUSE) or state.status in _UNCOUNTED:
         return None
     return state.leader, all_in(state.price, state.terms.premium)
 

@@ -12,6 +12,10 @@ from typing import Literal
 import msgspec
 
 BidKind = Literal["bid", "max"]
+# Where a bid came from: online (a buyer's program or browser), the floor or a phone (taken by the clerk), an
+# absentee (commission) bid executed by the engine, or the house (a live sale's house bid, below the reserve).
+BidSource = Literal["online", "floor", "phone", "absentee", "house"]
+RoomSource = Literal["floor", "phone", "house"]
 
 
 class Command(msgspec.Struct, frozen=True, tag_field="type"):
@@ -21,7 +25,9 @@ class Command(msgspec.Struct, frozen=True, tag_field="type"):
 
 
 class OpenLot(Command, frozen=True, tag="open_lot"):
-    pass
+    """Open the lot. A live lot opens at `ask` (0: its opening price), the absentee book executed against it."""
+
+    ask: int = 0
 
 
 class PlaceBid(Command, frozen=True, tag="place_bid"):
@@ -53,13 +59,77 @@ class CancelBids(Command, frozen=True, tag="cancel_bids"):
     record: tuple[AnyEvent, ...]
 
 
+# ---- the rostrum of a live sale (auction.engine.formats.live): the auctioneer's and the clerk's commands ------
+
+
+class TakeBid(Command, frozen=True, tag="take_bid"):
+    """The clerk takes a bid at the ask from the room: a paddle on the floor, a phone bidder, or the house."""
+
+    bidder: int
+    paddle: int
+    source: RoomSource
+    client_id: str
+
+
+class SetAsk(Command, frozen=True, tag="set_ask"):
+    """The auctioneer sets (or jumps) the asking price."""
+
+    amount: int
+
+
+class SetIncrement(Command, frozen=True, tag="set_increment"):
+    """The increment for this lot from now on, instead of the ladder's."""
+
+    amount: int
+
+
+class AcceptOnlineBid(Command, frozen=True, tag="accept_online_bid"):
+    """The clerk takes the online bid that is waiting (a sale whose online bids are not taken automatically)."""
+
+
+class DeclineOnlineBid(Command, frozen=True, tag="decline_online_bid"):
+    reason: str = ""
+
+
+class CallFairWarning(Command, frozen=True, tag="call_fair_warning"):
+    pass
+
+
+class HammerLot(Command, frozen=True, tag="hammer_lot"):
+    """Sold to the leading paddle at the price: the hammer."""
+
+
+class PassLot(Command, frozen=True, tag="pass_lot"):
+    """Passed: no sale (no bid, or the reserve not met)."""
+
+
+class ReopenLot(Command, frozen=True, tag="reopen_lot"):
+    """Bidding again on the lot just hammered or passed (a missed bid, a dispute), before the next lot opens."""
+
+    reason: str
+
+
+class PauseLot(Command, frozen=True, tag="pause_lot"):
+    reason: str = ""
+
+
+class ResumeLot(Command, frozen=True, tag="resume_lot"):
+    pass
+
+
+class UndoBid(Command, frozen=True, tag="undo_bid"):
+    """Take back the newest bid, and only that (with any bid the engine made in answer to it)."""
+
+
 class Event(msgspec.Struct, frozen=True, tag_field="type"):
     seq: int
     at_ms: int
 
 
 class LotOpened(Event, frozen=True, tag="LotOpened"):
-    pass
+    """The lot takes bids. A live lot opens at `ask`; a timed lot has none (0)."""
+
+    ask: int = 0
 
 
 class BidAccepted(Event, frozen=True, tag="BidAccepted"):
@@ -71,6 +141,7 @@ class BidAccepted(Event, frozen=True, tag="BidAccepted"):
     max_amount: int
     client_id: str
     kind: BidKind
+    source: BidSource = "online"
 
 
 class ProxyBidPlaced(Event, frozen=True, tag="ProxyBidPlaced"):
@@ -128,6 +199,88 @@ class BidsCancelled(Event, frozen=True, tag="BidsCancelled"):
     bid_count: int
 
 
+# ---- a live lot's events ------------------------------------------------------------------------------------
+
+
+class AbsenteeBidLeft(Event, frozen=True, tag="AbsenteeBidLeft"):
+    """A commission bid left before the lot opens: executed like a maximum against the room, never above it."""
+
+    bidder: int
+    paddle: int
+    max_amount: int
+    client_id: str
+
+
+class AskSet(Event, frozen=True, tag="AskSet"):
+    ask: int
+
+
+class IncrementChanged(Event, frozen=True, tag="IncrementChanged"):
+    increment: int
+    ask: int
+
+
+class OnlineBidPending(Event, frozen=True, tag="OnlineBidPending"):
+    """An online bid at the ask, waiting for the clerk to take it."""
+
+    bidder: int
+    paddle: int
+    amount: int
+    client_id: str
+
+
+class OnlineBidDeclined(Event, frozen=True, tag="OnlineBidDeclined"):
+    """The waiting online bid was not taken: the clerk declined it, another bid was taken at that ask, or the
+    hammer fell first."""
+
+    bidder: int
+    paddle: int
+    client_id: str
+    reason: Literal["declined", "another_bid_taken", "too_late"]
+
+
+class FairWarningCalled(Event, frozen=True, tag="FairWarningCalled"):
+    pass
+
+
+class LotReopened(Event, frozen=True, tag="LotReopened"):
+    reason: str
+
+
+class LotPaused(Event, frozen=True, tag="LotPaused"):
+    reason: str
+
+
+class LotResumed(Event, frozen=True, tag="LotResumed"):
+    pass
+
+
+class BidUndone(Event, frozen=True, tag="BidUndone"):
+    """The newest bid (`bidder`'s, at `amount`) was taken back; the lot stands again where it stood before it."""
+
+    bidder: int
+    paddle: int
+    amount: int
+    price: int
+    leader: int | None
+    leader_paddle: int | None
+    leader_max: int
+    leader_source: BidSource | None
+    bid_count: int
+    ask: int
+
+
+class LateBidNoted(Event, frozen=True, tag="LateBidNoted"):
+    """An online bid that came too late for the hammer, within the sale's missed-bid window: refused to the
+    bidder as too late, and shown to the auctioneer, who may reopen the lot."""
+
+    bidder: int
+    paddle: int
+    amount: int
+    client_id: str
+    after_hammer_ms: int
+
+
 AnyEvent = (
     LotOpened
     | BidAccepted
@@ -138,8 +291,33 @@ AnyEvent = (
     | LotPassed
     | LotWithdrawn
     | BidsCancelled
+    | AbsenteeBidLeft
+    | AskSet
+    | IncrementChanged
+    | OnlineBidPending
+    | OnlineBidDeclined
+    | FairWarningCalled
+    | LotReopened
+    | LotPaused
+    | LotResumed
+    | BidUndone
+    | LateBidNoted
 )
-AnyCommand = OpenLot | PlaceBid | CloseLot | WithdrawLot | CancelBids
+RostrumCommand = (
+    TakeBid
+    | SetAsk
+    | SetIncrement
+    | AcceptOnlineBid
+    | DeclineOnlineBid
+    | CallFairWarning
+    | HammerLot
+    | PassLot
+    | ReopenLot
+    | PauseLot
+    | ResumeLot
+    | UndoBid
+)
+AnyCommand = OpenLot | PlaceBid | CloseLot | WithdrawLot | CancelBids | RostrumCommand
 
 RejectReason = Literal[
     "too_low",
@@ -164,6 +342,18 @@ RejectReason = Literal[
     "deposit_missing",
     "own_lot",
     "over_limit",
+    # a live lot (auction.engine.formats.live)
+    "another_bid_taken",  # the ask was taken by another bid first; `next_amount` is the new ask
+    "not_the_ask",  # an online bid in a live lot is a bid at the ask, no more
+    "bid_pending",  # an online bid waits for the clerk: take or decline it first
+    "no_pending_bid",
+    "nothing_to_undo",
+    "reserve_not_met",  # the hammer needs a leader at or above the reserve: pass the lot instead
+    "another_lot_open",  # one lot at a time: hammer, pass or withdraw the lot on the block first
+    "not_last_lot",  # only the lot that was on the block last can be reopened
+    "house_bids_not_allowed",
+    "reserve_reached",  # a house bid stops below the reserve
+    "bad_amount",  # an ask or increment that can't be: not above the price, or not positive
 ]
 
 

@@ -57,6 +57,17 @@ class BidContext(msgspec.Struct, frozen=True):
     leader_exposure: int = 0
 
 
+class BookContext(msgspec.Struct, frozen=True):
+    """What opening a live lot needs besides the lot: the standing of each buyer in its absentee book and
+    their exposure on the sale's other lots, read by the store in the same atomic step (bidder -> facts)."""
+
+    standings: dict[int, BidderStanding | None] = {}
+    exposures: dict[int, int] = {}
+
+    def of(self, bidder: int) -> BidContext:
+        return BidContext(self.standings.get(bidder), self.exposures.get(bidder, 0))
+
+
 def refusal(standing: BidderStanding | None, consignor: int, at_ms: int) -> StandingRefusal | None:
     """Why this buyer may not bid at `at_ms` on a lot of `consignor`, or None when they may."""
     if standing is None:
@@ -75,4 +86,4 @@ def headroom(standing: BidderStanding, exposure: int) -> int:
     return standing.limit - exposure
 
 
-__all__ = ["BidContext", "BidderStanding", "Refusal", "StandingRefusal", "headroom", "refusal"]
+__all__ = ["BidContext", "BidderStanding", "BookContext", "Refusal", "StandingRefusal", "headroom", "refusal"]

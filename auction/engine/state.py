@@ -7,7 +7,10 @@ import msgspec
 
 from auction.engine import lifecycle
 from auction.engine.ladder import Ladder
+from auction.engine.messages import BidSource
 from auction.engine.premium import CHRISTIES_2023_USD, PremiumSchedule
+
+HOUSE = 0  # the bidder id of the house's own bids in a live sale (no company has id 0)
 
 
 class SoftClose(msgspec.Struct, frozen=True):
@@ -17,6 +20,18 @@ class SoftClose(msgspec.Struct, frozen=True):
     window_ms: int = 120_000
     extension_ms: int = 120_000
     cap_ms: int | None = None
+
+
+class LiveTerms(msgspec.Struct, frozen=True):
+    """How a live sale runs (DOMAIN.md "Live sales"), a setting of the sale.
+
+    `auto_accept`: online bids at the ask are taken at once (suits an online-only sale); otherwise each waits
+    for the clerk. `missed_bid_window_ms`: an online bid this soon after the hammer is shown to the auctioneer
+    as a possible missed bid. `house_bids`: the clerk may take house bids, below the reserve only."""
+
+    auto_accept: bool = True
+    missed_bid_window_ms: int = 1_500
+    house_bids: bool = False
 
 
 class LotTerms(msgspec.Struct, frozen=True):
@@ -33,6 +48,37 @@ class LotTerms(msgspec.Struct, frozen=True):
     consignor: int
     format: lifecycle.Format = "timed"
     premium: PremiumSchedule = CHRISTIES_2023_USD  # what exposure and limits count on top of the price
+    live: LiveTerms = LiveTerms()
+
+
+class Position(msgspec.Struct, frozen=True, array_like=True):
+    """Where a live lot stood before a bid: what taking that bid back restores."""
+
+    price: int
+    leader: int | None
+    leader_paddle: int | None
+    leader_max: int
+    leader_source: BidSource | None
+    bid_count: int
+    ask: int
+
+
+class PendingBid(msgspec.Struct, frozen=True, array_like=True):
+    """An online bid at the ask in a live lot, waiting for the clerk."""
+
+    bidder: int
+    paddle: int
+    amount: int
+    client_id: str
+
+
+class Absentee(msgspec.Struct, frozen=True, array_like=True):
+    """A commission bid in a live lot's book, in the order received (the first received wins a tie)."""
+
+    bidder: int
+    paddle: int
+    max_amount: int
+    client_id: str
 
 
 class LotState(msgspec.Struct, frozen=True):
@@ -46,6 +92,14 @@ class LotState(msgspec.Struct, frozen=True):
     leader_max: int = 0
     bid_count: int = 0
     extensions: int = 0
+    # A live lot's own (auction.engine.formats.live); timed lots leave them as they are.
+    leader_source: BidSource | None = None
+    ask: int = 0  # the price the auctioneer asks for next
+    increment: int | None = None  # this lot's increment, when the auctioneer changed it from the ladder's
+    pending: PendingBid | None = None
+    absentees: tuple[Absentee, ...] = ()
+    history: tuple[Position, ...] = ()  # before each bid action, newest last: what an undo goes back to
+    hammered_at_ms: int = 0
 
     @property
     def reserve_met(self) -> bool:
@@ -53,10 +107,24 @@ class LotState(msgspec.Struct, frozen=True):
 
     @property
     def next_minimum(self) -> int:
-        """The lowest bid a rival of the leader may make now."""
+        """The lowest bid a rival of the leader may make now (in a live lot: the ask)."""
+        if self.terms.format == "live" and self.ask:
+            return self.ask
         if self.leader is None:
             return self.terms.opening
-        return self.terms.ladder.next_bid(self.price)
+        return self.next_bid(self.price)
+
+    def next_bid(self, price: int) -> int:
+        """The price one increment above `price`: the lot's own increment if the auctioneer set one."""
+        return price + self.increment if self.increment is not None else self.terms.ladder.next_bid(price)
+
+
+class Rostrum(msgspec.Struct, frozen=True):
+    """A live sale's rostrum, as the store read it in the same atomic step: the lot on the block (one at a
+    time) and the lot that was on it last (the only one that may be reopened)."""
+
+    on_block: int | None = None
+    last_opened: int | None = None
 
 
 class SequenceGap(Exception):
@@ -67,4 +135,16 @@ def new_lot(terms: LotTerms) -> LotState:
     return LotState(terms=terms, end_ms=terms.end_ms)
 
 
-__all__ = ["LotState", "LotTerms", "SequenceGap", "SoftClose", "new_lot"]
+__all__ = [
+    "HOUSE",
+    "Absentee",
+    "LiveTerms",
+    "LotState",
+    "LotTerms",
+    "PendingBid",
+    "Position",
+    "Rostrum",
+    "SequenceGap",
+    "SoftClose",
+    "new_lot",
+]

@@ -11,20 +11,30 @@ bid count, which may all be lower than before. Neither whose bids were struck no
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 from auction.engine.lifecycle import Status
 from auction.engine.lot import LotState, LotTerms
 from auction.engine.messages import (
     AnyEvent,
+    AskSet,
     BidAccepted,
     BidsCancelled,
+    BidSource,
+    BidUndone,
+    FairWarningCalled,
+    IncrementChanged,
     LotExtended,
     LotOpened,
     LotPassed,
+    LotPaused,
+    LotReopened,
+    LotResumed,
     LotSold,
     LotWithdrawn,
-    MaxBidRaised,
+    OnlineBidDeclined,
     ProxyBidPlaced,
 )
 
@@ -53,17 +63,61 @@ class PublicEvent(msgspec.Struct, frozen=True, tag_field="type"):
 
 
 class BidShown(PublicEvent, frozen=True, tag="bid"):
-    """A bid as watchers see it. `auto` marks a bid the engine made out of a maximum."""
+    """A bid as watchers see it. `auto` marks a bid the engine made out of a maximum; `source` where it came
+    from (online, floor, phone, absentee, house: a live sale's room shows its bids too)."""
 
     paddle: int
     amount: int
     auto: bool
     reserve_met: bool
     next_minimum: int
+    source: BidSource = "online"
 
 
 class OpenedShown(PublicEvent, frozen=True, tag="opened"):
     end_ms: int
+    ask: int = 0  # a live lot's opening ask
+
+
+class AskShown(PublicEvent, frozen=True, tag="ask"):
+    """A live lot's asking price: the next bid the auctioneer takes (and the increment, when they changed it)."""
+
+    ask: int
+    increment: int | None = None
+
+
+class FairWarningShown(PublicEvent, frozen=True, tag="fair_warning"):
+    pass
+
+
+class PausedShown(PublicEvent, frozen=True, tag="paused"):
+    pass
+
+
+class ResumedShown(PublicEvent, frozen=True, tag="resumed"):
+    pass
+
+
+class ReopenedShown(PublicEvent, frozen=True, tag="reopened"):
+    pass
+
+
+class DeclinedShown(PublicEvent, frozen=True, tag="declined"):
+    """An online bid that was not taken: `another_bid_taken`, the hammer came first (`too_late`), or the clerk
+    declined it."""
+
+    paddle: int
+    why: Literal["declined", "another_bid_taken", "too_late"]
+
+
+class UndoneShown(PublicEvent, frozen=True, tag="undone"):
+    """The clerk took back the newest bid (paddle `undone`'s); the lot stands again at `price`, led by `paddle`."""
+
+    undone: int
+    price: int
+    paddle: int | None
+    bid_count: int
+    ask: int
 
 
 class ExtendedShown(PublicEvent, frozen=True, tag="extended"):
@@ -99,7 +153,21 @@ class Hidden(PublicEvent, frozen=True, tag="hidden"):
 
 
 AnyPublicEvent = (
-    BidShown | OpenedShown | ExtendedShown | SoldShown | PassedShown | WithdrawnShown | RevisedShown | Hidden
+    BidShown
+    | OpenedShown
+    | ExtendedShown
+    | SoldShown
+    | PassedShown
+    | WithdrawnShown
+    | RevisedShown
+    | AskShown
+    | FairWarningShown
+    | PausedShown
+    | ResumedShown
+    | ReopenedShown
+    | DeclinedShown
+    | UndoneShown
+    | Hidden
 )
 
 
@@ -135,9 +203,10 @@ def public_event(terms: LotTerms, event: AnyEvent) -> AnyPublicEvent:
                 auto=isinstance(event, ProxyBidPlaced) or event.amount < event.max_amount,
                 reserve_met=event.amount >= terms.reserve,
                 next_minimum=terms.ladder.next_bid(event.amount),
+                source=_source(terms, event),
             )
         case LotOpened():
-            return OpenedShown(seq, at, end_ms=terms.end_ms)
+            return OpenedShown(seq, at, end_ms=terms.end_ms, ask=event.ask)
         case LotExtended():
             return ExtendedShown(seq, at, end_ms=event.end_ms)
         case LotSold():
@@ -157,5 +226,37 @@ def public_event(terms: LotTerms, event: AnyEvent) -> AnyPublicEvent:
                 reserve_met=leads and event.price >= terms.reserve,
                 next_minimum=terms.ladder.next_bid(event.price) if leads else terms.opening,
             )
-        case MaxBidRaised():
-            return Hidden(seq, at)
+        case _:
+            return _live_event(event)
+
+
+def _live_event(event: AnyEvent) -> AnyPublicEvent:
+    seq, at = event.seq, event.at_ms
+    match event:
+        case AskSet():
+            return AskShown(seq, at, ask=event.ask)
+        case IncrementChanged():
+            return AskShown(seq, at, ask=event.ask, increment=event.increment)
+        case FairWarningCalled():
+            return FairWarningShown(seq, at)
+        case LotPaused():
+            return PausedShown(seq, at)
+        case LotResumed():
+            return ResumedShown(seq, at)
+        case LotReopened():
+            return ReopenedShown(seq, at)
+        case OnlineBidDeclined():
+            return DeclinedShown(seq, at, paddle=event.paddle, why=event.reason)
+        case BidUndone():
+            return UndoneShown(seq, at, undone=event.paddle, price=event.price, paddle=event.leader_paddle,
+                               bid_count=event.bid_count, ask=event.ask)  # fmt: skip
+    # A raised maximum, an absentee bid left, an online bid waiting for the clerk, a bid noted as late: only
+    # operators see these.
+    return Hidden(seq, at)
+
+
+def _source(terms: LotTerms, event: BidAccepted | ProxyBidPlaced) -> BidSource:
+    """A bid the engine makes from a maximum is an absentee's in a live lot (online bids there are at the ask)."""
+    if isinstance(event, BidAccepted):
+        return event.source
+    return "absentee" if terms.format == "live" else "online"

@@ -1,7 +1,9 @@
 """The sale formats, each behind one interface: how a lot of that format decides commands and when it needs
 the clock.
 
-    timed.py    lots open and close on the clock, with a soft close (the only format today)
+    timed.py    lots open and close on the clock, with a soft close
+    live.py     the auctioneer runs each lot from the rostrum, one at a time; online, floor, phone and absentee
+                bids at the ask
 
 Every format calls the shared rules (auction.engine.bidding: maximum bids, increments, the reserve, standing
 and limits; auction.engine.cancel: taking a bidder out). What every format has in common is done once, in
@@ -15,17 +17,21 @@ from typing import Protocol
 
 from auction.engine import lifecycle
 from auction.engine.messages import AnyCommand, AnyEvent, Rejected
-from auction.engine.standing import BidContext
-from auction.engine.state import LotState
+from auction.engine.standing import BidContext, BookContext
+from auction.engine.state import LotState, Rostrum
 
-from . import timed
+from . import live, timed
 
 Decision = tuple[AnyEvent, ...] | Rejected
 
 
 class SaleFormat(Protocol):
-    def decide(self, state: LotState, command: AnyCommand, context: BidContext | None) -> Decision:
-        """The events a command causes in this format, or why it is refused (the lifecycle allowed it)."""
+    def decide(
+        self, state: LotState, command: AnyCommand, context: BidContext | BookContext | None, rostrum: Rostrum | None
+    ) -> Decision:
+        """The events a command causes in this format, or why it is refused (the lifecycle allowed it).
+        `context`: a bid's (the bidder's and leader's standing and exposure) or, opening a live lot, its absentee
+        book's; `rostrum`: a live sale's, which lot is on the block."""
         ...
 
     def timers(self, state: LotState) -> tuple[int | None, int | None]:
@@ -33,6 +39,6 @@ class SaleFormat(Protocol):
         ...
 
 
-FORMATS: dict[lifecycle.Format, SaleFormat] = {"timed": timed}
+FORMATS: dict[lifecycle.Format, SaleFormat] = {"timed": timed, "live": live}
 
 __all__ = ["FORMATS", "Decision", "SaleFormat"]

@@ -31,13 +31,17 @@ from auction.engine.messages import (
     Rejected,
     WithdrawLot,
 )
-from auction.engine.standing import BidContext
-from auction.engine.state import LotState
+from auction.engine.standing import BidContext, BookContext
+from auction.engine.state import LotState, Rostrum
 
 Decision = tuple[AnyEvent, ...] | Rejected
 
 
-def decide(state: LotState, command: AnyCommand, context: BidContext | None) -> Decision:
+def decide(
+    state: LotState, command: AnyCommand, context: BidContext | BookContext | None, rostrum: Rostrum | None = None
+) -> Decision:
+    """A timed lot has no rostrum, and no absentee book."""
+    context = context if isinstance(context, BidContext) else None
     match command:
         case PlaceBid():
             return _place_bid(state, command, context)
@@ -49,6 +53,7 @@ def decide(state: LotState, command: AnyCommand, context: BidContext | None) -> 
             return _withdraw(state, command)
         case CancelBids():
             return cancel_bids(state, command)
+    return Rejected("not_allowed")
 
 
 def timers(state: LotState) -> tuple[int | None, int | None]:
