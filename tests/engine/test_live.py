@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from auction.engine.ladder import Band, Ladder
 from auction.engine.lot import LotState, LotTerms, decide, evolve, new_lot, replay
 from auction.engine.messages import (
+    AbsenteeBidLeft,
     AcceptOnlineBid,
     AnyCommand,
     AnyEvent,
@@ -352,11 +353,7 @@ def test_properties_of_any_live_lot(cmds: list[AnyCommand], auto: bool, reserve:
         for event in decision:
             if isinstance(event, LotSold):  # the hammer price is the leading bid
                 assert (event.hammer, event.bidder) == (price, leader)
-            if (
-                isinstance(event, type(lot.events[0]))
-                and hasattr(event, "max_amount")
-                and type(event).__name__ == "AbsenteeBidLeft"
-            ):
+            if isinstance(event, AbsenteeBidLeft):
                 books[event.bidder] = event.max_amount
     for event in lot.events:  # an absentee never bids above its maximum
         if isinstance(event, ProxyBidPlaced) or (isinstance(event, BidAccepted) and event.source == "absentee"):
