@@ -1,5 +1,9 @@
 """Settings, as one frozen object built from the environment in the entry point only (arq's style).
 
+This module is the only one that reads the environment, and the CLI (ops/cli.py) the only caller: everything
+else is handed the settings, or the values it needs from them. A process that starts others hands its settings
+on as their environment (`environment_for`), so a child reads the same values the same way.
+
 AUCTION_REDIS_URL      redis://... ; unset: start an embedded Redis under the state folder
 AUCTION_DATABASE_URL   postgresql://... ; unset: start an embedded PostgreSQL under the state folder
 AUCTION_STATE_DIR      where embedded servers keep their data (default .state)
@@ -9,6 +13,10 @@ AUCTION_WRITERS        single (default: one store writes each sale, the others f
 AUCTION_APPENDFSYNC    always (default), everysec or no: the embedded Redis's fsync policy
 AUCTION_SANCTIONED_COUNTRIES  ISO 3166 alpha-2 codes, comma-separated, whose companies can't be approved
                        (default KP,IR,SY,CU,RU,BY; set it empty for none)
+AUCTION_EMBEDDED_PG    pgserver or path: which PostgreSQL to start when no URL is given (default: the pgserver
+                       wheel if installed, else initdb/postgres on PATH)
+AUCTION_ADMIN_PASSWORD the first admin's password for `auction admin create` (`admin_password`; kept out of
+                       Settings so that it never appears where settings are printed)
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import msgspec
 Durability = Literal["redis", "postgres"]
 Writers = Literal["single", "optimistic"]
 AppendFsync = Literal["always", "everysec", "no"]
+EmbeddedPg = Literal["pgserver", "path"]
 
 
 # North Korea, Iran, Syria, Cuba, Russia, Belarus: comprehensive or sectoral sanctions that cover the trade in
@@ -42,12 +51,20 @@ class Settings(msgspec.Struct, frozen=True):
     writers: Writers = "single"
     appendfsync: AppendFsync = "always"
     sanctioned_countries: frozenset[str] = DEFAULT_SANCTIONED
+    embedded_pg: EmbeddedPg | None = None
 
 
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
     value = env.get(name, default)
     if value not in allowed:
         raise SettingsError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
+    return value
+
+
+def _optional_choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str | None:
+    value = env.get(name) or None
+    if value is not None and value not in allowed:
+        raise SettingsError(f"{name}={value!r}: expected one of {', '.join(allowed)}, or unset")
     return value
 
 
@@ -68,7 +85,36 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         writers=_choice(env, "AUCTION_WRITERS", get_args(Writers), "single"),  # type: ignore[arg-type]
         appendfsync=_choice(env, "AUCTION_APPENDFSYNC", get_args(AppendFsync), "always"),  # type: ignore[arg-type]
         sanctioned_countries=_countries(env, "AUCTION_SANCTIONED_COUNTRIES"),
+        embedded_pg=_optional_choice(env, "AUCTION_EMBEDDED_PG", get_args(EmbeddedPg)),  # type: ignore[arg-type]
     )
+
+
+def environment_for(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child process: `env` (default: this process's), with every setting written as
+    settings_from_env reads it, so the child's settings equal `settings`. An unset URL or choice is removed."""
+    child = dict(os.environ if env is None else env)
+    written = {
+        "AUCTION_REDIS_URL": settings.redis_url,
+        "AUCTION_DATABASE_URL": settings.database_url,
+        "AUCTION_STATE_DIR": str(settings.state_dir),
+        "AUCTION_DURABILITY": settings.durability,
+        "AUCTION_WRITERS": settings.writers,
+        "AUCTION_APPENDFSYNC": settings.appendfsync,
+        "AUCTION_SANCTIONED_COUNTRIES": ",".join(sorted(settings.sanctioned_countries)),
+        "AUCTION_EMBEDDED_PG": settings.embedded_pg,
+    }
+    for name, value in written.items():
+        if value is None:
+            child.pop(name, None)
+        else:
+            child[name] = value
+    return child
+
+
+def admin_password(env: Mapping[str, str] | None = None) -> str | None:
+    """AUCTION_ADMIN_PASSWORD, for scripts that create the first admin; None when unset (the CLI asks)."""
+    env = os.environ if env is None else env
+    return env.get("AUCTION_ADMIN_PASSWORD")
 
 
 def _countries(env: Mapping[str, str], name: str) -> frozenset[str]:

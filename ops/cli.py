@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from auction.config import Settings, SettingsError, settings_from_env
+from auction.config import Settings, SettingsError, admin_password, settings_from_env
 
 T = TypeVar("T")
 
@@ -141,11 +141,9 @@ def _settlement(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _with_database(settings: Settings, action: Callable[[asyncpg.Pool, str], Awaitable[int]]) -> int:
     """Run a command against the configured servers, or embedded ones started for it (and stopped after)."""
-    from ops.embedded import start_services
+    from ops.embedded import start_configured_services
 
-    services = await asyncio.to_thread(
-        start_services, settings.state_dir, settings.redis_url, settings.database_url, settings.appendfsync
-    )
+    services = await asyncio.to_thread(start_configured_services, settings)
     try:
         pg = await asyncpg.create_pool(services.database_url, min_size=1, max_size=2)
         try:
@@ -163,12 +161,10 @@ def _required_urls(settings: Settings) -> tuple[str, str]:
 
 
 async def _migrate(settings: Settings) -> int:
-    from ops.embedded import start_services
+    from ops.embedded import start_configured_services
     from ops.migrate import migrate
 
-    services = await asyncio.to_thread(
-        start_services, settings.state_dir, settings.redis_url, settings.database_url, settings.appendfsync
-    )
+    services = await asyncio.to_thread(start_configured_services, settings)
     try:
         applied = await migrate(services.database_url)
     finally:
@@ -180,10 +176,10 @@ async def _migrate(settings: Settings) -> int:
 def _admin_password() -> str:
     """From AUCTION_ADMIN_PASSWORD (scripts), else asked twice on the terminal; never an argument (ps shows those)."""
     import getpass
-    import os
 
-    if "AUCTION_ADMIN_PASSWORD" in os.environ:
-        return os.environ["AUCTION_ADMIN_PASSWORD"]
+    given = admin_password()
+    if given is not None:
+        return given
     password = getpass.getpass("password for the new admin: ")
     if getpass.getpass("the same again: ") != password:
         raise SettingsError("the two passwords differ")
@@ -193,12 +189,10 @@ def _admin_password() -> str:
 async def _create_admin(settings: Settings, email: str, name: str, password: str) -> int:
 
     from auction import identity
-    from ops.embedded import start_services
+    from ops.embedded import start_configured_services
     from ops.migrate import migrate
 
-    services = await asyncio.to_thread(
-        start_services, settings.state_dir, settings.redis_url, settings.database_url, settings.appendfsync
-    )
+    services = await asyncio.to_thread(start_configured_services, settings)
     try:
         await migrate(services.database_url)
         pg = await asyncpg.create_pool(services.database_url, min_size=1, max_size=1)

@@ -23,10 +23,12 @@ import warnings
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+
+from auction.config import AppendFsync, Settings
 
 _T = TypeVar("_T")
 
@@ -101,8 +103,8 @@ class EmbeddedRedis:
     """
 
     def __init__(self, state_dir: Path, appendfsync: str = "always", binary: Path | None = None) -> None:
-        if appendfsync not in ("always", "everysec", "no"):
-            raise ValueError(f"appendfsync={appendfsync!r}: expected always, everysec or no")
+        if appendfsync not in get_args(AppendFsync):
+            raise ValueError(f"appendfsync={appendfsync!r}: expected one of {', '.join(get_args(AppendFsync))}")
         self.state_dir = state_dir.resolve()
         self.appendfsync = appendfsync
         self.binary = binary
@@ -419,9 +421,10 @@ class EmbeddedPostgres:
     """
 
     def __init__(self, state_dir: Path, dbname: str = DEFAULT_DATABASE, backend: str | None = None) -> None:
+        """`backend`: 'pgserver' or 'path' (Settings.embedded_pg); None: the pgserver wheel if installed, else PATH."""
         self.state_dir = state_dir.resolve()
         self.dbname = dbname
-        self._backend = _pick_pg_backend(backend or os.environ.get("AUCTION_EMBEDDED_PG") or None)
+        self._backend = _pick_pg_backend(backend)
         self._server_url: str | None = None
 
     @property
@@ -556,15 +559,20 @@ class Services:
 
 
 def start_services(
-    state_dir: Path, redis_url: str | None, database_url: str | None, appendfsync: str = "always"
+    state_dir: Path,
+    redis_url: str | None,
+    database_url: str | None,
+    appendfsync: str = "always",
+    pg_backend: str | None = None,
 ) -> Services:
-    """Use the URLs given; start an embedded server under `state_dir` for each one missing.
+    """Use the URLs given; start an embedded server under `state_dir` for each one missing (PostgreSQL from
+    `pg_backend`, as EmbeddedPostgres takes it).
 
     The two embedded servers start in parallel threads: PostgreSQL's initdb dominates, Redis rides along free.
     """
     began = time.monotonic()
     redis = None if redis_url else EmbeddedRedis(state_dir / "redis", appendfsync=appendfsync)
-    postgres = None if database_url else EmbeddedPostgres(state_dir / "postgres")
+    postgres = None if database_url else EmbeddedPostgres(state_dir / "postgres", backend=pg_backend)
     servers: list[EmbeddedRedis | EmbeddedPostgres] = [s for s in (redis, postgres) if s is not None]
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         futures = [pool.submit(server.start) for server in servers]
@@ -578,4 +586,11 @@ def start_services(
         database_url=database_url or (postgres.url if postgres else ""),
         _stoppers=[server.stop for server in servers],
         startup_s=time.monotonic() - began,
+    )
+
+
+def start_configured_services(settings: Settings) -> Services:
+    """start_services as the settings say: their URLs, and embedded servers under their state folder for the rest."""
+    return start_services(
+        settings.state_dir, settings.redis_url, settings.database_url, settings.appendfsync, settings.embedded_pg
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 import time
@@ -21,9 +20,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import aiohttp
+import msgspec
 
-from auction.config import Settings
-from ops.embedded import Services, start_services
+from auction.config import Settings, environment_for
+from ops.embedded import Services, start_configured_services
 from ops.migrate import migrate
 
 RESTART_PAUSE_S = 1.0
@@ -81,15 +81,9 @@ class ProcessGroup:
 
 
 def _child_env(services: Services, settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        AUCTION_REDIS_URL=services.redis_url,
-        AUCTION_DATABASE_URL=services.database_url,
-        AUCTION_DURABILITY=settings.durability,
-        AUCTION_WRITERS=settings.writers,
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+    """The group's settings, with the servers' URLs (started here or given), as a child's environment."""
+    running = msgspec.structs.replace(settings, redis_url=services.redis_url, database_url=services.database_url)
+    return environment_for(running) | {"PYTHONUNBUFFERED": "1"}
 
 
 async def wait_healthy(base_url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
@@ -107,9 +101,7 @@ async def wait_healthy(base_url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> No
 @contextlib.asynccontextmanager
 async def process_group(settings: Settings, host: str, port: int) -> AsyncIterator[ProcessGroup]:
     """Everything running, healthy, and stopped again on the way out."""
-    services = await asyncio.to_thread(
-        start_services, settings.state_dir, settings.redis_url, settings.database_url, settings.appendfsync
-    )
+    services = await asyncio.to_thread(start_configured_services, settings)
     try:
         await migrate(services.database_url)
     except BaseException:

@@ -1,9 +1,10 @@
 """Fixtures shared by every test: one Redis and one PostgreSQL per session, migrated once.
 
 With AUCTION_REDIS_URL / AUCTION_DATABASE_URL set, tests run against those servers; otherwise embedded ones
-start in a temporary folder. Against a given PostgreSQL the session works in a database of its own
-(`auction_test_<hex>`, dropped at the end), and against a given Redis every test uses fresh sale ids from
-`new_sale_id`, so a shared server never needs flushing and real data is never touched.
+start in a temporary folder (PostgreSQL as AUCTION_EMBEDDED_PG chooses, as for `auction`). Against a given
+PostgreSQL the session works in a database of its own (`auction_test_<hex>`, dropped at the end), and against a
+given Redis every test uses fresh sale ids from `new_sale_id`, so a shared server never needs flushing and real
+data is never touched.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from ops.embedded import (
 from ops.migrate import migrate
 from tests.verified import verify_records
 
+EMBEDDED_PG = os.environ.get("AUCTION_EMBEDDED_PG") or None  # pgserver or path; unset: pgserver if installed
+
 
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
@@ -38,6 +41,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
         tmp_path_factory.mktemp("services"),
         redis_url=os.environ.get("AUCTION_REDIS_URL") or None,
         database_url=os.environ.get("AUCTION_DATABASE_URL") or None,
+        pg_backend=EMBEDDED_PG,
     )
     try:
         yield started
@@ -143,7 +147,7 @@ async def embedded_postgres_factory(tmp_path: Path) -> AsyncIterator[Callable[[]
     started: list[EmbeddedPostgres] = []
 
     async def start() -> EmbeddedPostgres:
-        server = EmbeddedPostgres(tmp_path / f"pg{len(started)}")
+        server = EmbeddedPostgres(tmp_path / f"pg{len(started)}", backend=EMBEDDED_PG)
         started.append(server)
         await server.astart()
         await migrate(server.url)

@@ -10,7 +10,14 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from ops.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServerError, start_services
+from auction.config import Settings
+from ops.embedded import (
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    EmbeddedServerError,
+    start_configured_services,
+    start_services,
+)
 
 
 async def test_shared_redis_answers_ping(redis: Redis) -> None:
@@ -132,6 +139,20 @@ async def test_embedded_postgres_killed_with_sigkill_restarts_with_what_was_comm
             await conn.close()
     finally:
         server.stop()
+
+
+def test_configured_services_are_the_settings_servers(tmp_path: Path) -> None:
+    settings = Settings(redis_url="redis://example:1/0", database_url="postgresql://h/db", state_dir=tmp_path)
+    services = start_configured_services(settings)
+    assert (services.redis_url, services.database_url) == ("redis://example:1/0", "postgresql://h/db")
+    services.stop()
+
+
+def test_the_embedded_postgresql_is_chosen_by_the_caller_not_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AUCTION_EMBEDDED_PG", "path")
+    assert EmbeddedPostgres(tmp_path / "pg").backend == "pgserver"  # the wheel is a dependency: always there
 
 
 def test_given_urls_are_used_and_left_alone(tmp_path: Path) -> None:
