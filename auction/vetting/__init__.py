@@ -18,9 +18,9 @@ representatives bid. Each step changes the company's standing, which is publishe
     errors            the package's exception tree
     times             times as vetting shows them (epoch milliseconds)
 
-Inside the package dependencies run one way: standings, audit_log, errors and times use nothing else of it;
-applications, documents, decisions, consignors and registrations use those; companies (the read side) uses
-applications, decisions and documents. The request bodies of the HTTP routes live at the edge
+Inside the package dependencies run one way: errors, times and audit_log use nothing else of it, standings
+only times; applications, documents, decisions, consignors and registrations use those four; companies (the
+read side) uses applications, decisions and documents. The request bodies of the HTTP routes live at the edge
 (auction/gateway/accounts.py); the types here are the domain's, shared by the gateway, the CLI, the demo,
 settlement and the load generator. The public names are re-exported here (`vetting.apply`,
 `vetting.publish_standing`, ...), and that is how the rest of the house uses them.
