@@ -8,11 +8,14 @@ a caller wait for a free connection rather than fail at once (`connect_pooled`).
 
 Errors. `REDIS_ERRORS` is the whole map of how Redis failing reaches us through redis-py: its own tree
 (`RedisError`: connections lost, timeouts, error replies) and `OSError` (a socket refused, reset or timed out,
-which redis-py lets through). The store translates them, with PostgreSQL's, into StoreUnavailable
-(auction.store.errors.translate_errors, the one translator); code that only logs a failure and tries again
-catches REDIS_ERRORS itself. Two error replies mean something to the code, and only this module reads their
-text: BUSYGROUP (a consumer group that exists already, which is what `ensure_group` wants) and NOGROUP (a stream
-or its group that is gone, `is_missing_group`).
+which redis-py lets through). The store's map of foreign errors is this and PostgreSQL's
+(auction.store.errors.FOREIGN_ERRORS): its translate_errors turns them into StoreUnavailable, and settlement's
+into SettlementUnavailable with the same map. Code that only logs a failure and tries again (fan-out, the
+forwarder, the commit pipe) catches REDIS_ERRORS itself.
+
+Two error replies mean something to the code, and only this module reads their text: BUSYGROUP (a consumer
+group that exists already, which is what `ensure_group` wants) and NOGROUP (a stream or its group that is gone,
+`is_missing_group`).
 """
 
 from __future__ import annotations
