@@ -4,10 +4,10 @@
                     -> complete_removal
 
 The rules (which step may follow which, which photo belongs when) are settlement/shipping_rules.py. Photos are
-kept like vetting documents (auction/vetting.py `add_document`): media type, size, SHA-256, and either the bytes
-or a path to them on the house's storage. A removal carries the stone's insured value while in custody: damage
-during the work is an insurance claim against custody (settlement/claims.py). Every function is one transaction,
-and repeating a step already taken returns the removal as it is.
+kept like vetting documents (auction/vetting/documents.py `add_document`): media type, size, SHA-256, and either
+the bytes or a path to them on the house's storage. A removal carries the stone's insured value while in
+custody: damage during the work is an insurance claim against custody (settlement/claims.py). Every function
+is one transaction, and repeating a step already taken returns the removal as it is.
 """
 
 from __future__ import annotations
