@@ -29,6 +29,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from auction.redis_adapter import connect
 from settlement import billing, defaults, shipping_cli, unsold_cli
 from settlement.errors import SettlementError
 from settlement.reconcile import reconcile, settlement_summary
@@ -110,9 +111,7 @@ async def command(pg: asyncpg.Pool, redis_url: str, args: argparse.Namespace) ->
 
 
 async def _sweep(pg: asyncpg.Pool, redis_url: str, now: int) -> dict[str, int]:
-    import redis.asyncio as aioredis
-
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = connect(redis_url)
     try:
         return await sweep(pg, redis, now)
     finally:

@@ -27,6 +27,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from auction.redis_adapter import connect
 from settlement import unsold
 from settlement.errors import SettlementError
 from settlement.service import wall_clock_ms
@@ -103,11 +104,9 @@ async def _run(pg: asyncpg.Pool, name: str, args: argparse.Namespace, now: int, 
 async def _relist_into(pg: asyncpg.Pool, sale: int, now: int, redis_url: str | None) -> list[unsold.Relisting]:
     if not redis_url:
         return await unsold.relist_into(pg, sale, now)
-    import redis.asyncio as aioredis
-
     from auction.store import BACKGROUND_PRIORITY, service_store
 
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = connect(redis_url)
     store = service_store(redis, pg, priority=BACKGROUND_PRIORITY)
     try:
         return await unsold.relist_into(pg, sale, now, store)
