@@ -82,6 +82,12 @@ def sale_fence(sale: int) -> str:
     return f"{sale_prefix(sale)}:fence"
 
 
+def sale_rostrum(sale: int) -> str:
+    """Hash: `v` (version), `block` (the live lot on the block, '' for none) and `last` (the live lot on it
+    last, '' for none) of a live sale. A commit that touches a live lot checks `v` and writes it."""
+    return f"{sale_prefix(sale)}:rostrum"
+
+
 def sale_inbox(sale: int) -> str:
     """Pub/sub channel on which other stores send the sale's owner their commands (auction.store.forward)."""
     return f"{sale_prefix(sale)}:inbox"

@@ -18,7 +18,8 @@ import msgspec
 
 from auction.engine.lot import LotTerms
 from auction.engine.messages import AnyCommand, Rejected
-from auction.engine.standing import BidContext, BidderStanding
+from auction.engine.standing import BidContext, BidderStanding, BookContext
+from auction.engine.state import Rostrum
 
 
 class Verdict(msgspec.Struct, frozen=True):
@@ -28,10 +29,11 @@ class Verdict(msgspec.Struct, frozen=True):
     lot: int
     version: int
     command: AnyCommand
-    context: BidContext | None = None
+    context: BidContext | BookContext | None = None
     rejected: Rejected | None = None
     first_seq: int = 0
     last_seq: int = 0
+    rostrum: Rostrum | None = None  # a live sale's, for the commands that consult it
 
 
 class JournalEntry(msgspec.Struct, frozen=True, tag_field="kind"):

@@ -22,12 +22,13 @@ from auction.engine import lifecycle
 from auction.engine.cancel import position_of
 from auction.engine.evolve import evolve, replay
 from auction.engine.formats import FORMATS
-from auction.engine.messages import AnyCommand, AnyEvent, Event, PlaceBid, Rejected, TakeBid
+from auction.engine.messages import AcceptOnlineBid, AnyCommand, AnyEvent, Event, OpenLot, PlaceBid, Rejected, TakeBid
 from auction.engine.premium import all_in
 from auction.engine.standing import BidContext, BookContext, refusal
 from auction.engine.state import HOUSE, LotState, LotTerms, Rostrum, SequenceGap, SoftClose, new_lot
 
 Decision = tuple[AnyEvent, ...] | Rejected
+ON_THE_BLOCK: frozenset[lifecycle.Status] = frozenset({"open", "fair_warning", "paused"})  # a live lot being sold
 
 
 def decide(
@@ -61,6 +62,21 @@ def timers(state: LotState) -> tuple[int | None, int | None]:
     return FORMATS[state.terms.format].timers(state)
 
 
+def bidders_of(command: AnyCommand, state: LotState) -> list[int]:
+    """The buyers whose standing (and exposure) a command is decided on: a bid's bidder, a floor or phone bid's,
+    the online bid waiting for the clerk's, and, opening a live lot, its absentee book's."""
+    match command:
+        case PlaceBid():
+            return [command.bidder]
+        case TakeBid() if command.source != "house":
+            return [command.bidder]
+        case AcceptOnlineBid() if state.pending is not None:
+            return [state.pending.bidder]
+        case OpenLot() if state.terms.format == "live":
+            return [absentee.bidder for absentee in state.absentees]
+    return []
+
+
 _UNCOUNTED: frozenset[lifecycle.Status] = frozenset({"passed", "withdrawn"})
 
 
@@ -73,12 +89,14 @@ def exposure_of(state: LotState) -> tuple[int, int] | None:
 
 
 __all__ = [
+    "ON_THE_BLOCK",
     "Decision",
     "Event",
     "LotState",
     "LotTerms",
     "SequenceGap",
     "SoftClose",
+    "bidders_of",
     "decide",
     "evolve",
     "exposure_of",

@@ -44,7 +44,7 @@ class BidderStanding(msgspec.Struct, frozen=True):
     consignor_ids: tuple[int, ...] = ()
 
 
-class BidContext(msgspec.Struct, frozen=True):
+class BidContext(msgspec.Struct, frozen=True, tag="bid"):
     """What a bid's decision needs besides the lot, read by the store in the same atomic step.
 
     `exposure` is the bidder's exposure on the sale's lots other than this one; `leader_standing` and
@@ -57,7 +57,7 @@ class BidContext(msgspec.Struct, frozen=True):
     leader_exposure: int = 0
 
 
-class BookContext(msgspec.Struct, frozen=True):
+class BookContext(msgspec.Struct, frozen=True, tag="book"):
     """What opening a live lot needs besides the lot: the standing of each buyer in its absentee book and
     their exposure on the sale's other lots, read by the store in the same atomic step (bidder -> facts)."""
 

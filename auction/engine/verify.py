@@ -3,8 +3,9 @@
 Given a sale's journal (auction.engine.journal) in the order it was written and the recorded events of its
 lots, it replays every command through `decide` against the state the record says the lot was in, and demands:
 - each command was decided against the lot's version it names (the journal's order is the commit order);
-- each bid's context (the bidder's and the leader's standing and exposure on the other lots) is what the
-  standings and lots recorded before it imply: the store read nothing the record doesn't hold;
+- each command's context (a bid's bidder's and leader's standing and exposure on the other lots; opening a live
+  lot, its absentee book's) and a live sale's rostrum (which lot is on the block) are what the standings and
+  lots recorded before it imply: the store read nothing the record doesn't hold;
 - deciding it again gives exactly the recorded answer: the same refusal, or the same events, which are the
   recorded events with the seqs it names;
 - and every recorded event was made by some command: nothing was written that no decision explains.
@@ -18,9 +19,10 @@ from dataclasses import dataclass, field
 from functools import reduce
 
 from auction.engine.journal import AnyJournalEntry, Committed, LotCreated, StandingSet, Verdict
-from auction.engine.lot import LotState, decide, evolve, exposure_of, new_lot
-from auction.engine.messages import AnyEvent, PlaceBid, Rejected
-from auction.engine.standing import BidContext, BidderStanding
+from auction.engine.lot import ON_THE_BLOCK, LotState, bidders_of, decide, evolve, exposure_of, new_lot
+from auction.engine.messages import AnyEvent, OpenLot, Rejected
+from auction.engine.standing import BidContext, BidderStanding, BookContext
+from auction.engine.state import HOUSE, Rostrum
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,7 @@ class Replay:
 
     lots: dict[int, LotState] = field(default_factory=dict)
     standings: dict[int, BidderStanding] = field(default_factory=dict)
+    last_opened: int | None = None  # the live lot on the block last
     verdicts: int = 0
     problems: list[Problem] = field(default_factory=list)
 
@@ -77,11 +80,8 @@ def _replay_verdict(replay: Replay, verdict: Verdict, recorded: Sequence[AnyEven
     if verdict.version != state.seq:
         problems.append(Problem(lot, f"decided against version {verdict.version}, but the lot was at {state.seq}"))
         return
-    if verdict.context is not None and isinstance(verdict.command, PlaceBid):
-        expected = context_from_record(replay, state, verdict.command.bidder)
-        if expected != verdict.context:
-            problems.append(Problem(lot, f"bid decided with context {verdict.context}, the record implies {expected}"))
-    decision = decide(state, verdict.command, verdict.context)
+    _check_context(replay, state, verdict)
+    decision = decide(state, verdict.command, verdict.context, verdict.rostrum)
     if verdict.rejected is not None:
         if decision != verdict.rejected:
             problems.append(Problem(lot, f"{_name(verdict)} was refused {verdict.rejected}, the rules say {decision}"))
@@ -93,7 +93,42 @@ def _replay_verdict(replay: Replay, verdict: Verdict, recorded: Sequence[AnyEven
     if (verdict.first_seq, verdict.last_seq) != (state.seq + 1, state.seq + len(decision)) or written != decision:
         problems.append(Problem(lot, f"{_name(verdict)} recorded {written}, the rules make {decision}"))
         return
-    replay.lots[lot] = reduce(evolve, decision, state)
+    after = reduce(evolve, decision, state)
+    replay.lots[lot] = after
+    if after.status in ON_THE_BLOCK and state.status not in ON_THE_BLOCK and after.terms.format == "live":
+        replay.last_opened = lot
+
+
+def _check_context(replay: Replay, state: LotState, verdict: Verdict) -> None:
+    """The context and rostrum a command was decided with must be what the record before it implies."""
+    lot, problems = verdict.lot, replay.problems
+    if verdict.context is not None:
+        expected = expected_context(replay, state, verdict)
+        if expected != verdict.context:
+            problems.append(Problem(lot, f"decided with context {verdict.context}, the record implies {expected}"))
+    if verdict.rostrum is not None:
+        rostrum = rostrum_from_record(replay)
+        if rostrum != verdict.rostrum:
+            problems.append(Problem(lot, f"decided with rostrum {verdict.rostrum}, the record implies {rostrum}"))
+
+
+def expected_context(replay: Replay, state: LotState, verdict: Verdict) -> BidContext | BookContext | None:
+    who = bidders_of(verdict.command, state)
+    if not who:
+        return None
+    if isinstance(verdict.command, OpenLot):
+        lot = state.terms.lot
+        return BookContext({b: replay.standings.get(b) for b in who}, {b: _exposure(replay, b, lot) for b in who})
+    return context_from_record(replay, state, who[0])
+
+
+def rostrum_from_record(replay: Replay) -> Rostrum:
+    """Which live lot is on the block (at most one), and which was on it last."""
+    on_block = next(
+        (lot for lot, state in replay.lots.items() if state.terms.format == "live" and state.status in ON_THE_BLOCK),
+        None,
+    )
+    return Rostrum(on_block, replay.last_opened)
 
 
 def context_from_record(replay: Replay, state: LotState, bidder: int) -> BidContext:
@@ -101,7 +136,7 @@ def context_from_record(replay: Replay, state: LotState, bidder: int) -> BidCont
     every other lot, and the same for the lot's leader."""
     lot = state.terms.lot
     standing = replay.standings.get(bidder)
-    if state.leader is None:
+    if state.leader in (None, HOUSE):
         return BidContext(standing, _exposure(replay, bidder, lot))
     leader = replay.standings.get(state.leader)
     return BidContext(standing, _exposure(replay, bidder, lot), leader, _exposure(replay, state.leader, lot))
@@ -130,4 +165,4 @@ def _name(verdict: Verdict) -> str:
     return f"{type(verdict.command).__name__} at version {verdict.version}"
 
 
-__all__ = ["Problem", "Replay", "context_from_record", "verify_sale"]
+__all__ = ["Problem", "Replay", "context_from_record", "expected_context", "rostrum_from_record", "verify_sale"]

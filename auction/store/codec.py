@@ -98,3 +98,22 @@ def decode_bidder(fields: dict[bytes, bytes]) -> BidderRecord:
         elif name.startswith(_EXPOSURE):
             exposure[int(name[len(_EXPOSURE) :])] = int(value)
     return BidderRecord(version, standing, exposure)
+
+
+@dataclass(frozen=True, slots=True)
+class RostrumRecord:
+    """A live sale's rostrum as last read: the key's version, the lot on the block, the lot on it last."""
+
+    version: int = 0
+    on_block: int | None = None
+    last_opened: int | None = None
+
+
+def decode_rostrum(fields: dict[bytes, bytes]) -> RostrumRecord:
+    """A rostrum hash as HGETALL returns it (empty: nothing has been on the block yet)."""
+
+    def lot(name: bytes) -> int | None:
+        value = fields.get(name, b"")
+        return int(value) if value else None
+
+    return RostrumRecord(int(fields.get(_VERSION, b"0")), lot(b"block"), lot(b"last"))

@@ -3,8 +3,8 @@
 -- command of it was answered before (dedupe), and that every lot and bidder record it read is at the version
 -- it was decided against (CAS). Only if every check passes does it write.
 --
--- KEYS: answers, sale events, opens, closes, commits, journal, fence, then (lot state, lot events) per lot,
---       then one key per bidder.
+-- KEYS: answers, sale events, opens, closes, commits, journal, fence, rostrum, then (lot state, lot events) per
+--       lot, then one key per bidder.
 -- ARGV[1]: one msgpack array of strings (planner.commit_args), read in order by `nextarg`:
 --   store id, this commit's token, the token of the commit it was decided on ('' = none in flight),
 --   the fencing token it holds the sale with ('' = not held: the optimistic mode), the journal entry (JSON);
@@ -13,10 +13,12 @@
 --   (seq, json)...];
 --   n bidders; per bidder: bidder, expected v ('' = not read: write without checking), n set, (field, value)...,
 --   n del, field...;
+--   the rostrum of a live sale: '' (the batch touches no live lot) | expected v, changed (0/1) [, block, last];
 --   then n answers, (dedupe key, answer)...
 -- An empty open/close score removes the lot from that sorted set. A bidder key that is written gets v + 1.
 -- Reply: {'ok', journal entry id} | {'fenced'} | {'chain'} | {'dup', {key, answer, ...}}
---      | {'stale', {{lot, v, s}...}, {{bidder, {HGETALL}}...}}. On 'ok' the store's field in `commits` is the token.
+--      | {'stale', {{lot, v, s}...}, {{bidder, {HGETALL}}...}, {} or {HGETALL of the rostrum}}.
+-- On 'ok' the store's field in `commits` is the token.
 local args = cmsgpack.unpack(ARGV[1])
 local pos = 0
 local function nextarg() pos = pos + 1; return args[pos] end
@@ -37,7 +39,7 @@ if ndedupe > 0 then
   if #answered > 0 then return {'dup', answered} end
 end
 
-local FIXED = 7
+local FIXED = 8
 local nlots = tonumber(nextarg())
 local lots, stale = {}, {}
 for i = 1, nlots do
@@ -67,7 +69,18 @@ for i = 1, nbidders do
   end
   bidders[i] = bidder
 end
-if #stale > 0 or #stale_bidders > 0 then return {'stale', stale, stale_bidders} end
+local rostrum = {expected = nextarg()}
+local stale_rostrum = {}  -- {HGETALL} when the rostrum moved since it was read
+if rostrum.expected ~= '' then
+  rostrum.changed = nextarg() == '1'
+  if rostrum.changed then rostrum.block, rostrum.last = nextarg(), nextarg() end
+  if (redis.call('HGET', KEYS[8], 'v') or '0') ~= rostrum.expected then
+    stale_rostrum = {redis.call('HGETALL', KEYS[8])}
+  end
+end
+if #stale > 0 or #stale_bidders > 0 or #stale_rostrum > 0 then
+  return {'stale', stale, stale_bidders, stale_rostrum}
+end
 
 local function place(zset, score, member)
   if score == '' then redis.call('ZREM', zset, member) else redis.call('ZADD', zset, score, member) end
@@ -87,6 +100,10 @@ for _, bidder in ipairs(bidders) do
   if #bidder.set > 0 then redis.call('HSET', bidder.key, unpack(bidder.set)) end
   if #bidder.del > 0 then redis.call('HDEL', bidder.key, unpack(bidder.del)) end
   if #bidder.set + #bidder.del > 0 then redis.call('HINCRBY', bidder.key, 'v', 1) end
+end
+if rostrum.changed then
+  redis.call('HSET', KEYS[8], 'block', rostrum.block, 'last', rostrum.last)
+  redis.call('HINCRBY', KEYS[8], 'v', 1)
 end
 local nanswers = tonumber(nextarg())
 for _ = 1, nanswers do redis.call('HSET', KEYS[1], nextarg(), nextarg()) end

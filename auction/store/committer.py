@@ -67,7 +67,16 @@ from auction.engine.lot import LotState
 from auction.engine.messages import AnyCommand, Rejected
 from auction.record import event_row, journal_row, write_events, write_journal
 
-from .codec import Accepted, BidderRecord, Outcome, decode_answer, decode_bidder, decode_state
+from .codec import (
+    Accepted,
+    BidderRecord,
+    Outcome,
+    RostrumRecord,
+    decode_answer,
+    decode_bidder,
+    decode_rostrum,
+    decode_state,
+)
 from .errors import LotNotFound, StoreError, StoreUnavailable, translate_errors
 from .pipe import CommitPipe
 from .planner import (
@@ -78,6 +87,7 @@ from .planner import (
     commit_args,
     commit_keys,
     journal_entry,
+    needs_rostrum,
     plan_batch,
     touched_bidders,
 )
@@ -206,6 +216,7 @@ class Committer:
         self._failures = 0  # commits that failed so far: a batch that saw this move while it waited goes back
         self._lots: dict[tuple[int, int], LotState] = {}
         self._bidders: dict[tuple[int, int], BidderRecord] = {}  # (sale, bidder) -> record, checked at commit
+        self._rostrums: dict[int, RostrumRecord] = {}  # a live sale's, checked at commit
 
     # ---- taking commands ----------------------------------------------------------------------------------
 
@@ -318,10 +329,9 @@ class Committer:
                 self._wait_for_retry(items)
                 return
             if snapshot is not None:
-                known, bidders = snapshot
-                items = _merge_same_dedupe_key([item for item in items if item.lot in known])
+                items = _merge_same_dedupe_key([item for item in items if item.lot in snapshot.lots])
                 if items:
-                    await self._send(sale, items, known, bidders, fence)  # no await before it decides
+                    await self._send(sale, items, snapshot, fence)  # no await before it decides
                     sent = True
         except StoreError as exc:
             _fail_all(items, exc)
@@ -332,9 +342,7 @@ class Committer:
             if not sent:
                 self._slots.release()
 
-    async def _snapshot(
-        self, sale: int, items: list[Pending]
-    ) -> tuple[dict[int, LotState], dict[int, BidderRecord] | None] | None:
+    async def _snapshot(self, sale: int, items: list[Pending]) -> _Snapshot | None:
         """What the batch is decided on, all read from the cache at one instant (after loading what is
         missing): the caller decides before its next await. Commands for lots that don't exist fail here."""
         lots = {item.lot for item in items}
@@ -346,29 +354,29 @@ class Committer:
                 continue  # a commit may have failed while we waited: look again
             known = {lot: self._lots[(sale, lot)] for lot in lots - absent}
             _fail_unknown(sale, items, absent)
-            if not self._enforce:
-                return known, None
-            wanted = bidders_needed([item for item in items if item.lot in known], known)
-            missing_bidders = sorted(bidder for bidder in wanted if (sale, bidder) not in self._bidders)
-            if missing_bidders:
-                await self._load_bidders(sale, missing_bidders)
+            present = [item for item in items if item.lot in known]
+            if needs_rostrum(present, known) and sale not in self._rostrums:
+                await self._load_rostrum(sale)
                 continue
-            return known, {bidder: self._bidders[(sale, bidder)] for bidder in wanted}
+            bidders = None
+            if self._enforce:
+                wanted = bidders_needed(present, known)
+                missing_bidders = sorted(bidder for bidder in wanted if (sale, bidder) not in self._bidders)
+                if missing_bidders:
+                    await self._load_bidders(sale, missing_bidders)
+                    continue
+                bidders = {bidder: self._bidders[(sale, bidder)] for bidder in wanted}
+            rostrum = self._rostrums[sale] if needs_rostrum(present, known) else None
+            return _Snapshot(known, bidders, rostrum)
         self._retry_later(items)
         return None
 
-    async def _send(
-        self,
-        sale: int,
-        items: list[Pending],
-        known: dict[int, LotState],
-        bidders: dict[int, BidderRecord] | None,
-        fence: str,
-    ) -> None:
+    async def _send(self, sale: int, items: list[Pending], snapshot: _Snapshot, fence: str) -> None:
         """Decide, assume the outcome (cache), put the commit in flight, and only then write it."""
         started = time.monotonic_ns()
         self._stamp(sale, items)
-        plan = plan_batch(items, known, bidders)
+        bidders = snapshot.bidders
+        plan = plan_batch(items, snapshot.lots, bidders, snapshot.rostrum)
         writes = plan.exposure_writes()
         token = str(next(self._tokens))
         chain = Chain(self._id, token, self._newest_in_flight(sale), fence)
@@ -413,6 +421,9 @@ class Committer:
             old = bidders[bidder]
             exposure = {lot: owed for lot, owed in old.exposure.items() if lot not in del_fields} | set_fields
             self._cache_bidder(sale, bidder, BidderRecord(old.version + 1, old.standing, exposure))
+        before, after = plan.rostrum_before, plan.rostrum
+        if before is not None and after is not None and plan.rostrum_changed():
+            self._rostrums[sale] = RostrumRecord(before.version + 1, after.on_block, after.last_opened)
 
     # ---- the settler: replies, in the order the commits were sent -------------------------------------------
 
@@ -465,6 +476,8 @@ class Committer:
         else:
             self.stats.conflicts += 1
             self._refresh_bidders(commit.sale, reply[2])
+            if reply[3]:
+                self._rostrums[commit.sale] = decode_rostrum(_fields(reply[3][0]))
             self._retry_later(self._take_stale(commit, reply[1]))
 
     async def _answer(self, commit: _Commit, journal_id: bytes) -> None:
@@ -527,6 +540,8 @@ class Committer:
             self._lots.pop((commit.sale, lot), None)
         for bidder in touched_bidders(commit.plan, commit.writes):
             self._bidders.pop((commit.sale, bidder), None)
+        if commit.plan.rostrum_before is not None:
+            self._rostrums.pop(commit.sale, None)
 
     def _take_stale(self, commit: _Commit, stale: list[list[bytes]]) -> list[Pending]:
         """Take the current states the script sent back; a lot that vanished fails its commands. Returns the
@@ -582,11 +597,15 @@ class Committer:
             if (sale, bidder) not in self._bidders:
                 self._cache_bidder(sale, bidder, decode_bidder(fields))
 
+    async def _load_rostrum(self, sale: int) -> None:
+        with translate_errors("loading the rostrum"):
+            fields: dict[bytes, bytes] = await self._redis.hgetall(keys.sale_rostrum(sale))  # type: ignore[assignment]
+        self._rostrums.setdefault(sale, decode_rostrum(fields))
+
     def _refresh_bidders(self, sale: int, stale: list[list[Any]]) -> None:
         """Take the current records of the bidders whose version had moved, as the script sent them back."""
         for bidder_no, flat in stale:
-            fields = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
-            self._cache_bidder(sale, int(bidder_no), decode_bidder(fields))
+            self._cache_bidder(sale, int(bidder_no), decode_bidder(_fields(flat)))
 
     def _cache_lot(self, sale: int, lot: int, state: LotState) -> None:
         self._lots[(sale, lot)] = state
@@ -597,6 +616,20 @@ class Committer:
         self._bidders[(sale, bidder)] = record
         while len(self._bidders) > MAX_CACHED_BIDDERS:
             del self._bidders[next(iter(self._bidders))]
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """What a batch is decided on: the lots, the bidder records (enforcing standings), a live sale's rostrum."""
+
+    lots: dict[int, LotState]
+    bidders: dict[int, BidderRecord] | None
+    rostrum: RostrumRecord | None
+
+
+def _fields(flat: list[bytes]) -> dict[bytes, bytes]:
+    """A hash as a flat list of field, value (HGETALL in a script's reply) as a dict."""
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
 
 
 def _by_sale(batch: list[Pending]) -> dict[int, list[Pending]]:

@@ -10,20 +10,27 @@ verdicts for the journal. `commit_keys` and `commit_args` turn a plan into the c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import reduce
 from typing import Protocol
 
 import msgspec
 
 from auction import keys
-from auction.engine import lifecycle
 from auction.engine.journal import JOURNAL_ENCODER, Committed, Verdict
-from auction.engine.lot import LotState, decide, evolve, exposure_of
-from auction.engine.messages import EVENT_ENCODER, AnyCommand, AnyEvent, PlaceBid, Rejected
-from auction.engine.standing import BidContext
+from auction.engine.lot import ON_THE_BLOCK, LotState, bidders_of, decide, evolve, exposure_of, timers
+from auction.engine.messages import (
+    EVENT_ENCODER,
+    AnyCommand,
+    AnyEvent,
+    OpenLot,
+    Rejected,
+    ReopenLot,
+)
+from auction.engine.standing import BidContext, BookContext
+from auction.engine.state import HOUSE, Rostrum
 
-from .codec import Accepted, BidderRecord, Outcome, encode_answer, encode_state
+from .codec import Accepted, BidderRecord, Outcome, RostrumRecord, encode_answer, encode_state
 
 
 class Command(Protocol):
@@ -53,7 +60,8 @@ Writes = dict[int, tuple[dict[int, int], list[int]]]
 @dataclass(slots=True)
 class Plan:
     """A batch decided against known states: one outcome (and verdict) per command, per lot what to write, and
-    which bidder records the decisions read (their versions are checked) and what exposure they change."""
+    which bidder records the decisions read (their versions are checked) and what exposure they change; for a
+    live sale, its rostrum before and after."""
 
     outcomes: list[Outcome] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
@@ -62,6 +70,8 @@ class Plan:
     events: dict[int, list[AnyEvent]] = field(default_factory=dict)
     read: set[int] = field(default_factory=set)
     exposure: dict[int, dict[int, int]] = field(default_factory=dict)  # working copy: bidder -> lot -> all-in
+    rostrum_before: RostrumRecord | None = None  # read (and checked) when the batch touches a live lot
+    rostrum: RostrumRecord | None = None  # working copy
 
     def exposure_writes(self) -> Writes:
         """Per bidder, the exposure fields to set and to delete: each lot's holder before the batch against
@@ -80,45 +90,78 @@ class Plan:
     def changed_lots(self) -> list[int]:
         return [lot for lot, before in self.before.items() if self.after[lot].seq != before.seq]
 
+    def rostrum_changed(self) -> bool:
+        return self.rostrum != self.rostrum_before
+
 
 def plan_batch(
-    items: Sequence[Command], known: dict[int, LotState], bidders: dict[int, BidderRecord] | None = None
+    items: Sequence[Command],
+    known: dict[int, LotState],
+    bidders: dict[int, BidderRecord] | None = None,
+    rostrum: RostrumRecord | None = None,
 ) -> Plan:
     """Decide every command in order, each against the state (and exposures) the previous ones left. With
-    `bidders` (enforcing standings), each bid gets its context from them, and the plan notes whom it read."""
-    plan = Plan()
+    `bidders` (enforcing standings), each bid gets its context from them, and the plan notes whom it read.
+    `rostrum` is the live sale's, when the batch touches a live lot (needs_rostrum)."""
+    plan = Plan(rostrum_before=rostrum, rostrum=rostrum)
     for item in items:
         state = plan.after.get(item.lot) or known[item.lot]
         plan.before.setdefault(item.lot, state)
-        context = None
-        if bidders is not None and isinstance(item.command, PlaceBid):
-            context = _context(plan, bidders, item.lot, state, item.command.bidder)
-        decision = decide(state, item.command, context)
+        context = _context_for(plan, bidders, item, state) if bidders is not None else None
+        consulted = _rostrum_for(plan, state, item.command)
+        decision = decide(state, item.command, context, consulted)
         if isinstance(decision, Rejected):
             plan.outcomes.append(decision)
-            plan.verdicts.append(Verdict(item.lot, state.seq, item.command, context, rejected=decision))
+            plan.verdicts.append(Verdict(item.lot, state.seq, item.command, context, decision, rostrum=consulted))
             plan.after[item.lot] = state
             continue
         after = reduce(evolve, decision, state)
         plan.after[item.lot] = after
         plan.events.setdefault(item.lot, []).extend(decision)
         plan.outcomes.append(Accepted(decision, after))
-        plan.verdicts.append(Verdict(item.lot, state.seq, item.command, context, None, state.seq + 1, after.seq))
+        plan.verdicts.append(
+            Verdict(item.lot, state.seq, item.command, context, None, state.seq + 1, after.seq, consulted)
+        )
         if bidders is not None:
             _move_exposure(plan, bidders, item.lot, state, after)
+        _move_rostrum(plan, state, after)
     return plan
 
 
+def needs_rostrum(items: Sequence[Command], known: dict[int, LotState]) -> bool:
+    """Whether the batch touches a live lot: then the sale's rostrum is read, checked and kept up to date."""
+    return any(known[item.lot].terms.format == "live" for item in items if item.lot in known)
+
+
+def _rostrum_for(plan: Plan, state: LotState, command: AnyCommand) -> Rostrum | None:
+    """The rostrum, for the commands of a live lot that consult it (which lot is on the block)."""
+    if plan.rostrum is None or state.terms.format != "live" or not isinstance(command, OpenLot | ReopenLot):
+        return None
+    return Rostrum(plan.rostrum.on_block, plan.rostrum.last_opened)
+
+
+def _move_rostrum(plan: Plan, before: LotState, after: LotState) -> None:
+    """A live lot that came onto the block is on it, and the last; one that left it leaves it empty."""
+    if plan.rostrum is None or after.terms.format != "live":
+        return
+    lot, record = after.terms.lot, plan.rostrum
+    if after.status in ON_THE_BLOCK and before.status not in ON_THE_BLOCK:
+        plan.rostrum = replace(record, on_block=lot, last_opened=lot)
+    elif before.status in ON_THE_BLOCK and after.status not in ON_THE_BLOCK and record.on_block == lot:
+        plan.rostrum = replace(record, on_block=None)
+
+
 def bidders_needed(items: Sequence[Command], known: dict[int, LotState]) -> set[int]:
-    """Whose records the bids of a batch may read: the bidders, and the leaders of the lots they bid on. A lot's
-    leader later in the batch is one of these two, so nobody else is ever needed."""
+    """Whose records the bids of a batch may read: the bidders (a clerk's floor bid's, the online bid waiting for
+    the clerk's, an absentee book's when its lot opens), and the leaders of the lots they bid on. A lot's leader
+    later in the batch is one of these, so nobody else is ever needed."""
     wanted: set[int] = set()
     for item in items:
-        if isinstance(item.command, PlaceBid):
-            wanted.add(item.command.bidder)
-            leader = known[item.lot].leader
-            if leader is not None:
-                wanted.add(leader)
+        state = known[item.lot]
+        bidders = bidders_of(item.command, state)
+        wanted.update(bidders)
+        if bidders and state.leader not in (None, HOUSE):
+            wanted.add(state.leader)
     return wanted
 
 
@@ -128,12 +171,32 @@ def _working_exposure(plan: Plan, bidders: dict[int, BidderRecord], bidder: int)
     return plan.exposure[bidder]
 
 
+def _context_for(
+    plan: Plan, bidders: dict[int, BidderRecord], item: Command, state: LotState
+) -> BidContext | BookContext | None:
+    """The facts a command is decided on besides the lot; every record read here is checked at commit."""
+    who = bidders_of(item.command, state)
+    if isinstance(item.command, OpenLot):
+        return _book(plan, bidders, item.lot, who) if who else None
+    return _context(plan, bidders, item.lot, state, who[0]) if who else None
+
+
+def _book(plan: Plan, bidders: dict[int, BidderRecord], lot: int, book: list[int]) -> BookContext:
+    standings, exposures = {}, {}
+    for bidder in book:
+        plan.read.add(bidder)
+        standings[bidder] = bidders[bidder].standing
+        exposures[bidder] = sum(
+            owed for other, owed in _working_exposure(plan, bidders, bidder).items() if other != lot
+        )
+    return BookContext(standings, exposures)
+
+
 def _context(plan: Plan, bidders: dict[int, BidderRecord], lot: int, state: LotState, bidder: int) -> BidContext:
-    """The facts a bid is decided on besides the lot; every record read here is checked at commit."""
     plan.read.add(bidder)
     mine = _working_exposure(plan, bidders, bidder)
     exposure = sum(owed for other, owed in mine.items() if other != lot)
-    if state.leader is None:
+    if state.leader in (None, HOUSE):
         return BidContext(bidders[bidder].standing, exposure)
     plan.read.add(state.leader)
     theirs = _working_exposure(plan, bidders, state.leader)
@@ -175,7 +238,7 @@ def commit_keys(sale: int, plan: Plan, writes: Writes | None = None) -> list[str
     bidder_keys = [keys.bidder(sale, bidder) for bidder in touched_bidders(plan, writes)]
     fixed = [
         keys.sale_answers(sale), keys.sale_events(sale), keys.sale_opens(sale), keys.sale_closes(sale),
-        keys.sale_commits(sale), keys.sale_journal(sale), keys.sale_fence(sale),
+        keys.sale_commits(sale), keys.sale_journal(sale), keys.sale_fence(sale), keys.sale_rostrum(sale),
     ]  # fmt: skip
     return [*fixed, *lot_keys, *bidder_keys]
 
@@ -243,11 +306,26 @@ def _body_args(
         for lot, owed in set_fields.items():
             args += [keys.exposure_field(lot), owed]
         args += [len(del_fields), *(keys.exposure_field(lot) for lot in del_fields)]
+    args += _rostrum_args(plan)
     answers = [(item.dedupe, encode_answer(o)) for item, o in zip(items, plan.outcomes, strict=True) if item.dedupe]
     args.append(len(answers))
     for dedupe, answer in answers:
         args += [dedupe, answer]
     return args
+
+
+def _rostrum_args(plan: Plan) -> list[str | bytes | int]:
+    """'' when the batch touches no live lot; else the version read, and the rostrum to write if it moved."""
+    before, after = plan.rostrum_before, plan.rostrum
+    if before is None or after is None:
+        return [""]
+    if not plan.rostrum_changed():
+        return [before.version, 0]
+    return [before.version, 1, _lot_or_empty(after.on_block), _lot_or_empty(after.last_opened)]
+
+
+def _lot_or_empty(lot: int | None) -> str | int:
+    return "" if lot is None else lot
 
 
 def _lot_args(lot: int, before: LotState, after: LotState, events: list[AnyEvent]) -> list[str | bytes | int]:
@@ -261,13 +339,15 @@ def _lot_args(lot: int, before: LotState, after: LotState, events: list[AnyEvent
 
 
 def _open_score(state: LotState) -> str | int:
-    """Only a scheduled lot waits to be opened; "" takes the lot out of the opens set."""
-    return state.terms.start_ms if state.status == "scheduled" else ""
+    """When the scheduler must open the lot; "" takes it out of the opens set (a live lot: the rostrum opens it)."""
+    opens, _closes = timers(state)
+    return "" if opens is None else opens
 
 
 def _close_score(state: LotState) -> str | int:
-    """A lot waits to be closed at its current end until it is final."""
-    return "" if state.status in lifecycle.FINAL else state.end_ms
+    """When the scheduler must close the lot; "" takes it out of the closes set."""
+    _opens, closes = timers(state)
+    return "" if closes is None else closes
 
 
 __all__ = [
@@ -280,6 +360,7 @@ __all__ = [
     "commit_args",
     "commit_keys",
     "journal_entry",
+    "needs_rostrum",
     "pack_args",
     "plan_batch",
     "touched_bidders",
