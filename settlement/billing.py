@@ -339,8 +339,9 @@ async def _principal_and_payments(conn: asyncpg.Connection, invoice_id: int) -> 
     return int(principal), payments
 
 
-async def _accrue(conn: asyncpg.Connection, inv: asyncpg.Record, now_ms: int) -> int:
-    """Post the interest owed up to now_ms that isn't posted yet; returns the invoice's interest total."""
+async def accrue_interest(conn: asyncpg.Connection, inv: asyncpg.Record, now_ms: int) -> int:
+    """Post the interest owed up to now_ms that isn't posted yet; returns the invoice's interest total. Call in
+    the caller's transaction with the invoice row locked (a payment, and the defaults' sweep, do)."""
     if inv["status"] != "open":
         return int(inv["interest_posted"])
     terms = await load_terms(conn, inv["sale_id"])
@@ -364,11 +365,6 @@ async def _accrue(conn: asyncpg.Connection, inv: asyncpg.Record, now_ms: int) ->
     return owed
 
 
-async def accrue_interest(pg: asyncpg.Pool, invoice_id: int, now_ms: int) -> int:
-    async with pg.acquire() as conn, conn.transaction():
-        return await _accrue(conn, await _locked_invoice(conn, invoice_id), now_ms)
-
-
 async def pay(pg: asyncpg.Pool, invoice_id: int, amount: int, reference: str, at_ms: int) -> InvoiceView:
     """Record a cleared payment (possibly partial). The same reference twice records it once."""
     if amount <= 0:
@@ -382,7 +378,7 @@ async def pay(pg: asyncpg.Pool, invoice_id: int, amount: int, reference: str, at
             return await invoice(conn, invoice_id)
         if inv["status"] != "open":
             raise InvalidState(f"invoice {invoice_id} is {inv['status']}")
-        interest = await _accrue(conn, inv, at_ms)
+        interest = await accrue_interest(conn, inv, at_ms)
         principal, payments = await _principal_and_payments(conn, invoice_id)
         outstanding = principal + interest - sum(a for _, a in payments)
         if amount > outstanding:

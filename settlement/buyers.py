@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 
@@ -69,19 +68,6 @@ async def suspend_buyer(conn: asyncpg.Connection, buyer_id: int, reason: str, no
         "INSERT INTO suspension_outbox (company_id, reason, at_ms) VALUES ($1, $2, $3)", buyer_id, reason, now_ms
     )
     log.warning("buyer %s suspended by settlement (%s); vetting: %s", buyer_id, reason, status or "unchanged")
-
-
-async def confirm_in_vetting(pg: asyncpg.Pool, buyer_id: int, reason: str, by: Any, store: Any = None) -> bool:
-    """Put a suspension through vetting by an operator (`by`: their auction.identity.Account; `store`: the
-    LotStore, so the engine refuses the company's bids at once). Since settlement suspends in vetting itself
-    (`suspend_buyer`), this is only for a suspension an operator decides on their own account. False if vetting
-    refused (say, already suspended, or not a vetted company)."""
-    try:
-        await vetting.decide(pg, store, buyer_id, "suspend", reason, by, frozenset())
-    except vetting.VettingError as exc:
-        log.warning("vetting refused to suspend %s: %s", buyer_id, exc)
-        return False
-    return True
 
 
 # The companies settlement has suspended and no operator has reinstated since: vetting's status is the truth

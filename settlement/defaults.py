@@ -46,7 +46,7 @@ async def sweep(pg: asyncpg.Pool, now_ms: int) -> dict[str, int]:
             if inv is None or inv["status"] != "open":
                 continue
             terms = await billing.load_terms(conn, inv["sale_id"])
-            await billing._accrue(conn, inv, now_ms)
+            await billing.accrue_interest(conn, inv, now_ms)
             owed = reminders_due(inv["due_ms"], now_ms, terms)
             for n in range(inv["reminders_sent"] + 1, owed + 1):
                 await conn.execute(
