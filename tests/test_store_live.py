@@ -122,8 +122,8 @@ async def test_the_store_gives_what_the_pure_core_gives(store: LotStore, new_sal
         expected = decide(state, command)
         if not isinstance(expected, Rejected):
             state = reduce(evolve, expected, state)
-        got = await run(store, lot, command, dedupe=f"{getattr(command, 'bidder', 0)}:{getattr(command, 'client_id', '')}"
-                        if isinstance(command, PlaceBid) else None)  # fmt: skip
+        dedupe = f"{command.bidder}:{command.client_id}" if isinstance(command, PlaceBid) else None
+        got = await run(store, lot, command, dedupe=dedupe)
         if isinstance(expected, Rejected):
             assert got == expected, command
         else:
