@@ -30,8 +30,9 @@ import msgspec
 
 from settlement import billing, ledger
 from settlement.custody import stored_file
+from settlement.errors import Missing, ShippingRefused
 from settlement.rules import SettlementTerms
-from settlement.shipping import Missing, Refused, ShipmentView, shipment
+from settlement.shipping import ShipmentView, shipment
 from settlement.shipping_rules import (
     CLAIM_OPEN,
     ClaimKind,
@@ -144,7 +145,7 @@ async def _shipment_target(conn: asyncpg.Connection, kind: ClaimKind, view: Ship
         problem = shipment_claim_problem(kind, coverage([(e.state, e.at_ms) for e in p.history]), view.scheduled_ms,
                                          at_ms, terms)  # fmt: skip
         if problem is not None:
-            raise Refused(problem.field, f"parcel {p.no} ({p.tracking_no}): {problem.message}")
+            raise ShippingRefused(problem.field, f"parcel {p.no} ({p.tracking_no}): {problem.message}")
     paid = await conn.fetchval(
         "SELECT status = 'paid' FROM invoices WHERE sale_id = $1 AND buyer_id = $2", view.sale, view.party
     )
@@ -163,7 +164,7 @@ async def _custody_target(conn: asyncpg.Connection, kind: ClaimKind, removal_id:
         raise Missing("removal", f"no setting removal {removal_id}")
     problem = custody_claim_problem(kind, r["started_ms"], r["completed_ms"], at_ms, terms)
     if problem is not None:
-        raise Refused.of(problem)
+        raise ShippingRefused.of(problem)
     # in custody the stone is still the consignor's: they bore the loss (shipping_rules.loss_bearer)
     assert loss_bearer(None, buyer_paid=False) == "consignor"
     return _Target(None, None, removal_id, r["sale_id"], r["lot_no"], r["currency"].strip(), r["declared_value"],
@@ -198,14 +199,15 @@ async def file_claim(
     """File a claim against a shipment (one parcel of it, or all) or against custody, inside its window.
     The same `idem_key` twice returns the first claim."""
     if kind not in get_args(ClaimKind):
-        raise Refused("kind", f"kind must be one of {', '.join(get_args(ClaimKind))}", "invalid")
+        raise ShippingRefused("kind", f"kind must be one of {', '.join(get_args(ClaimKind))}", "invalid")
     if (shipment_id is None) == (removal_id is None):
-        raise Refused("shipment", "a claim is against a shipment or against custody (a removal): one of the two",
-                      "invalid")  # fmt: skip
+        raise ShippingRefused(
+            "shipment", "a claim is against a shipment or against custody (a removal): one of the two", "invalid"
+        )
     if parcel_no is not None and shipment_id is None:
-        raise Refused("parcel", "a parcel is named only with its shipment", "invalid")
+        raise ShippingRefused("parcel", "a parcel is named only with its shipment", "invalid")
     if not idem_key:
-        raise Refused("idem_key", "an idempotency key is required", "invalid")
+        raise ShippingRefused("idem_key", "an idempotency key is required", "invalid")
     async with pg.acquire() as conn, conn.transaction():
         existing: int | None = await conn.fetchval("SELECT id FROM claims WHERE idem_key = $1", idem_key)
         if existing is not None:
@@ -221,7 +223,7 @@ async def file_claim(
             target = await _custody_target(conn, kind, removal_id, at_ms, terms)
         clash = await _overlapping(conn, target, kind)
         if clash is not None:
-            raise Refused("kind", f"claim {clash} already covers this {kind}")
+            raise ShippingRefused("kind", f"claim {clash} already covers this {kind}")
         claim_id = await conn.fetchval(
             "INSERT INTO claims (idem_key, kind, shipment_id, parcel_no, removal_id, sale_id, lot_no, currency, "
             "declared_value, payee, filed_ms, description) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
@@ -255,12 +257,12 @@ async def add_evidence(
 ) -> ClaimView:
     """Attach a document or photo to an open claim. The same file of the same kind twice is kept once."""
     if kind not in get_args(EvidenceKind):
-        raise Refused("kind", f"kind must be one of {', '.join(get_args(EvidenceKind))}", "invalid")
+        raise ShippingRefused("kind", f"kind must be one of {', '.join(get_args(EvidenceKind))}", "invalid")
     stored = await stored_file(media_type, content, path, image_only=kind == "photo")
     async with pg.acquire() as conn, conn.transaction():
         row = await _locked(conn, claim_id)
         if row["status"] not in CLAIM_OPEN:
-            raise Refused("claim", f"claim {claim_id} is {row['status']}: no more evidence is taken")
+            raise ShippingRefused("claim", f"claim {claim_id} is {row['status']}: no more evidence is taken")
         await conn.execute(
             "INSERT INTO claim_evidence (claim_id, kind, media_type, size, sha256, content, path, at_ms) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (claim_id, kind, sha256) DO NOTHING",
@@ -314,7 +316,7 @@ async def _move(
             reason=note,
         )
         if problem is not None:
-            raise Refused.of(problem)
+            raise ShippingRefused.of(problem)
         columns: dict[str, object] = {"status": to}  # written in one UPDATE: the table's CHECKs see them together
         match to:
             case "approved":

@@ -21,7 +21,7 @@ import asyncpg
 import msgspec
 
 from settlement import billing
-from settlement.shipping import Missing, Refused
+from settlement.errors import Missing, ShippingRefused
 from settlement.shipping_rules import (
     PhotoStage,
     RemovalStatus,
@@ -47,22 +47,22 @@ class StoredFile(msgspec.Struct, frozen=True):
 async def stored_file(media_type: str, content: bytes | None, path: str | None, image_only: bool) -> StoredFile:
     """Check and hash a file given as bytes or as a path on the house's storage (read to hash it)."""
     if (content is None) == (path is None):
-        raise Refused("content", "give the file's bytes or its path, one of the two", "invalid")
+        raise ShippingRefused("content", "give the file's bytes or its path, one of the two", "invalid")
     if image_only and not media_type.startswith("image/"):
-        raise Refused("media_type", f"a photo must be an image/* media type, not {media_type!r}", "invalid")
+        raise ShippingRefused("media_type", f"a photo must be an image/* media type, not {media_type!r}", "invalid")
     if not media_type or len(media_type) > 255:
-        raise Refused("media_type", "a media type such as image/jpeg or application/pdf is required", "invalid")
+        raise ShippingRefused("media_type", "a media type such as image/jpeg or application/pdf is required", "invalid")
     data = content
     if path is not None:
         try:
             data = await asyncio.to_thread(Path(path).read_bytes)
         except OSError as exc:
-            raise Refused("path", f"can't read {path}: {exc.strerror}", "invalid") from exc
+            raise ShippingRefused("path", f"can't read {path}: {exc.strerror}", "invalid") from exc
     assert data is not None
     if not data:
-        raise Refused("content", "the file is empty", "invalid")
+        raise ShippingRefused("content", "the file is empty", "invalid")
     if len(data) > MAX_FILE_BYTES:
-        raise Refused("content", f"a file may be at most {MAX_FILE_BYTES} bytes", "invalid")
+        raise ShippingRefused("content", f"a file may be at most {MAX_FILE_BYTES} bytes", "invalid")
     return StoredFile(media_type, len(data), hashlib.sha256(data).digest(), content, path)
 
 
@@ -112,11 +112,13 @@ async def request_removal(
     """Ask to take a lot's stone out of its setting (to grade it, or to sell it loose); its consignor is the
     lot's, its currency the sale's. The same `idem_key` twice returns the first request."""
     if type(declared_value) is not int or declared_value <= 0:
-        raise Refused("declared_value", "the insured value must be a positive whole number of minor units", "invalid")
+        raise ShippingRefused(
+            "declared_value", "the insured value must be a positive whole number of minor units", "invalid"
+        )
     if not reason.strip():
-        raise Refused("reason", "say why the stone comes out of its setting", "invalid")
+        raise ShippingRefused("reason", "say why the stone comes out of its setting", "invalid")
     if not idem_key:
-        raise Refused("idem_key", "an idempotency key is required", "invalid")
+        raise ShippingRefused("idem_key", "an idempotency key is required", "invalid")
     async with pg.acquire() as conn, conn.transaction():
         consignor: int | None = await conn.fetchval(
             "SELECT consignor_id FROM lots WHERE sale_id = $1 AND lot_no = $2", sale_id, lot_no
@@ -154,7 +156,7 @@ async def _step(pg: asyncpg.Pool, removal_id: int, step: RemovalStep, at_ms: int
             return await removal(conn, removal_id)
         problem = removal_step_problem(row["status"], step, await _stages(conn, removal_id))
         if problem is not None:
-            raise Refused.of(problem)
+            raise ShippingRefused.of(problem)
         column = {"consent": "consent_ms", "start": "started_ms", "complete": "completed_ms"}[step]
         await conn.execute(
             f"UPDATE setting_removals SET status = $2, {column} = $3, consented_by = coalesce($4, consented_by) "
@@ -176,7 +178,7 @@ def _already(row: asyncpg.Record, step: RemovalStep) -> bool:
 async def record_consent(pg: asyncpg.Pool, removal_id: int, consented_by: str, at_ms: int) -> RemovalView:
     """The consignor's consent: who gave it (the consignor or their representative, by name) and when."""
     if not consented_by.strip():
-        raise Refused("consented_by", "name who gave the consignor's consent", "invalid")
+        raise ShippingRefused("consented_by", "name who gave the consignor's consent", "invalid")
     return await _step(pg, removal_id, "consent", at_ms, consented_by.strip())
 
 
@@ -202,7 +204,7 @@ async def add_photo(
 ) -> RemovalView:
     """Keep a photo of the stone before or after the work. The same photo twice is kept once."""
     if stage not in get_args(PhotoStage):
-        raise Refused("stage", "stage must be before or after", "invalid")
+        raise ShippingRefused("stage", "stage must be before or after", "invalid")
     stored = await stored_file(media_type, content, path, image_only=True)
     async with pg.acquire() as conn, conn.transaction():
         row = await _locked(conn, removal_id)
@@ -215,7 +217,7 @@ async def add_photo(
             return await removal(conn, removal_id)
         problem = photo_problem(row["status"], stage)
         if problem is not None:
-            raise Refused.of(problem)
+            raise ShippingRefused.of(problem)
         await conn.execute(
             "INSERT INTO removal_photos (removal_id, stage, media_type, size, sha256, content, path, at_ms) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -2,8 +2,12 @@
 
 SettlementError              anything settlement could not do; callers may catch just this
  +-- NotFound                no such invoice, lot, offer, buyer or consignor
+ |    +-- Missing            no such shipment, parcel, removal or claim, naming the identifier's field
  +-- InvalidState            the request doesn't fit where the thing is (pay a defaulted invoice, accept an
- |                           expired offer, overpay, resolve a default twice the other way)
+ |    |                      expired offer, overpay, resolve a default twice the other way)
+ |    +-- ShippingRefused    shipping, custody or claims said no, naming the field; `code` invalid or refused
+ |    +-- PostSaleRefused    a rule of the post-sale window said no, naming the field, with a `reason`
+ |         +-- NotYours      a party acting on another's lot, or on an offer not made to them
  +-- Unbalanced              a posting whose entries don't sum to zero (a bug, refused before writing)
  +-- SettlementUnavailable   Redis or PostgreSQL failed (translated from their errors)
 
@@ -15,9 +19,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Literal
 
 from auction.store import FOREIGN_ERRORS as STORE_FOREIGN_ERRORS
 from auction.store import StoreError
+from settlement.shipping_rules import Problem
+from settlement.unsold_rules import Refusal
 
 
 class SettlementError(Exception):
@@ -38,6 +45,44 @@ class Unbalanced(SettlementError):
 
 class SettlementUnavailable(SettlementError):
     pass
+
+
+class Missing(NotFound):
+    """No such shipment, parcel, lot, removal or claim; `field` names the identifier."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+RefusalCode = Literal["invalid", "refused"]
+
+
+class ShippingRefused(InvalidState):
+    """Shipping, custody or claims said no. `field` names the input at fault; `code` is "invalid" for a
+    malformed input and "refused" for a well-formed request that the rules or the thing's state refuse."""
+
+    def __init__(self, field: str | None, message: str, code: RefusalCode = "refused") -> None:
+        super().__init__(message)
+        self.field = field
+        self.code: RefusalCode = code
+
+    @classmethod
+    def of(cls, problem: Problem) -> ShippingRefused:
+        return cls(problem.field, problem.message)
+
+
+class PostSaleRefused(InvalidState):
+    """A rule of the post-sale window said no. `field` names the input at fault, `reason` says why."""
+
+    def __init__(self, field: str, reason: Refusal, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.reason = reason
+
+
+class NotYours(PostSaleRefused):
+    """The caller is a party, but not this lot's consignor or this offer's buyer."""
 
 
 # The store's errors are its own translation of Redis and PostgreSQL failing under it; settlement treats them alike.

@@ -15,12 +15,31 @@ import asyncpg
 import msgspec
 from aiohttp import web
 
-from auction.httpkit import HTML, ApiError, ErrorBody, Handler, Reply, Route, int_param, json_body, reply
-from settlement import billing, defaults, shipping, unsold
-from settlement.errors import InvalidState, NotFound, SettlementError
+from auction.httpkit import (
+    HTML,
+    WHO_REFUSALS,
+    ApiError,
+    ErrorBody,
+    Handler,
+    Reply,
+    Route,
+    int_param,
+    json_body,
+    reply,
+)
+from settlement import billing, defaults
+from settlement.errors import (
+    InvalidState,
+    Missing,
+    NotFound,
+    NotYours,
+    PostSaleRefused,
+    SettlementError,
+    ShippingRefused,
+)
 from settlement.reconcile import reconcile, settlement_summary
 from settlement.service import wall_clock_ms
-from settlement.unsold_rules import BAD_INPUT, WHO_REFUSALS
+from settlement.unsold_rules import BAD_INPUT
 
 
 class PaymentBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -36,7 +55,9 @@ class OfferAnswer(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     accept: bool
 
 
-class Outcome(msgspec.Struct, frozen=True):
+class DefaultResolution(msgspec.Struct, frozen=True):
+    """What became of a defaulted lot: the resolution recorded (second_chance, reawarded, unsold, ...)."""
+
     result: str
 
 
@@ -48,15 +69,15 @@ class Reconciliation(msgspec.Struct, frozen=True):
 def translate(exc: SettlementError) -> ApiError:
     """Settlement's refusals as the gateway's structured errors, naming the field where the refusal knows it."""
     match exc:
-        case unsold.NotYours():
+        case NotYours():
             return ApiError("not_allowed", exc.field, str(exc))
-        case unsold.Refused() if exc.reason in BAD_INPUT:
+        case PostSaleRefused() if exc.reason in BAD_INPUT:
             return ApiError("invalid", exc.field, str(exc))
-        case unsold.Refused():
+        case PostSaleRefused():
             return ApiError("refused", exc.field, str(exc), status=403 if exc.reason in WHO_REFUSALS else 409)
-        case shipping.Refused():
+        case ShippingRefused():
             return ApiError(exc.code, exc.field, str(exc))
-        case shipping.Missing():
+        case Missing():
             return ApiError("not_found", exc.field, str(exc))
         case NotFound():
             return ApiError("not_found", None, str(exc))
@@ -104,12 +125,12 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
         sale = int_param(request.match_info["sale"], "sale")
         lot = int_param(request.match_info["lot"], "lot", maximum=2**31 - 1)
         body: ResolveBody = await json_body(request, ResolveBody)
-        return reply(Outcome(await defaults.resolve(pg, sale, lot, body.choice, wall_clock_ms())))
+        return reply(DefaultResolution(await defaults.resolve(pg, sale, lot, body.choice, wall_clock_ms())))
 
     async def answer(request: web.Request) -> web.Response:
         offer = int_param(request.match_info["offer"], "offer")
         body: OfferAnswer = await json_body(request, OfferAnswer)
-        return reply(Outcome(await defaults.answer_offer(pg, offer, body.accept, wall_clock_ms())))
+        return reply(DefaultResolution(await defaults.answer_offer(pg, offer, body.accept, wall_clock_ms())))
 
     async def check(request: web.Request) -> web.Response:
         problems = await reconcile(pg)
@@ -130,10 +151,10 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
               {200: Reply("Invoice after it", billing.InvoiceView), 400: bad, 404: missing, 409: conflict},
               body=PaymentBody, secured=True, tags=tags),
         Route("POST", "/api/settlement/sales/{sale}/lots/{lot}/default", resolve, "Resolve a defaulted lot",
-              {200: Reply("Resolution", Outcome), 400: bad, 404: missing, 409: conflict},
+              {200: Reply("Resolution", DefaultResolution), 400: bad, 404: missing, 409: conflict},
               body=ResolveBody, secured=True, tags=tags),
         Route("POST", "/api/settlement/offers/{offer}", answer, "Answer a second-chance offer",
-              {200: Reply("Result", Outcome), 400: bad, 404: missing, 409: conflict},
+              {200: Reply("Result", DefaultResolution), 400: bad, 404: missing, 409: conflict},
               body=OfferAnswer, secured=True, tags=tags),
         Route("GET", "/api/settlement/reconcile", check, "Reconcile the ledger and the records",
               {200: Reply("Result", Reconciliation)}, secured=True, tags=tags),

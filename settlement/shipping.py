@@ -6,26 +6,25 @@ and each parcel is booked with the carrier on its own, with its own tracking num
 is one transaction, keyed so that running it again changes nothing: `create_shipment` by its `idem_key`, a
 tracking update by (parcel, state, time), the buyers' sweep by the invoice line it ships.
 
-Refusals are `Refused` (a rule says no, or an input is malformed) and `Missing` (no such thing), both naming the
-field at fault, for the HTTP and CLI edges to pass on.
+Refusals are `errors.ShippingRefused` (a rule says no, or an input is malformed) and `errors.Missing` (no such
+thing), both naming the field at fault, for the HTTP and CLI edges to pass on.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Literal, get_args
+from typing import get_args
 
 import asyncpg
 import msgspec
 
 from settlement import billing, carriers
 from settlement.carriers import ParcelOrder, TrackingUpdate
-from settlement.errors import InvalidState, NotFound
+from settlement.errors import Missing, ShippingRefused
 from settlement.rules import SettlementTerms
 from settlement.shipping_rules import (
     TRACKING_FINAL,
-    Problem,
     Purpose,
     TrackingState,
     buyer_declared_value,
@@ -37,30 +36,7 @@ from settlement.shipping_rules import (
     tracking_problem,
 )
 
-RefusalCode = Literal["invalid", "refused"]
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-
-
-class Refused(InvalidState):
-    """Shipping, custody or claims said no. `field` names the input at fault; `code` is "invalid" for a
-    malformed input and "refused" for a well-formed request that the rules or the thing's state refuse."""
-
-    def __init__(self, field: str | None, message: str, code: RefusalCode = "refused") -> None:
-        super().__init__(message)
-        self.field = field
-        self.code: RefusalCode = code
-
-    @classmethod
-    def of(cls, problem: Problem) -> Refused:
-        return cls(problem.field, problem.message)
-
-
-class Missing(NotFound):
-    """No such shipment, parcel, lot, removal or claim; `field` names the identifier."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 # ---- creating a shipment ------------------------------------------------------------------------------------
@@ -68,20 +44,24 @@ class Missing(NotFound):
 
 def _check_order(purpose: str, declared_value: int, currency: str, idem_key: str) -> None:
     if purpose not in get_args(Purpose):
-        raise Refused("purpose", f"purpose must be one of {', '.join(get_args(Purpose))}", "invalid")
+        raise ShippingRefused("purpose", f"purpose must be one of {', '.join(get_args(Purpose))}", "invalid")
     if type(declared_value) is not int or declared_value <= 0:
-        raise Refused("declared_value", "the declared value must be a positive whole number of minor units", "invalid")
+        raise ShippingRefused(
+            "declared_value", "the declared value must be a positive whole number of minor units", "invalid"
+        )
     if not _CURRENCY.match(currency):
-        raise Refused("currency", "the currency must be an ISO 4217 code such as USD", "invalid")
+        raise ShippingRefused("currency", "the currency must be an ISO 4217 code such as USD", "invalid")
     if not idem_key:
-        raise Refused("idem_key", "an idempotency key is required", "invalid")
+        raise ShippingRefused("idem_key", "an idempotency key is required", "invalid")
 
 
 def _carrier(name: str) -> carriers.Carrier:
     try:
         return carriers.get(name)
     except carriers.UnknownCarrier:
-        raise Refused("carrier", f"no carrier {name!r}; known: {', '.join(carriers.names())}", "invalid") from None
+        raise ShippingRefused(
+            "carrier", f"no carrier {name!r}; known: {', '.join(carriers.names())}", "invalid"
+        ) from None
 
 
 async def create_shipment(
@@ -240,7 +220,7 @@ async def _apply(conn: asyncpg.Connection, parcel: asyncpg.Record, state: Tracki
                  note: str) -> bool:  # fmt: skip
     """Record one tracking state of a locked parcel; False if that very update was recorded before."""
     if state not in get_args(TrackingState):
-        raise Refused("state", f"state must be one of {', '.join(get_args(TrackingState))}", "invalid")
+        raise ShippingRefused("state", f"state must be one of {', '.join(get_args(TrackingState))}", "invalid")
     if await conn.fetchval(
         "SELECT 1 FROM parcel_events WHERE parcel_id = $1 AND state = $2 AND at_ms = $3", parcel["id"], state, at_ms
     ):
@@ -248,7 +228,7 @@ async def _apply(conn: asyncpg.Connection, parcel: asyncpg.Record, state: Tracki
     last_at = await conn.fetchval("SELECT max(at_ms) FROM parcel_events WHERE parcel_id = $1", parcel["id"])
     problem = tracking_problem(parcel["state"], state, last_at, at_ms)
     if problem is not None:
-        raise Refused.of(problem)
+        raise ShippingRefused.of(problem)
     await _event(conn, parcel["id"], state, at_ms, note)
     return True
 
@@ -287,7 +267,7 @@ async def apply_updates(pg: asyncpg.Pool, carrier: str, updates: Sequence[Tracki
                 continue
             try:
                 applied += await _apply(conn, parcel, update.state, update.at_ms, update.note)
-            except Refused as exc:
+            except ShippingRefused as exc:
                 refused.append(f"{carrier} {update.tracking_no}: {exc}")
     return TrackingApplied(applied, refused)
 

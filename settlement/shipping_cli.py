@@ -31,9 +31,8 @@ import asyncpg
 import msgspec
 
 from settlement import claims, custody, shipping
-from settlement.errors import SettlementError
+from settlement.errors import SettlementError, ShippingRefused
 from settlement.service import wall_clock_ms
-from settlement.shipping import Refused
 from settlement.shipping_rules import CLAIM_KINDS, EVIDENCE_KINDS, PURPOSES, TRACKING_STATES
 
 MOVES = ("documents_requested", "under_review", "approved", "paid", "denied")
@@ -133,7 +132,7 @@ async def command(pg: asyncpg.Pool, name: str, args: argparse.Namespace) -> int 
             result = await _custody(pg, name, args, now)
         if result is None:
             result = await _claim(pg, name, args, now)
-    except Refused as exc:
+    except ShippingRefused as exc:
         print(f"auction settlement: {exc.field or name}: {exc}", file=sys.stderr)
         return 1
     except SettlementError as exc:
@@ -212,7 +211,7 @@ async def _move(pg: asyncpg.Pool, args: argparse.Namespace, now: int) -> claims.
             return await claims.start_review(pg, args.claim, now, args.note)
         case "approved":
             if args.amount is None:
-                raise Refused("amount", "an approval needs --amount", "invalid")
+                raise ShippingRefused("amount", "an approval needs --amount", "invalid")
             return await claims.approve(pg, args.claim, args.amount, now, args.note)
         case "paid":
             return await claims.pay(pg, args.claim, now, args.note)

@@ -16,7 +16,7 @@ offer sells the lot, billed through `billing.bill_lot` with the sale's own premi
 Each function is one transaction that locks the passed lot first (so offers, answers, consents and the sweep
 of one lot never interleave) and is safe to repeat: the same offer (buyer, client id) is recorded once, the
 same answer twice returns the same result, a return is posted and shipped once (keyed by the lot). Refusals
-are `Refused`, naming the field at fault and a reason code from `unsold_rules.Refusal`.
+are `errors.PostSaleRefused`, naming the field at fault and a reason code from `unsold_rules.Refusal`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from auction.engine.standing import refusal as standing_refusal
 from auction.record import load_lot_events
 from auction.store import LotStore
 from settlement import billing, buyers, ledger, shipping
-from settlement.errors import InvalidState, NotFound, translate_errors
+from settlement.errors import NotFound, NotYours, PostSaleRefused, translate_errors
 from settlement.rules import unsold_charges
 from settlement.unsold_rules import (
     OfferKind,
@@ -46,19 +46,6 @@ from settlement.unsold_rules import (
 
 MAX_CLIENT_ID = 64
 HOUSE_CLIENT_ID = "reserve"  # the client id of the house's reserve offer (kind 'reserve', so never a buyer's)
-
-
-class Refused(InvalidState):
-    """A rule of the post-sale window said no. `field` names the input at fault, `reason` says why."""
-
-    def __init__(self, field: str, reason: Refusal, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.reason = reason
-
-
-class NotYours(Refused):
-    """The caller is a party, but not this lot's consignor or this offer's buyer."""
 
 
 # ---- views --------------------------------------------------------------------------------------------------
@@ -157,7 +144,9 @@ def _own(lot: asyncpg.Record, consignor_id: int | None) -> None:
 def _refuse_lot(lot: asyncpg.Record, window_ms: int, now_ms: int, field: str) -> None:
     reason = lot_refusal(lot["status"], window_ms, now_ms)
     if reason is not None:
-        raise Refused(field, reason, f"lot {lot['lot_no']} of sale {lot['sale_id']}: {reason.replace('_', ' ')}")
+        raise PostSaleRefused(
+            field, reason, f"lot {lot['lot_no']} of sale {lot['sale_id']}: {reason.replace('_', ' ')}"
+        )
 
 
 async def _refuse_buyer(conn: asyncpg.Connection, lot: asyncpg.Record, buyer_id: int, now_ms: int) -> None:
@@ -168,7 +157,9 @@ async def _refuse_buyer(conn: asyncpg.Connection, lot: asyncpg.Record, buyer_id:
     if reason is None and await buyers.is_suspended(conn, buyer_id):
         reason = "suspended"
     if reason is not None:
-        raise Refused("buyer", reason, f"buyer {buyer_id} may not buy lot {lot['lot_no']}: {reason.replace('_', ' ')}")
+        raise PostSaleRefused(
+            "buyer", reason, f"buyer {buyer_id} may not buy lot {lot['lot_no']}: {reason.replace('_', ' ')}"
+        )
 
 
 # ---- the window: the reserve offer, buyers' offers, answers -------------------------------------------------
@@ -207,9 +198,9 @@ async def open_window(conn: asyncpg.Connection, sale_id: int, lot_no: int, now_m
 def _check_offer_input(amount: object, client_id: object) -> None:
     reason = amount_refusal(amount)
     if reason is not None:
-        raise Refused("amount", reason, "an offer is a positive whole number of minor units")
+        raise PostSaleRefused("amount", reason, "an offer is a positive whole number of minor units")
     if not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_CLIENT_ID:
-        raise Refused("client_id", "bad_client_id", f"client_id must be 1 to {MAX_CLIENT_ID} characters")
+        raise PostSaleRefused("client_id", "bad_client_id", f"client_id must be 1 to {MAX_CLIENT_ID} characters")
 
 
 async def make_offer(
@@ -289,7 +280,7 @@ async def answer_offer(
         if offer["status"] == wanted:
             return wanted
         if offer["status"] != "open":
-            raise Refused("offer", "offer_closed", f"offer {offer_id} is {offer['status']}")
+            raise PostSaleRefused("offer", "offer_closed", f"offer {offer_id} is {offer['status']}")
         _refuse_lot(lot, offer["expires_ms"], now_ms, "offer")
         if accept:
             await _refuse_buyer(conn, lot, offer["buyer_id"], now_ms)
@@ -339,7 +330,9 @@ async def consent_relist(
         await _refuse_relist_change(conn, lot)
         reason = relist_reserve_refusal(lot["reserve"], reserve)
         if reason is not None:
-            raise Refused("reserve", reason, f"the new reserve must be lower than the reserve of {lot['reserve']}")
+            raise PostSaleRefused(
+                "reserve", reason, f"the new reserve must be lower than the reserve of {lot['reserve']}"
+            )
         await conn.execute(
             "INSERT INTO relist_consents (sale_id, lot_no, reserve, source, consented_ms) "
             "VALUES ($1, $2, $3, 'consignor', $4) ON CONFLICT (sale_id, lot_no) DO UPDATE SET "
@@ -382,7 +375,7 @@ async def _refuse_relist_change(conn: asyncpg.Connection, lot: asyncpg.Record) -
     )
     if lot["status"] not in ("post_sale", "relist") or relisted:
         reason: Refusal = "lot_sold" if lot["status"] == "sold" else "lot_not_open"
-        raise Refused("lot", reason, f"lot {lot['lot_no']} of sale {lot['sale_id']} is {lot['status']}")
+        raise PostSaleRefused("lot", reason, f"lot {lot['lot_no']} of sale {lot['sale_id']} is {lot['status']}")
 
 
 async def queue_relist(conn: asyncpg.Connection, sale_id: int, lot_no: int, now_ms: int) -> None:
@@ -420,7 +413,7 @@ async def relist_into(pg: asyncpg.Pool, to_sale: int, now_ms: int, store: LotSto
         if sale is None:
             raise NotFound(f"no sale {to_sale} in the catalogue")
         if sale["starts_at_ms"] <= now_ms:
-            raise Refused("sale", "sale_started", f"sale {to_sale} has started: relist into a later sale")
+            raise PostSaleRefused("sale", "sale_started", f"sale {to_sale} has started: relist into a later sale")
         for row in await conn.fetch(_AWAITING_RELIST, sale["currency"], to_sale):
             new_lot = await catalog.relist_lot(
                 conn,

@@ -38,10 +38,6 @@ Refusal = Literal[
 ]
 # Refusals of a malformed input (a 400 over HTTP).
 BAD_INPUT: frozenset[str] = frozenset({"bad_amount", "bad_reserve", "bad_client_id"})
-# Refusals about who asks (a 403 over HTTP) rather than about the lot, the offer or the amount (a 409).
-WHO_REFUSALS: frozenset[str] = frozenset(
-    {"own_lot", "not_registered", "not_approved", "approval_expired", "suspended", "deposit_missing", "not_yours"}
-)
 
 
 def window_open(window_ms: int, now_ms: int) -> bool:

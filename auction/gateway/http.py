@@ -41,6 +41,7 @@ from auction.gateway.protocol import (
 from auction.httpkit import (
     CALLER_KEY,
     HTML,
+    WHO_REFUSALS,
     ApiError,
     ErrorBody,
     ErrorCode,
@@ -61,10 +62,6 @@ log = logging.getLogger(__name__)
 HEALTH_TIMEOUT_S = 2.0
 EVENTS_LIMIT_DEFAULT = 100
 EVENTS_LIMIT_MAX = 1000
-# Refusals about who bids (403) rather than about the lot or the amount (409).
-WHO_REFUSALS = frozenset(
-    {"not_allowed", "not_registered", "not_approved", "approval_expired", "suspended", "deposit_missing", "own_lot"}
-)
 
 # ---- bodies -----------------------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ callers.py   Caller: who is on the other end, as the gateway's middleware resolv
 
 from .bodies import MAX_ID, MAX_JSON_BYTES, int_param, json_body, raw_body
 from .callers import ANONYMOUS, CALLER_KEY, Caller, Principal, Via, caller_of
-from .errors import STATUS, ApiError, ErrorBody, ErrorCode, ErrorInfo, error_field, error_reply, reply
+from .errors import STATUS, WHO_REFUSALS, ApiError, ErrorBody, ErrorCode, ErrorInfo, error_field, error_reply, reply
 from .openapi import document, openapi_route
 from .routes import HTML, JSON, OCTETS, TEXT, Handler, Query, Reply, Route
 
@@ -23,6 +23,7 @@ __all__ = [
     "OCTETS",
     "STATUS",
     "TEXT",
+    "WHO_REFUSALS",
     "ApiError",
     "Caller",
     "ErrorBody",

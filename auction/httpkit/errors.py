@@ -8,10 +8,12 @@ middleware) writes it with `error_reply`.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 from aiohttp import web
+
+from auction.engine.standing import StandingRefusal
 
 ErrorCode = Literal[
     "invalid",  # malformed JSON, a wrong type, a value out of range; `field` names it
@@ -52,6 +54,11 @@ STATUS: dict[ErrorCode, int] = {
     "unavailable": 503,
     "internal": 500,
 }
+
+
+# Refusals about who asks (403) rather than about what they ask (409): the engine's refusals of a buyer's standing,
+# and "not_allowed" (not theirs to do). The gateway answers a refused bid by it, settlement a refused offer.
+WHO_REFUSALS: frozenset[str] = frozenset({*get_args(StandingRefusal), "not_allowed"})
 
 
 class ErrorInfo(msgspec.Struct, frozen=True, omit_defaults=True):

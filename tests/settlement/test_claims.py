@@ -11,9 +11,9 @@ import pytest
 
 from settlement import billing, claims, custody, ledger, shipping
 from settlement.claims import claim_problems
+from settlement.errors import ShippingRefused
 from settlement.reconcile import reconcile
 from settlement.rules import DAY_MS, SettlementTerms
-from settlement.shipping import Refused
 from tests.settlement.helpers import START, USD, make_sale
 
 PDF = b"%PDF-1.4 invoice for the stone"
@@ -60,7 +60,7 @@ async def test_a_paid_claim_on_a_lost_parcel(pg: asyncpg.Pool, new_sale_id: Call
         view = await shipping.record_tracking(pg, shipment_id, 2, state, at)  # type: ignore[arg-type]
     again = await shipping.record_tracking(pg, shipment_id, 2, "lost", t0 + 10 * DAY_MS)  # a repeat: no new row
     assert len(again.parcels[1].history) == 5 and again.state == "lost"
-    with pytest.raises(Refused) as illegal:
+    with pytest.raises(ShippingRefused) as illegal:
         await shipping.record_tracking(pg, shipment_id, 1, "in_transit", t0 + 2 * DAY_MS)
     assert illegal.value.field == "state"
     assert [e.state for e in view.parcels[1].history] == ["created", "collected", "in_transit", "exception", "lost"]
@@ -72,24 +72,24 @@ async def test_a_paid_claim_on_a_lost_parcel(pg: asyncpg.Pool, new_sale_id: Call
     due = view.scheduled_ms
     lost = {"kind": "loss", "shipment_id": shipment_id, "parcel_no": 2, "description": "parcel 2 never arrived"}
     for at in (due + 15 * DAY_MS - 1, due + 45 * DAY_MS + 1):
-        with pytest.raises(Refused) as outside:
+        with pytest.raises(ShippingRefused) as outside:
             await claims.file_claim(pg, at_ms=at, idem_key=f"c-{sale_id}-{at}", **lost)  # type: ignore[arg-type]
         assert outside.value.field == "at_ms"
-    with pytest.raises(Refused) as delivered:
+    with pytest.raises(ShippingRefused) as delivered:
         await claims.file_claim(pg, kind="loss", shipment_id=shipment_id, parcel_no=1, at_ms=due + 20 * DAY_MS,
                                 idem_key=f"c-{sale_id}-p1")  # fmt: skip
     assert delivered.value.field == "kind"
     filed_at = due + 15 * DAY_MS
     claim = await claims.file_claim(pg, at_ms=filed_at, idem_key=f"c-{sale_id}", **lost)  # type: ignore[arg-type]
     assert (await claims.file_claim(pg, at_ms=filed_at, idem_key=f"c-{sale_id}", **lost)).id == claim.id  # type: ignore[arg-type]
-    with pytest.raises(Refused) as twice:
+    with pytest.raises(ShippingRefused) as twice:
         await claims.file_claim(pg, at_ms=filed_at, idem_key=f"c-{sale_id}-b", **lost)  # type: ignore[arg-type]
     assert twice.value.field == "kind"
     assert (claim.status, claim.declared_value, claim.payee) == ("filed", 6_300 * USD, ledger.buyer(buyer))
     assert claim.missing == ["proof_of_value", "photo"]
 
     # evidence: refused for review without it, documents requested, then attached
-    with pytest.raises(Refused) as bare:
+    with pytest.raises(ShippingRefused) as bare:
         await claims.start_review(pg, claim.id, filed_at + 1)
     assert bare.value.field == "evidence"
     await claims.request_documents(pg, claim.id, filed_at + 2, "the invoice and the stone's photos, please")
@@ -100,7 +100,7 @@ async def test_a_paid_claim_on_a_lost_parcel(pg: asyncpg.Pool, new_sale_id: Call
     assert claim.missing == [] and len(claim.evidence) == 2
 
     # approval is capped at the declared value of what was lost
-    with pytest.raises(Refused) as above:
+    with pytest.raises(ShippingRefused) as above:
         await claims.approve(pg, claim.id, 6_300 * USD + 1, filed_at + 7)
     assert above.value.field == "amount"
     receivable = await ledger.balance(pg, ledger.INSURANCE_RECEIVABLE, "USD")
@@ -127,7 +127,7 @@ async def test_a_paid_claim_on_a_lost_parcel(pg: asyncpg.Pool, new_sale_id: Call
     assert await ledger.balance(pg, ledger.INSURANCE_RECEIVABLE, "USD") == receivable  # the insurer paid it all
     assert await ledger.balance(pg, ledger.CASH, "USD") == cash  # in from the insurer, out to the buyer
     assert await ledger.balance(pg, ledger.buyer(buyer), "USD") == buyer_balance  # credited, then remitted
-    with pytest.raises(Refused) as closed:
+    with pytest.raises(ShippingRefused) as closed:
         await claims.deny(pg, claim.id, "too late to deny", filed_at + 10 * DAY_MS)
     assert closed.value.field == "status"
 
@@ -137,7 +137,7 @@ async def test_a_paid_claim_on_a_lost_parcel(pg: asyncpg.Pool, new_sale_id: Call
     await claims.add_evidence(pg, damage.id, "appraisal", "application/pdf", t0 + 31 * DAY_MS, content=PDF)
     await claims.add_evidence(pg, damage.id, "photo", "image/jpeg", t0 + 31 * DAY_MS, content=JPEG)
     await claims.start_review(pg, damage.id, t0 + 32 * DAY_MS)
-    with pytest.raises(Refused):
+    with pytest.raises(ShippingRefused):
         await claims.approve(pg, damage.id, 6_300 * USD + 1, t0 + 33 * DAY_MS)
     await claims.approve(pg, damage.id, 6_300 * USD, t0 + 33 * DAY_MS)
     assert await reconcile(pg, sale_id) == []
@@ -160,7 +160,7 @@ async def test_a_damage_claim_against_custody(pg: asyncpg.Pool, new_sale_id: Cal
 
     # damage in custody: within 30 days of the work's end
     ends = START + DAY_MS + 30 * DAY_MS
-    with pytest.raises(Refused) as late:
+    with pytest.raises(ShippingRefused) as late:
         await claims.file_claim(pg, kind="damage", removal_id=removal.id, at_ms=ends + 1, idem_key=f"d-{sale_id}-x")
     assert late.value.field == "at_ms"
     claim = await claims.file_claim(pg, kind="damage", removal_id=removal.id, at_ms=ends, idem_key=f"d-{sale_id}",
@@ -169,7 +169,7 @@ async def test_a_damage_claim_against_custody(pg: asyncpg.Pool, new_sale_id: Cal
     await claims.add_evidence(pg, claim.id, "appraisal", "application/pdf", ends + 1, content=PDF)
     await claims.add_evidence(pg, claim.id, "photo", "image/jpeg", ends + 2, path=str(after))
     await claims.start_review(pg, claim.id, ends + 3)
-    with pytest.raises(Refused):
+    with pytest.raises(ShippingRefused):
         await claims.approve(pg, claim.id, 20_000 * USD + 1, ends + 4)
     await claims.approve(pg, claim.id, 4_000 * USD, ends + 5, "loss of value after recutting")
     owed = await ledger.balance(pg, ledger.consignor(consignor), "USD")
@@ -183,7 +183,7 @@ async def test_a_damage_claim_against_custody(pg: asyncpg.Pool, new_sale_id: Cal
     for kind in ("invoice", "photo", "police_report"):
         await claims.add_evidence(pg, theft.id, kind, "image/jpeg", ends + 8, content=kind.encode())  # type: ignore[arg-type]
     await claims.start_review(pg, theft.id, ends + 9)
-    with pytest.raises(Refused) as above:
+    with pytest.raises(ShippingRefused) as above:
         await claims.approve(pg, theft.id, 16_000 * USD + 1, ends + 10)
     assert above.value.field == "amount" and str(above.value).endswith(f"({16_000 * USD})")
     await claims.approve(pg, theft.id, 16_000 * USD, ends + 11)
@@ -201,7 +201,7 @@ async def test_a_theft_needs_a_police_report_and_a_denial_needs_a_reason(
             conn, purpose="to_consignor", sale_id=sale_id, lot_no=1, party_id=consignor,
             declared_value=5_000 * USD, currency="USD", at_ms=START, idem_key=f"ret-{sale_id}",
         )  # fmt: skip
-    with pytest.raises(Refused) as uninsured:  # not collected yet: never insured
+    with pytest.raises(ShippingRefused) as uninsured:  # not collected yet: never insured
         await claims.file_claim(pg, kind="theft", shipment_id=shipment_id, at_ms=START + 1, idem_key=f"t0-{sale_id}")
     assert uninsured.value.field == "kind"
     await shipping.record_tracking(pg, shipment_id, 1, "collected", START + 10)
@@ -211,18 +211,18 @@ async def test_a_theft_needs_a_police_report_and_a_denial_needs_a_reason(
     await claims.add_evidence(pg, claim.id, "grading_report", "application/pdf", START + 11, content=PDF)
     await claims.add_evidence(pg, claim.id, "photo", "image/png", START + 12, content=b"\x89PNG stone")
     assert (await claims.claim(pg, claim.id)).missing == ["police_report"]
-    with pytest.raises(Refused) as no_report:
+    with pytest.raises(ShippingRefused) as no_report:
         await claims.start_review(pg, claim.id, START + 13)
     assert no_report.value.field == "evidence"
-    with pytest.raises(Refused) as not_a_photo:
+    with pytest.raises(ShippingRefused) as not_a_photo:
         await claims.add_evidence(pg, claim.id, "photo", "application/pdf", START + 14, content=PDF)
     assert not_a_photo.value.field == "media_type"
-    with pytest.raises(Refused) as no_reason:
+    with pytest.raises(ShippingRefused) as no_reason:
         await claims.deny(pg, claim.id, "  ", START + 15)
     assert no_reason.value.field == "reason"
     claim = await claims.deny(pg, claim.id, "the courier found it in the depot", START + 16)
     assert claim.status == "denied" and claim.denial_reason == "the courier found it in the depot"
-    with pytest.raises(Refused) as closed:
+    with pytest.raises(ShippingRefused) as closed:
         await claims.add_evidence(pg, claim.id, "police_report", "application/pdf", START + 17, content=PDF)
     assert closed.value.field == "claim"
     # a denied claim no longer blocks a new one on the same parcel

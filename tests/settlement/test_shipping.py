@@ -18,9 +18,10 @@ from auction.gateway.http import errors
 from auction.httpkit import document
 from settlement import billing, carriers, custody, shipping, shipping_cli, shipping_http
 from settlement.carriers import ParcelOrder, TrackingUpdate
+from settlement.errors import Missing, ShippingRefused
 from settlement.reconcile import reconcile
 from settlement.rules import SettlementTerms
-from settlement.shipping import Missing, Refused, create_shipment, shipments_for
+from settlement.shipping import create_shipment, shipments_for
 from tests.settlement.helpers import START, USD, make_sale
 
 
@@ -60,7 +61,7 @@ async def test_create_shipment_refuses_bad_input_naming_the_field(
              ("carrier", "pigeon"), ("idem_key", "")]  # fmt: skip
     async with pg.acquire() as conn:
         for field, value in cases:
-            with pytest.raises(Refused) as refused:
+            with pytest.raises(ShippingRefused) as refused:
                 await create_shipment(conn, **{**good, field: value})  # type: ignore[arg-type]
             assert refused.value.field == field and refused.value.code == "invalid"
         with pytest.raises(Missing) as missing:
@@ -154,34 +155,34 @@ async def test_setting_removal_needs_consent_and_both_photos(
     removal = await custody.request_removal(pg, **ask)  # type: ignore[arg-type]
     assert (await custody.request_removal(pg, **ask)).id == removal.id  # type: ignore[arg-type]
     assert removal.consignor == consignor and removal.status == "requested"
-    with pytest.raises(Refused) as no_consent:
+    with pytest.raises(ShippingRefused) as no_consent:
         await custody.start_removal(pg, removal.id, START + 1)
     assert no_consent.value.field == "consent"
-    with pytest.raises(Refused) as nobody:
+    with pytest.raises(ShippingRefused) as nobody:
         await custody.record_consent(pg, removal.id, " ", START + 1)
     assert nobody.value.field == "consented_by"
     removal = await custody.record_consent(pg, removal.id, "Ruth Abrams, by email", START + 2)
     assert (removal.status, removal.consented_by, removal.consent_ms) == ("consented", "Ruth Abrams, by email",
                                                                           START + 2)  # fmt: skip
-    with pytest.raises(Refused) as no_before:
+    with pytest.raises(ShippingRefused) as no_before:
         await custody.start_removal(pg, removal.id, START + 3)
     assert no_before.value.field == "photos"
-    with pytest.raises(Refused) as too_soon:
+    with pytest.raises(ShippingRefused) as too_soon:
         await custody.add_photo(pg, removal.id, "after", "image/jpeg", START + 3, content=b"\xff\xd8 after")
     assert too_soon.value.field == "stage"
-    with pytest.raises(Refused) as not_image:
+    with pytest.raises(ShippingRefused) as not_image:
         await custody.add_photo(pg, removal.id, "before", "text/plain", START + 3, content=b"hello")
     assert not_image.value.field == "media_type"
-    with pytest.raises(Refused) as unreadable:
+    with pytest.raises(ShippingRefused) as unreadable:
         await custody.add_photo(pg, removal.id, "before", "image/jpeg", START + 3, path=str(tmp_path / "none.jpg"))
     assert unreadable.value.field == "path"
     before = b"\xff\xd8 the ring, stone set"
     await custody.add_photo(pg, removal.id, "before", "image/jpeg", START + 4, content=before)
     await custody.start_removal(pg, removal.id, START + 5)
-    with pytest.raises(Refused) as not_before:
+    with pytest.raises(ShippingRefused) as not_before:
         await custody.add_photo(pg, removal.id, "before", "image/jpeg", START + 6, content=b"\xff\xd8 late")
     assert not_before.value.field == "stage"
-    with pytest.raises(Refused) as one_photo:
+    with pytest.raises(ShippingRefused) as one_photo:
         await custody.complete_removal(pg, removal.id, START + 6)
     assert one_photo.value.field == "photos"
     await custody.add_photo(pg, removal.id, "after", "image/jpeg", START + 7, content=b"\xff\xd8 loose stone")

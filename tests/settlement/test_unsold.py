@@ -23,11 +23,10 @@ from auction.engine.premium import all_in
 from auction.store import LotStore
 from ops.app import make_app
 from settlement import billing, buyers, defaults, ledger, shipping, unsold, unsold_cli, unsold_rules
-from settlement.errors import NotFound
+from settlement.errors import NotFound, NotYours, PostSaleRefused
 from settlement.reconcile import reconcile, settlement_summary
 from settlement.rules import DAY_MS, HOUR_MS, SettlementTerms
 from settlement.service import SettlementService
-from settlement.unsold import NotYours, Refused
 from tests.settlement.helpers import START, USD, bid, forget, make_sale, publish, run_lot
 
 RESERVE = 5_000 * USD
@@ -123,7 +122,7 @@ async def reconciled(pg: asyncpg.Pool, sale_id: int) -> list[str]:
 
 
 async def _refused(call: object, field: str, reason: str) -> None:
-    with pytest.raises(Refused) as refused:
+    with pytest.raises(PostSaleRefused) as refused:
         await call  # type: ignore[misc]
     assert (refused.value.field, refused.value.reason) == (field, reason)
 
