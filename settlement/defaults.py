@@ -15,7 +15,7 @@ Then per lot, `resolve(pg, sale, lot, choice, now_ms)`:
                  when nobody is left the lot joins the passed lots
   reaward        strike the defaulter's bids and recompute the lot from the record (settlement.rules.reaward,
                  the engine's own decide); bill the new winner, or pass the lot if the reserve is no longer met
-  relist         the lot waits for a later sale at its own reserve; `settlement.unsold.relist_into` makes it
+  relist         the lot waits for a later sale at its own reserve; `settlement.unsold_relisting.relist_into` makes it
                  a lot of that sale, as it does for unsold stones whose consignor agreed
   cancel         the sale of the lot is cancelled and the stone goes back to its consignor
 """
@@ -30,7 +30,7 @@ import msgspec
 from auction import catalog
 from auction.engine.messages import LotSold
 from auction.record import load_lot_events
-from settlement import billing, buyers, ledger, unsold
+from settlement import billing, buyers, ledger, unsold_relisting
 from settlement.errors import InvalidState, NotFound
 from settlement.rules import Underbidder, forfeit, in_default, reaward, reminders_due, underbidders
 
@@ -148,7 +148,7 @@ async def resolve(pg: asyncpg.Pool, sale_id: int, lot_no: int, choice: Choice, n
                 return await _reaward(conn, dflt, now_ms)
             case "relist":
                 await _to_passed(conn, sale_id, lot_no, now_ms, "relist")
-                await unsold.queue_relist(conn, sale_id, lot_no, now_ms)  # unsold.relist_into a later sale
+                await unsold_relisting.queue_relist(conn, sale_id, lot_no, now_ms)  # relist_into a later sale
                 return await _set(conn, dflt, "relist", now_ms)
             case "cancel":
                 await _to_passed(conn, sale_id, lot_no, now_ms, "returning")

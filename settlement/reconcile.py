@@ -10,8 +10,8 @@ Each check returns problems as sentences naming the row; an empty list means cle
 - every consignor account equals what their lines earned less what was paid out;
 - every payment, payout and deposit agrees with its posting; every deposits account with the deposit rows;
 - every lot the record says was sold, in a catalogued sale, was billed (nothing missed);
-- every return's charges, accepted post-sale offer and relisting agree with the ledger and the catalogue
-  (settlement.unsold.unsold_problems);
+- every return's charges, accepted post-sale offer and relisting agree with the ledger and the catalogue, and
+  no passed lot is both billed and returned or relisted (`unsold_problems`);
 - every approved or paid claim agrees with the ledger and stays within the declared value
   (settlement.claims.claim_problems).
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from settlement import claims, ledger, unsold
+from settlement import claims, ledger
 
 
 async def reconcile(pg: asyncpg.Pool, sale_id: int | None = None) -> list[str]:
@@ -33,7 +33,7 @@ async def reconcile(pg: asyncpg.Pool, sale_id: int | None = None) -> list[str]:
     problems += await _accounts(pg)
     problems += await _payments_payouts_deposits(pg)
     problems += await _missed(pg, sale_id)
-    problems += await unsold.unsold_problems(pg)
+    problems += await unsold_problems(pg)
     problems += await claims.claim_problems(pg)
     return problems
 
@@ -114,7 +114,7 @@ async def _accounts(pg: asyncpg.Pool) -> list[str]:
     for r in await pg.fetch("SELECT consignor_id, currency, sum(amount) AS paid FROM payouts GROUP BY 1, 2"):
         key = (f"consignor:{r['consignor_id']}", r["currency"])
         expected[key] = expected.get(key, 0) + r["paid"]
-    for key, charged in (await unsold.consignor_charges(pg)).items():
+    for key, charged in (await consignor_charges(pg)).items():
         expected[key] = expected.get(key, 0) + charged
     for r in await pg.fetch(
         "SELECT buyer_id, currency, sum(CASE WHEN kind = 'taken' THEN amount ELSE -amount END) AS held "
@@ -165,6 +165,86 @@ async def _missed(pg: asyncpg.Pool, sale_id: int | None) -> list[str]:
         sale_id,
     )
     return [f"sale {r['sale_id']} lot {r['lot_no']}: sold but not billed" for r in rows]
+
+
+async def consignor_charges(pg: asyncpg.Pool) -> dict[tuple[str, str], int]:
+    """What returns charged each consignor account, by (account code, currency): a debit, which the check of
+    every consignor account adds to what the invoices and payouts say."""
+    rows = await pg.fetch(
+        "SELECT consignor_id, currency, sum(unsold_fee + return_shipping) AS charged FROM lot_returns "
+        "GROUP BY 1, 2 HAVING sum(unsold_fee + return_shipping) <> 0"
+    )
+    return {(ledger.consignor(r["consignor_id"]), r["currency"].strip()): int(r["charged"]) for r in rows}
+
+
+async def unsold_problems(pg: asyncpg.Pool) -> list[str]:
+    """Every return's charges agree with its posting; no stone both sold and returned (or relisted); every
+    accepted offer was billed at its amount; every relisting is a lot of the later sale with its new reserve."""
+    problems = await _return_charges(pg)
+    problems += await _passed_lots_sold_once(pg)
+    problems += await _accepted_offers_billed(pg)
+    problems += await _relistings(pg)
+    return problems
+
+
+async def _return_charges(pg: asyncpg.Pool) -> list[str]:
+    problems = []
+    for r in await pg.fetch("SELECT * FROM lot_returns ORDER BY sale_id, lot_no"):
+        where = f"return of sale {r['sale_id']} lot {r['lot_no']}"
+        if r["txn_id"] is None:
+            continue
+        moved = (
+            await ledger.txn_amount(pg, r["txn_id"], ledger.consignor(r["consignor_id"])),
+            await ledger.txn_amount(pg, r["txn_id"], ledger.HOUSE_FEES),
+            await ledger.txn_amount(pg, r["txn_id"], ledger.HOUSE_SHIPPING),
+        )
+        expected = (r["unsold_fee"] + r["return_shipping"], -r["unsold_fee"], -r["return_shipping"])
+        if moved != expected:
+            problems.append(f"{where}: charges {expected} (consignor, fees, shipping) but the ledger moved {moved}")
+    return problems
+
+
+async def _passed_lots_sold_once(pg: asyncpg.Pool) -> list[str]:
+    problems = []
+    for r in await pg.fetch(
+        "SELECT p.sale_id, p.lot_no, p.status, (SELECT 1 FROM lot_returns x WHERE x.sale_id = p.sale_id "
+        "AND x.lot_no = p.lot_no) AS returned, (SELECT 1 FROM relistings x WHERE x.from_sale_id = p.sale_id "
+        "AND x.from_lot_no = p.lot_no) AS relisted, (SELECT 1 FROM invoice_lines l WHERE l.sale_id = p.sale_id "
+        "AND l.lot_no = p.lot_no AND l.status = 'active') AS sold FROM passed_lots p ORDER BY 1, 2"
+    ):
+        where = f"passed lot {r['lot_no']} of sale {r['sale_id']}"
+        if r["sold"] and (r["returned"] or r["relisted"]):
+            problems.append(f"{where}: billed to a buyer and also {'returned' if r['returned'] else 'relisted'}")
+        if r["returned"] and r["status"] not in ("returning", "returned"):
+            problems.append(f"{where}: returned but its status is {r['status']}")
+    return problems
+
+
+async def _accepted_offers_billed(pg: asyncpg.Pool) -> list[str]:
+    problems = []
+    for r in await pg.fetch(
+        "SELECT o.id, o.amount, (SELECT array_agg(l.hammer) FROM invoice_lines l JOIN ledger_transactions t "
+        "ON t.id = l.txn_id WHERE t.idem_key = 'post-sale:' || o.id) AS billed FROM post_sale_offers o "
+        "WHERE o.status = 'accepted' ORDER BY o.id"
+    ):
+        if r["billed"] != [r["amount"]]:
+            problems.append(f"post-sale offer {r['id']}: accepted at {r['amount']} but billed {r['billed'] or []}")
+    return problems
+
+
+async def _relistings(pg: asyncpg.Pool) -> list[str]:
+    problems = []
+    for r in await pg.fetch(
+        "SELECT x.*, l.reserve AS lot_reserve, l.consignor_id AS to_consignor, o.consignor_id AS from_consignor "
+        "FROM relistings x LEFT JOIN lots l ON l.sale_id = x.to_sale_id AND l.lot_no = x.to_lot_no "
+        "JOIN lots o ON o.sale_id = x.from_sale_id AND o.lot_no = x.from_lot_no ORDER BY 1, 2"
+    ):
+        if (r["lot_reserve"], r["to_consignor"]) != (r["reserve"], r["from_consignor"]):
+            problems.append(
+                f"relisting of sale {r['from_sale_id']} lot {r['from_lot_no']}: lot {r['to_lot_no']} of sale "
+                f"{r['to_sale_id']} has reserve {r['lot_reserve']} and consignor {r['to_consignor']}"
+            )
+    return problems
 
 
 async def settlement_summary(pg: asyncpg.Pool, sale_id: int) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from auction import keys
 from auction.engine.messages import EVENT_DECODER, LotPassed, LotSold
 from auction.redis_adapter import connect
 from auction.sale_streams import Entry, SaleStreamGroup, follow
-from settlement import billing, defaults, shipping, suspensions, unsold
+from settlement import billing, defaults, shipping, suspensions, unsold_sweep, unsold_window
 from settlement.errors import NotFound, SettlementError, translate_errors
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ async def settle_close(pg: asyncpg.Pool, sale_id: int, lot_no: int, event: LotSo
             return line is not None
         recorded = await billing.record_passed(conn, sale_id, lot_no, event.highest_bid, event.at_ms)
         if recorded and event.highest_bid > 0:
-            await unsold.open_window(conn, sale_id, lot_no, event.at_ms)  # the reserve offer to the top bidder
+            await unsold_window.open_window(conn, sale_id, lot_no, event.at_ms)  # the reserve offer to the top bidder
         return recorded
 
 
@@ -77,7 +77,7 @@ async def sweep(
     shipped to their buyers, carriers asked about parcels, consignors paid once the hold is over."""
     done = await defaults.sweep(pg, now_ms)
     done["lots_revised_for_suspensions"] = await suspensions.apply_suspensions(pg, redis, now_ms, only_sales=only_sales)
-    done |= {f"unsold_{k}": v for k, v in (await unsold.sweep(pg, now_ms)).items()}
+    done |= {f"unsold_{k}": v for k, v in (await unsold_sweep.sweep(pg, now_ms)).items()}
     done["shipments_to_buyers"] = len(await shipping.ship_paid_invoices(pg, now_ms))
     done["tracking_updates"] = (await shipping.poll_carriers(pg)).applied
     done["payouts"] = len(await billing.release_payouts(pg, now_ms))

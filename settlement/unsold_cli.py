@@ -28,7 +28,7 @@ import asyncpg
 import msgspec
 
 from auction.redis_adapter import connect
-from settlement import unsold
+from settlement import unsold_relisting, unsold_sweep, unsold_views, unsold_window
 from settlement.errors import SettlementError
 from settlement.service import wall_clock_ms
 
@@ -86,30 +86,32 @@ async def command(pg: asyncpg.Pool, name: str, args: argparse.Namespace, redis_u
 async def _run(pg: asyncpg.Pool, name: str, args: argparse.Namespace, now: int, redis_url: str | None) -> None:
     match name:
         case "passed":
-            _print(await unsold.passed_lots(pg, args.sale, consignor_id=args.consignor))
+            _print(await unsold_views.passed_lots(pg, args.sale, consignor_id=args.consignor))
         case "post-sale-offer":
-            _print(await unsold.make_offer(pg, args.sale, args.lot, args.buyer, args.amount, args.client_id, now))
+            _print(
+                await unsold_window.make_offer(pg, args.sale, args.lot, args.buyer, args.amount, args.client_id, now)
+            )
         case "post-sale-answer":
-            print(await unsold.answer_offer(pg, args.offer, args.answer == "accept", now))
+            print(await unsold_window.answer_offer(pg, args.offer, args.answer == "accept", now))
         case "relist-consent":
-            _print(await unsold.consent_relist(pg, args.sale, args.lot, args.reserve, now))
+            _print(await unsold_relisting.consent_relist(pg, args.sale, args.lot, args.reserve, now))
         case "relist-withdraw":
-            _print(await unsold.withdraw_relist(pg, args.sale, args.lot, now))
+            _print(await unsold_relisting.withdraw_relist(pg, args.sale, args.lot, now))
         case "relist-into":
             _print(await _relist_into(pg, args.sale, now, redis_url))
         case "unsold-sweep":
-            print(json.dumps(await unsold.sweep(pg, now, args.sale)))
+            print(json.dumps(await unsold_sweep.sweep(pg, now, args.sale)))
 
 
-async def _relist_into(pg: asyncpg.Pool, sale: int, now: int, redis_url: str | None) -> list[unsold.Relisting]:
+async def _relist_into(pg: asyncpg.Pool, sale: int, now: int, redis_url: str | None) -> list[unsold_views.Relisting]:
     if not redis_url:
-        return await unsold.relist_into(pg, sale, now)
+        return await unsold_relisting.relist_into(pg, sale, now)
     from auction.store import BACKGROUND_PRIORITY, service_store
 
     redis = connect(redis_url)
     store = service_store(redis, pg, priority=BACKGROUND_PRIORITY)
     try:
-        return await unsold.relist_into(pg, sale, now, store)
+        return await unsold_relisting.relist_into(pg, sale, now, store)
     finally:
         await store.close()
         await redis.aclose()

@@ -21,16 +21,18 @@ from aiohttp import web
 
 from auction.httpkit import ErrorBody, Reply, Route, caller_of, int_param, json_body, reply
 from auction.store import LotStore
-from settlement import unsold
+from settlement import unsold_relisting, unsold_views, unsold_window
 from settlement.http import translating
 from settlement.service import wall_clock_ms
+from settlement.unsold_views import BuyerPostSale, PassedLot, PostSaleOffer, RelistConsent, Relisting
+from settlement.unsold_window import MAX_CLIENT_ID
 
 MAX_LOT = 2**31 - 1
 
 
 class OfferBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     amount: Annotated[int, msgspec.Meta(gt=0)]  # minor units of the sale's currency, premium not included
-    client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=unsold.MAX_CLIENT_ID)]  # sent twice: one offer
+    client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CLIENT_ID)]  # sent twice: one offer
 
 
 class AnswerBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -55,20 +57,21 @@ def routes(pg: asyncpg.Pool, store: LotStore | None = None) -> list[Route]:
     async def passed(request: web.Request) -> web.Response:
         sale = int_param(request.match_info["sale"], "sale")
         caller = caller_of(request)
-        return reply(await unsold.passed_lots(pg, sale, consignor_id=None if caller.is_operator else caller.consignor))
+        consignor = None if caller.is_operator else caller.consignor
+        return reply(await unsold_views.passed_lots(pg, sale, consignor_id=consignor))
 
     async def for_buyer(request: web.Request) -> web.Response:
         sale = int_param(request.match_info["sale"], "sale")
         company = caller_of(request).company
         assert company is not None  # the table lets only buyers in, and a buyer always has a company
-        return reply(await unsold.buyer_view(pg, sale, company, wall_clock_ms()))
+        return reply(await unsold_views.buyer_view(pg, sale, company, wall_clock_ms()))
 
     async def make_offer(request: web.Request) -> web.Response:
         sale, lot = _sale_lot(request)
         body = await json_body(request, OfferBody)
         company = caller_of(request).company
         assert company is not None
-        offer = await unsold.make_offer(pg, sale, lot, company, body.amount, body.client_id, wall_clock_ms())
+        offer = await unsold_window.make_offer(pg, sale, lot, company, body.amount, body.client_id, wall_clock_ms())
         return reply(offer, status=201)
 
     async def answer(request: web.Request) -> web.Response:
@@ -76,7 +79,7 @@ def routes(pg: asyncpg.Pool, store: LotStore | None = None) -> list[Route]:
         body = await json_body(request, AnswerBody)
         caller = caller_of(request)
         buyer, consignor = (None, None) if caller.is_operator else (caller.company, caller.consignor)
-        status = await unsold.answer_offer(
+        status = await unsold_window.answer_offer(
             pg, offer, body.accept, wall_clock_ms(), buyer_id=buyer, consignor_id=consignor
         )
         return reply(Answered(status))
@@ -85,7 +88,7 @@ def routes(pg: asyncpg.Pool, store: LotStore | None = None) -> list[Route]:
         sale, lot = _sale_lot(request)
         body = await json_body(request, ConsentBody)
         caller = caller_of(request)
-        given = await unsold.consent_relist(
+        given = await unsold_relisting.consent_relist(
             pg,
             sale,
             lot,
@@ -98,14 +101,14 @@ def routes(pg: asyncpg.Pool, store: LotStore | None = None) -> list[Route]:
     async def withdraw(request: web.Request) -> web.Response:
         sale, lot = _sale_lot(request)
         caller = caller_of(request)
-        taken = await unsold.withdraw_relist(
+        taken = await unsold_relisting.withdraw_relist(
             pg, sale, lot, wall_clock_ms(), consignor_id=None if caller.is_operator else caller.consignor
         )
         return reply(taken)
 
     async def relist(request: web.Request) -> web.Response:
         sale = int_param(request.match_info["sale"], "sale")
-        return reply(await unsold.relist_into(pg, sale, wall_clock_ms(), store))
+        return reply(await unsold_relisting.relist_into(pg, sale, wall_clock_ms(), store))
 
     bad = Reply("A parameter or the body is invalid", ErrorBody)
     who = Reply("Not signed in", ErrorBody)
@@ -117,27 +120,27 @@ def routes(pg: asyncpg.Pool, store: LotStore | None = None) -> list[Route]:
     return translating([
         Route("GET", "/api/settlement/sales/{sale}/passed", passed,
               "A sale's passed lots: offers, relist consent, relisting, return (a consignor: their own lots)",
-              {200: Reply("Passed lots", list[unsold.PassedLot]), 400: bad, 401: who, 403: not_allowed},
+              {200: Reply("Passed lots", list[PassedLot]), 400: bad, 401: who, 403: not_allowed},
               secured=True, tags=tags),
         Route("GET", "/api/settlement/sales/{sale}/post-sale", for_buyer,
               "A buyer's view of a sale's post-sale window: lots open for offers and their own offers",
-              {200: Reply("Open lots and own offers", unsold.BuyerPostSale), 400: bad, 401: who, 403: not_allowed},
+              {200: Reply("Open lots and own offers", BuyerPostSale), 400: bad, 401: who, 403: not_allowed},
               secured=True, tags=tags),
         Route("POST", f"{lot_path}/offers", make_offer, "Make an offer for a passed lot (registered buyers)",
-              {201: Reply("The offer", unsold.PostSaleOffer), 400: bad, 401: who, 403: not_allowed, 404: missing,
+              {201: Reply("The offer", PostSaleOffer), 400: bad, 401: who, 403: not_allowed, 404: missing,
                409: refused}, body=OfferBody, secured=True, tags=tags),
         Route("POST", "/api/settlement/post-sale-offers/{offer}", answer,
               "Answer an offer: the buyer the reserve was offered to, or the consignor a buyer's offer",
               {200: Reply("The offer's status", Answered), 400: bad, 401: who, 403: not_allowed, 404: missing,
                409: refused}, body=AnswerBody, secured=True, tags=tags),
         Route("POST", f"{lot_path}/relist", consent, "Consent to relist the stone in a later sale, at a lower reserve",
-              {200: Reply("The consent", unsold.RelistConsent), 400: bad, 401: who, 403: not_allowed, 404: missing,
+              {200: Reply("The consent", RelistConsent), 400: bad, 401: who, 403: not_allowed, 404: missing,
                409: refused}, body=ConsentBody, secured=True, tags=tags),
         Route("DELETE", f"{lot_path}/relist", withdraw, "Withdraw the consent to relist: the stone comes back",
-              {200: Reply("The consent, withdrawn", unsold.RelistConsent), 400: bad, 401: who, 403: not_allowed,
+              {200: Reply("The consent, withdrawn", RelistConsent), 400: bad, 401: who, 403: not_allowed,
                404: missing, 409: refused}, secured=True, tags=tags),
         Route("POST", "/api/settlement/sales/{sale}/relistings", relist,
               "Relist every stone waiting for a later sale into this one (not started yet)",
-              {200: Reply("The stones relisted now", list[unsold.Relisting]), 400: bad, 401: who, 403: not_allowed,
+              {200: Reply("The stones relisted now", list[Relisting]), 400: bad, 401: who, 403: not_allowed,
                404: missing, 409: refused}, secured=True, tags=tags),
     ])  # fmt: skip

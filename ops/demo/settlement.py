@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import asyncpg
 
-from settlement import billing, claims, defaults, shipping, unsold
+from settlement import billing, claims, defaults, shipping, unsold_sweep
 from settlement.reconcile import settlement_summary
 from settlement.shipping import ShipmentView
 from settlement.shipping_rules import TrackingState
@@ -97,7 +97,7 @@ async def settle_demo_sale(pg: asyncpg.Pool, sale_id: int, sold: int, out: TextI
 async def _passed_lots_go_home(pg: asyncpg.Pool, sale_id: int, closed_ms: int, out: TextIO) -> None:
     """Nobody buys in the post-sale window: when it ends each passed lot is returned, insured."""
     window = await pg.fetchval("SELECT max(window_ms) FROM passed_lots WHERE sale_id = $1", sale_id)
-    done = await unsold.sweep(pg, max(window or closed_ms, closed_ms), sale_id)
+    done = await unsold_sweep.sweep(pg, max(window or closed_ms, closed_ms), sale_id)
     print(f"settlement: the post-sale window ends with no sale: {done['returns']} passed lot(s) on their way back "
           "to their consignors, insured", file=out)  # fmt: skip
 
@@ -110,7 +110,7 @@ async def _ship_and_claim(pg: asyncpg.Pool, sale_id: int, at_ms: int, out: TextI
     parcels = sum(len(view.parcels) for view in views)
     print(f"settlement: {len(views)} paid lot(s) shipped to their buyers in {parcels} parcel(s)", file=out)
     lost = await _carrier_scans(pg, views + returns, at_ms)
-    done = await unsold.sweep(pg, at_ms + 4 * DAY_MS, sale_id)
+    done = await unsold_sweep.sweep(pg, at_ms + 4 * DAY_MS, sale_id)
     print(f"settlement: the carrier delivers; {done['returned']} returned stone(s) signed for by their consignors",
           file=out)  # fmt: skip
     if lost is not None:

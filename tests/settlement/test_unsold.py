@@ -22,11 +22,14 @@ from auction.engine.messages import BidsCancelled
 from auction.engine.premium import all_in
 from auction.store import LotStore
 from ops.app import make_app
-from settlement import billing, buyers, defaults, ledger, shipping, unsold, unsold_cli, unsold_rules
+from settlement import billing, buyers, defaults, ledger, shipping, unsold_cli, unsold_rules, unsold_sweep, unsold_views
 from settlement.errors import NotFound, NotYours, PostSaleRefused
 from settlement.reconcile import reconcile, settlement_summary
 from settlement.rules import DAY_MS, HOUR_MS, SettlementTerms
 from settlement.service import SettlementService
+from settlement.unsold_relisting import consent_relist, relist_into, withdraw_relist
+from settlement.unsold_views import buyer_view, passed_lots
+from settlement.unsold_window import answer_offer, make_offer
 from tests.settlement.helpers import START, USD, bid, forget, make_sale, publish, run_lot
 
 RESERVE = 5_000 * USD
@@ -148,25 +151,26 @@ async def test_top_bidder_accepts_the_reserve_and_is_invoiced(
     assert await _status(pg, sale_id, 1) == "post_sale"
     now = passed.closed_ms + HOUR_MS
     # the service made the reserve offer as it recorded the pass; the sweep (a backstop) finds nothing to do
-    assert (await unsold.sweep(pg, now, sale_id))["reserve_offers"] == 0
-    [lot] = await unsold.passed_lots(pg, sale_id)
+    assert (await unsold_sweep.sweep(pg, now, sale_id))["reserve_offers"] == 0
+    [lot] = await passed_lots(pg, sale_id)
     [offer] = lot.offers
     assert (offer.kind, offer.buyer, offer.amount, offer.expires_ms) == ("reserve", top, RESERVE, passed.window_ends)
     with pytest.raises(NotYours):  # offered to the top bidder, not to the underbidder
-        await unsold.answer_offer(pg, offer.id, True, now, buyer_id=under)
+        await answer_offer(pg, offer.id, True, now, buyer_id=under)
     with pytest.raises(NotYours):  # nor for the consignor to take
-        await unsold.answer_offer(pg, offer.id, True, now, consignor_id=passed.consignor)
-    assert await unsold.answer_offer(pg, offer.id, True, now + 1, buyer_id=top) == "accepted"
-    assert await unsold.answer_offer(pg, offer.id, True, now + 2, buyer_id=top) == "accepted"  # repeated: nothing
-    await _refused(unsold.answer_offer(pg, offer.id, False, now + 3, buyer_id=top), "offer", "offer_closed")
+        await answer_offer(pg, offer.id, True, now, consignor_id=passed.consignor)
+    assert await answer_offer(pg, offer.id, True, now + 1, buyer_id=top) == "accepted"
+    assert await answer_offer(pg, offer.id, True, now + 2, buyer_id=top) == "accepted"  # repeated: nothing
+    await _refused(answer_offer(pg, offer.id, False, now + 3, buyer_id=top), "offer", "offer_closed")
     schedule = passed.sale.settings.premium
     assert await _lines(pg, sale_id) == [(1, top, RESERVE, all_in(RESERVE, schedule), "post_sale", "active")]
     inv = await billing.invoice(pg, await billing.invoice_id_for(pg, sale_id, top))
     assert inv.total == all_in(RESERVE, schedule) and inv.due_ms == now + 1 + 7 * DAY_MS
     assert await _status(pg, sale_id, 1) == "sold"
-    await _refused(unsold.make_offer(pg, sale_id, 1, under, 6_000 * USD, "late", now + 4), "lot", "lot_sold")
-    await _refused(unsold.consent_relist(pg, sale_id, 1, 4_000 * USD, now + 4), "lot", "lot_sold")
-    assert (await unsold.sweep(pg, passed.window_ends + 1, sale_id))["windows_closed"] == 0  # sold: nothing to close
+    await _refused(make_offer(pg, sale_id, 1, under, 6_000 * USD, "late", now + 4), "lot", "lot_sold")
+    await _refused(consent_relist(pg, sale_id, 1, 4_000 * USD, now + 4), "lot", "lot_sold")
+    # sold: nothing to close
+    assert (await unsold_sweep.sweep(pg, passed.window_ends + 1, sale_id))["windows_closed"] == 0
     assert await ledger.balance(pg, ledger.consignor(passed.consignor), "USD") == -(RESERVE - RESERVE // 10)
     assert await reconciled(pg, sale_id) == []
 
@@ -176,10 +180,10 @@ async def test_the_reserve_offer_lapses_with_the_window(
 ) -> None:
     sale_id = new_sale_id()
     passed = await _passed_sale(redis, pg, sale_id, [[(0, 3_000 * USD)]])
-    await unsold.sweep(pg, passed.closed_ms + 1, sale_id)
-    [offer] = (await unsold.passed_lots(pg, sale_id))[0].offers
+    await unsold_sweep.sweep(pg, passed.closed_ms + 1, sale_id)
+    [offer] = (await passed_lots(pg, sale_id))[0].offers
     late = passed.window_ends
-    await _refused(unsold.answer_offer(pg, offer.id, True, late, buyer_id=passed.buyers[0]), "offer", "window_closed")
+    await _refused(answer_offer(pg, offer.id, True, late, buyer_id=passed.buyers[0]), "offer", "window_closed")
     assert await _lines(pg, sale_id) == []
 
 
@@ -193,48 +197,44 @@ async def test_offers_from_registered_buyers_and_the_consignors_answers(
     passed = await _passed_sale(redis, pg, sale_id, [[]])  # nobody bid: the window is open for offers all the same
     x, y, z = passed.buyers
     now = passed.closed_ms + HOUR_MS
-    assert (await unsold.sweep(pg, now, sale_id))["reserve_offers"] == 0  # no top bidder to offer the reserve to
-    assert (await unsold.buyer_view(pg, sale_id, x, now)).open_lots[0].window_ms == passed.window_ends
+    assert (await unsold_sweep.sweep(pg, now, sale_id))["reserve_offers"] == 0  # no top bidder to offer the reserve to
+    assert (await buyer_view(pg, sale_id, x, now)).open_lots[0].window_ms == passed.window_ends
 
-    first_x = await unsold.make_offer(pg, sale_id, 1, x, 4_000 * USD, "x-1", now)
-    offer_y = await unsold.make_offer(pg, sale_id, 1, y, 4_500 * USD, "y-1", now)
-    assert await unsold.make_offer(pg, sale_id, 1, y, 4_500 * USD, "y-1", now + 5) == offer_y  # sent twice: one offer
-    offer_x = await unsold.make_offer(pg, sale_id, 1, x, 4_200 * USD, "x-2", now + 1)  # replaces x's first
-    assert (await unsold.offer(pg, first_x.id)).status == "replaced"
+    first_x = await make_offer(pg, sale_id, 1, x, 4_000 * USD, "x-1", now)
+    offer_y = await make_offer(pg, sale_id, 1, y, 4_500 * USD, "y-1", now)
+    assert await make_offer(pg, sale_id, 1, y, 4_500 * USD, "y-1", now + 5) == offer_y  # sent twice: one offer
+    offer_x = await make_offer(pg, sale_id, 1, x, 4_200 * USD, "x-2", now + 1)  # replaces x's first
+    assert (await unsold_views.offer(pg, first_x.id)).status == "replaced"
     assert offer_x.paddle == 10 and offer_x.kind == "buyer" and offer_x.expires_ms == passed.window_ends
-    assert [o.id for o in (await unsold.buyer_view(pg, sale_id, x, now)).offers] == [first_x.id, offer_x.id]
+    assert [o.id for o in (await buyer_view(pg, sale_id, x, now)).offers] == [first_x.id, offer_x.id]
 
     # the consignor sees the offers by paddle, not by company; only their own lots
-    [seen] = await unsold.passed_lots(pg, sale_id, consignor_id=passed.consignor)
+    [seen] = await passed_lots(pg, sale_id, consignor_id=passed.consignor)
     assert {(o.buyer, o.paddle, o.amount) for o in seen.offers if o.status == "open"} == {
         (None, 10, 4_200 * USD),
         (None, 11, 4_500 * USD),
     }
-    assert await unsold.passed_lots(pg, sale_id, consignor_id=passed.consignor + 10**6) == []
+    assert await passed_lots(pg, sale_id, consignor_id=passed.consignor + 10**6) == []
     with pytest.raises(NotYours):
-        await unsold.answer_offer(pg, offer_y.id, True, now + 2, consignor_id=passed.consignor + 10**6)
+        await answer_offer(pg, offer_y.id, True, now + 2, consignor_id=passed.consignor + 10**6)
     with pytest.raises(NotYours):  # a buyer doesn't answer offers, even their own
-        await unsold.answer_offer(pg, offer_y.id, True, now + 2, buyer_id=y)
+        await answer_offer(pg, offer_y.id, True, now + 2, buyer_id=y)
 
-    assert await unsold.answer_offer(pg, offer_x.id, False, now + 2, consignor_id=passed.consignor) == "declined"
-    assert await unsold.answer_offer(pg, offer_x.id, False, now + 3, consignor_id=passed.consignor) == "declined"
-    await _refused(
-        unsold.answer_offer(pg, offer_x.id, True, now + 3, consignor_id=passed.consignor), "offer", "offer_closed"
-    )
-    offer_z = await unsold.make_offer(pg, sale_id, 1, z, 4_100 * USD, "z-1", now + 3)
-    assert await unsold.answer_offer(pg, offer_y.id, True, now + 4, consignor_id=passed.consignor) == "accepted"
-    assert await unsold.answer_offer(pg, offer_y.id, True, now + 5, consignor_id=passed.consignor) == "accepted"
-    assert (await unsold.offer(pg, offer_z.id)).status == "closed"  # every other open offer closed with the sale
-    await _refused(
-        unsold.answer_offer(pg, offer_z.id, True, now + 5, consignor_id=passed.consignor), "offer", "offer_closed"
-    )
+    assert await answer_offer(pg, offer_x.id, False, now + 2, consignor_id=passed.consignor) == "declined"
+    assert await answer_offer(pg, offer_x.id, False, now + 3, consignor_id=passed.consignor) == "declined"
+    await _refused(answer_offer(pg, offer_x.id, True, now + 3, consignor_id=passed.consignor), "offer", "offer_closed")
+    offer_z = await make_offer(pg, sale_id, 1, z, 4_100 * USD, "z-1", now + 3)
+    assert await answer_offer(pg, offer_y.id, True, now + 4, consignor_id=passed.consignor) == "accepted"
+    assert await answer_offer(pg, offer_y.id, True, now + 5, consignor_id=passed.consignor) == "accepted"
+    assert (await unsold_views.offer(pg, offer_z.id)).status == "closed"  # every other open offer closed with the sale
+    await _refused(answer_offer(pg, offer_z.id, True, now + 5, consignor_id=passed.consignor), "offer", "offer_closed")
     assert await _lines(pg, sale_id) == [
         (1, y, 4_500 * USD, all_in(4_500 * USD, passed.sale.settings.premium), "post_sale", "active")
     ]
     assert await _status(pg, sale_id, 1) == "sold"
-    await _refused(unsold.make_offer(pg, sale_id, 1, z, 5_000 * USD, "z-2", now + 6), "lot", "lot_sold")
-    assert (await unsold.buyer_view(pg, sale_id, z, now + 6)).open_lots == []
-    assert (await unsold.sweep(pg, passed.window_ends, sale_id))["returns"] == 0
+    await _refused(make_offer(pg, sale_id, 1, z, 5_000 * USD, "z-2", now + 6), "lot", "lot_sold")
+    assert (await buyer_view(pg, sale_id, z, now + 6)).open_lots == []
+    assert (await unsold_sweep.sweep(pg, passed.window_ends, sale_id))["returns"] == 0
     assert await reconciled(pg, sale_id) == []
 
 
@@ -251,31 +251,29 @@ async def test_offers_refused(redis: Redis, pg: asyncpg.Pool, new_sale_id: Calla
         await buyers.suspend_buyer(conn, suspended, "two strikes for non-payment", now)
     await pg.execute("UPDATE companies SET status = 'suspended' WHERE id = $1", other)
 
-    await _refused(unsold.make_offer(pg, sale_id, 1, stranger, 4_000 * USD, "s", now), "buyer", "not_registered")
-    await _refused(unsold.make_offer(pg, sale_id, 1, linked, 4_000 * USD, "l", now), "buyer", "own_lot")
-    await _refused(unsold.make_offer(pg, sale_id, 1, suspended, 4_000 * USD, "u", now), "buyer", "suspended")
-    await _refused(unsold.make_offer(pg, sale_id, 1, other, 4_000 * USD, "o", now), "buyer", "suspended")
+    await _refused(make_offer(pg, sale_id, 1, stranger, 4_000 * USD, "s", now), "buyer", "not_registered")
+    await _refused(make_offer(pg, sale_id, 1, linked, 4_000 * USD, "l", now), "buyer", "own_lot")
+    await _refused(make_offer(pg, sale_id, 1, suspended, 4_000 * USD, "u", now), "buyer", "suspended")
+    await _refused(make_offer(pg, sale_id, 1, other, 4_000 * USD, "o", now), "buyer", "suspended")
     for amount in (0, -5, True, 10.5, "100"):
-        await _refused(unsold.make_offer(pg, sale_id, 1, good, amount, "a", now), "amount", "bad_amount")  # type: ignore[arg-type]
-    await _refused(unsold.make_offer(pg, sale_id, 1, good, 100, "", now), "client_id", "bad_client_id")
-    await _refused(
-        unsold.make_offer(pg, sale_id, 1, good, 4_000 * USD, "late", passed.window_ends), "lot", "window_closed"
-    )
+        await _refused(make_offer(pg, sale_id, 1, good, amount, "a", now), "amount", "bad_amount")  # type: ignore[arg-type]
+    await _refused(make_offer(pg, sale_id, 1, good, 100, "", now), "client_id", "bad_client_id")
+    await _refused(make_offer(pg, sale_id, 1, good, 4_000 * USD, "late", passed.window_ends), "lot", "window_closed")
     with pytest.raises(NotFound):
-        await unsold.make_offer(pg, sale_id, 2, good, 4_000 * USD, "no-lot", now)
+        await make_offer(pg, sale_id, 2, good, 4_000 * USD, "no-lot", now)
     assert (
         await pg.fetchval("SELECT count(*) FROM post_sale_offers WHERE sale_id = $1 AND kind = 'buyer'", sale_id) == 0
     )
     # an offer made in time can't be accepted once the window has passed, nor after the buyer is suspended
-    made = await unsold.make_offer(pg, sale_id, 1, good, 4_000 * USD, "g", now)
+    made = await make_offer(pg, sale_id, 1, good, 4_000 * USD, "g", now)
     await _refused(
-        unsold.answer_offer(pg, made.id, True, passed.window_ends, consignor_id=passed.consignor),
+        answer_offer(pg, made.id, True, passed.window_ends, consignor_id=passed.consignor),
         "offer",
         "window_closed",
     )
     async with pg.acquire() as conn, conn.transaction():
         await buyers.suspend_buyer(conn, good, "two strikes for non-payment", now)
-    await _refused(unsold.answer_offer(pg, made.id, True, now + 1, consignor_id=passed.consignor), "buyer", "suspended")
+    await _refused(answer_offer(pg, made.id, True, now + 1, consignor_id=passed.consignor), "buyer", "suspended")
     assert await _lines(pg, sale_id) == [] and await _status(pg, sale_id, 1) == "post_sale"
 
 
@@ -299,18 +297,18 @@ async def test_window_passes_unsold_and_the_stone_is_returned(
     finally:
         await forget(redis, sale_id)
     closed = events[-1].at_ms
-    await unsold.sweep(pg, closed + 1, sale_id)
-    offer = await unsold.make_offer(pg, sale_id, 1, buyer, 3_000 * USD, "b-1", closed + 2)
+    await unsold_sweep.sweep(pg, closed + 1, sale_id)
+    offer = await make_offer(pg, sale_id, 1, buyer, 3_000 * USD, "b-1", closed + 2)
 
-    assert (await unsold.sweep(pg, closed + WINDOW - 1, sale_id))["windows_closed"] == 0  # not yet
-    done = await unsold.sweep(pg, closed + WINDOW, sale_id)
+    assert (await unsold_sweep.sweep(pg, closed + WINDOW - 1, sale_id))["windows_closed"] == 0  # not yet
+    done = await unsold_sweep.sweep(pg, closed + WINDOW, sale_id)
     assert (done["windows_closed"], done["returns"], done["relists_queued"]) == (1, 1, 0)
-    assert await unsold.sweep(pg, closed + WINDOW + 1, sale_id) == {
+    assert await unsold_sweep.sweep(pg, closed + WINDOW + 1, sale_id) == {
         "reserve_offers": 0, "windows_closed": 0, "relists_queued": 0, "returns": 0, "returned": 0
     }  # fmt: skip
-    await unsold.sweep(pg, closed + WINDOW + 2)  # every sale's: still nothing more for this one
+    await unsold_sweep.sweep(pg, closed + WINDOW + 2)  # every sale's: still nothing more for this one
     assert await _status(pg, sale_id, 1) == "returning"
-    [lot] = await unsold.passed_lots(pg, sale_id)
+    [lot] = await passed_lots(pg, sale_id)
     assert {o.status for o in lot.offers} == {"expired"} and len(lot.offers) == 2  # the reserve offer and b-1
     assert lot.returned is not None
     fee = RESERVE * 500 // 10_000
@@ -325,10 +323,10 @@ async def test_window_passes_unsold_and_the_stone_is_returned(
     [ship] = await shipping.shipments_for(pg, sale_id, 1)
     assert (ship.id, ship.purpose, ship.party, ship.declared_value) == (lot.returned.shipment, "to_consignor",
                                                                         consignor, LOW)  # fmt: skip
-    await _refused(unsold.answer_offer(pg, offer.id, True, closed + WINDOW + 2, consignor_id=consignor), "offer",
+    await _refused(answer_offer(pg, offer.id, True, closed + WINDOW + 2, consignor_id=consignor), "offer",
                    "offer_closed")  # fmt: skip
-    await _refused(unsold.consent_relist(pg, sale_id, 1, 1_000 * USD, closed + WINDOW + 2), "lot", "lot_not_open")
-    await _refused(unsold.make_offer(pg, sale_id, 1, buyer, 4_000 * USD, "b-2", closed + 2), "lot", "lot_not_open")
+    await _refused(consent_relist(pg, sale_id, 1, 1_000 * USD, closed + WINDOW + 2), "lot", "lot_not_open")
+    await _refused(make_offer(pg, sale_id, 1, buyer, 4_000 * USD, "b-2", closed + 2), "lot", "lot_not_open")
     assert (await settlement_summary(pg, sale_id))["returns"] == 1
     assert await reconciled(pg, sale_id) == []
     # the stone is back once the consignor has signed for every parcel, not before
@@ -336,12 +334,12 @@ async def test_window_passes_unsold_and_the_stone_is_returned(
     for state in ("collected", "in_transit"):
         for parcel in ship.parcels:
             await shipping.record_tracking(pg, ship.id, parcel.no, state, at := at + 1)
-    assert (await unsold.sweep(pg, at, sale_id))["returned"] == 0
+    assert (await unsold_sweep.sweep(pg, at, sale_id))["returned"] == 0
     for parcel in ship.parcels:
         await shipping.record_tracking(pg, ship.id, parcel.no, "delivered_signed", at := at + 1)
-    assert (await unsold.sweep(pg, at, sale_id))["returned"] == 1
+    assert (await unsold_sweep.sweep(pg, at, sale_id))["returned"] == 1
     assert await _status(pg, sale_id, 1) == "returned"
-    assert (await unsold.sweep(pg, at + 1, sale_id))["returned"] == 0
+    assert (await unsold_sweep.sweep(pg, at + 1, sale_id))["returned"] == 0
 
 
 # ---- (d) relisted, with the consignor's consent, in a later sale ------------------------------------------------
@@ -353,29 +351,29 @@ async def test_relisted_with_consent_into_a_later_sale(
     sale_id, later_id = new_sale_id(), new_sale_id()
     passed = await _passed_sale(redis, pg, sale_id, [[(0, 3_000 * USD)], [(1, 2_000 * USD)]])
     now = passed.closed_ms + HOUR_MS
-    await _refused(unsold.consent_relist(pg, sale_id, 1, RESERVE, now), "reserve", "bad_reserve")
-    await _refused(unsold.consent_relist(pg, sale_id, 1, -1, now), "reserve", "bad_reserve")
+    await _refused(consent_relist(pg, sale_id, 1, RESERVE, now), "reserve", "bad_reserve")
+    await _refused(consent_relist(pg, sale_id, 1, -1, now), "reserve", "bad_reserve")
     with pytest.raises(NotYours):
-        await unsold.consent_relist(pg, sale_id, 1, 4_000 * USD, now, consignor_id=passed.consignor + 10**6)
-    first = await unsold.consent_relist(pg, sale_id, 1, 4_000 * USD, now, consignor_id=passed.consignor)
-    assert await unsold.consent_relist(pg, sale_id, 1, 4_000 * USD, now + 9, consignor_id=passed.consignor) == first
+        await consent_relist(pg, sale_id, 1, 4_000 * USD, now, consignor_id=passed.consignor + 10**6)
+    first = await consent_relist(pg, sale_id, 1, 4_000 * USD, now, consignor_id=passed.consignor)
+    assert await consent_relist(pg, sale_id, 1, 4_000 * USD, now + 9, consignor_id=passed.consignor) == first
     # lot 2: consent given, then withdrawn: it comes back when the window passes
-    await unsold.consent_relist(pg, sale_id, 2, 3_500 * USD, now)
-    withdrawn = await unsold.withdraw_relist(pg, sale_id, 2, now + 1, consignor_id=passed.consignor)
+    await consent_relist(pg, sale_id, 2, 3_500 * USD, now)
+    withdrawn = await withdraw_relist(pg, sale_id, 2, now + 1, consignor_id=passed.consignor)
     assert withdrawn.withdrawn_ms == now + 1
 
     later = _sale(later_id, await catalog.add_consignor(pg, "Other", "Other Ltd"), 2, starts_at_ms=now + 30 * DAY_MS)
     await catalog.insert_sale(pg, later)
     await later_store.create_lots(catalog.terms_for(later))  # the later sale is already loaded in the engine
     try:
-        assert await unsold.relist_into(pg, later_id, now, later_store) == []  # still in its window
-        done = await unsold.sweep(pg, passed.window_ends, sale_id)
+        assert await relist_into(pg, later_id, now, later_store) == []  # still in its window
+        done = await unsold_sweep.sweep(pg, passed.window_ends, sale_id)
         assert (done["relists_queued"], done["returns"]) == (1, 1)
         assert [await _status(pg, sale_id, n) for n in (1, 2)] == ["relist", "returning"]
 
-        await _refused(unsold.relist_into(pg, sale_id, passed.window_ends), "sale", "sale_started")
-        made = await unsold.relist_into(pg, later_id, passed.window_ends, later_store)
-        again = await unsold.relist_into(pg, later_id, passed.window_ends + 1, later_store)
+        await _refused(relist_into(pg, sale_id, passed.window_ends), "sale", "sale_started")
+        made = await relist_into(pg, later_id, passed.window_ends, later_store)
+        again = await relist_into(pg, later_id, passed.window_ends + 1, later_store)
         assert again == [] and [(m.from_lot, m.to_sale, m.to_lot, m.reserve) for m in made] == [
             (1, later_id, 3, 4_000 * USD)
         ]
@@ -391,11 +389,11 @@ async def test_relisted_with_consent_into_a_later_sale(
         state = await later_store.state(later_id, 3)
         assert state is not None and state.terms == terms and state.status == "scheduled"
         assert [s.terms.lot for s in await later_store.states(later_id)] == [1, 2, 3]
-        await _refused(unsold.withdraw_relist(pg, sale_id, 1, passed.window_ends + 2), "lot", "lot_not_open")
-        assert await unsold.sweep(pg, passed.window_ends + 3, sale_id) == {
+        await _refused(withdraw_relist(pg, sale_id, 1, passed.window_ends + 2), "lot", "lot_not_open")
+        assert await unsold_sweep.sweep(pg, passed.window_ends + 3, sale_id) == {
             "reserve_offers": 0, "windows_closed": 0, "relists_queued": 0, "returns": 0, "returned": 0
         }  # fmt: skip
-        [relisted] = [lot for lot in await unsold.passed_lots(pg, sale_id) if lot.lot == 1]
+        [relisted] = [lot for lot in await passed_lots(pg, sale_id) if lot.lot == 1]
         assert relisted.relisting == made[0] and relisted.returned is None
         assert await reconciled(pg, sale_id) == []
     finally:
@@ -416,13 +414,13 @@ async def test_a_defaulted_lot_relisted_goes_the_same_way(
     await defaults.sweep(pg, due + 14 * DAY_MS)
     now = due + 15 * DAY_MS
     assert await defaults.resolve(pg, sale_id, 1, "relist", now) == "relist"
-    assert await unsold.sweep(pg, now + 1, sale_id) == {
+    assert await unsold_sweep.sweep(pg, now + 1, sale_id) == {
         "reserve_offers": 0, "windows_closed": 0, "relists_queued": 0, "returns": 0, "returned": 0
     }  # fmt: skip
     later = NewSale(id=later_id, name="later", currency="USD", starts_at_ms=now + DAY_MS,
                     first_close_ms=now + 2 * DAY_MS, lots=[])  # fmt: skip
     await catalog.insert_sale(pg, later)
-    [made] = await unsold.relist_into(pg, later_id, now + 2, later_store)
+    [made] = await relist_into(pg, later_id, now + 2, later_store)
     assert (made.to_lot, made.reserve) == (1, 1_000 * USD)  # at its own reserve
     [listing] = await catalog.lot_listings(pg, later_id)
     assert listing.consignor_id == consignor and listing.start_ms == now + DAY_MS
@@ -447,7 +445,7 @@ async def test_buyers_consignors_and_operators_over_http(
     passed = await _passed_sale(redis, pg, sale_id, [[(0, 3_000 * USD)], []], buyers=2, starts_at_ms=two_hours_ago)
     top, other = passed.buyers
     stranger = await _buyer(pg, sale_id, 40, registered=False)
-    await unsold.sweep(pg, passed.closed_ms + 1, sale_id)
+    await unsold_sweep.sweep(pg, passed.closed_ms + 1, sale_id)
     as_top, as_other, as_stranger = ({"Authorization": f"Bearer {TOKENS[b]}"} for b in (top, other, stranger))
     as_consignor = await _bearer(pg, "consignor", passed.consignor)
     as_someone_else = await _bearer(pg, "consignor", await catalog.add_consignor(pg, "Someone", "Else Ltd"))

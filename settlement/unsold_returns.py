@@ -1,0 +1,111 @@
+"""The return of an unsold stone to its consignor: the unsold fee and return shipping posted to their account as
+the consignment agreement (the sale's SettlementTerms) says, an insured shipment back to them, and the stone
+home once they have signed for every parcel.
+
+Nothing is charged for a lot whose sale fell through because its buyer defaulted: the default isn't the
+consignor's doing, and the defaulter's deposit already pays the house's loss. A return is posted and shipped
+once, keyed by the lot (`unsold-return:<sale>:<lot>`, `return:<sale>:<lot>`).
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from settlement import billing, ledger, shipping
+from settlement.rules import SettlementTerms, unsold_charges
+from settlement.unsold_lots import locked_lot
+from settlement.unsold_rules import return_declared_value
+
+
+async def send_back(conn: asyncpg.Connection, sale_id: int, lot_no: int, now_ms: int) -> bool:
+    """Send the stone back to its consignor: its charges posted, an insured shipment to them, the return recorded,
+    in the caller's transaction. False if it was sent back before."""
+    lot = await locked_lot(conn, sale_id, lot_no)
+    if await conn.fetchval("SELECT 1 FROM lot_returns WHERE sale_id = $1 AND lot_no = $2", sale_id, lot_no):
+        return False
+    terms = await billing.load_terms(conn, sale_id)
+    defaulted = bool(
+        await conn.fetchval("SELECT 1 FROM lot_defaults WHERE sale_id = $1 AND lot_no = $2", sale_id, lot_no)
+    )
+    fee, carriage = (0, 0) if defaulted else unsold_charges(lot["reserve"], terms)
+    txn_id = await _post_charges(conn, lot, fee, carriage, now_ms)
+    declared = return_declared_value(lot["reserve"], lot["low_estimate"])
+    shipment = await _ship_back(conn, lot, declared, terms, now_ms)
+    await conn.execute(
+        "INSERT INTO lot_returns (sale_id, lot_no, consignor_id, reason, currency, unsold_fee, return_shipping, "
+        "declared_value, txn_id, shipment_id, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        sale_id,
+        lot_no,
+        lot["consignor_id"],
+        "defaulted" if defaulted else "unsold",
+        lot["currency"].strip(),
+        fee,
+        carriage,
+        declared,
+        txn_id,
+        shipment,
+        now_ms,
+    )
+    await conn.execute(
+        "UPDATE passed_lots SET status = 'returning' WHERE sale_id = $1 AND lot_no = $2", sale_id, lot_no
+    )
+    return True
+
+
+async def _post_charges(
+    conn: asyncpg.Connection, lot: asyncpg.Record, fee: int, carriage: int, now_ms: int
+) -> int | None:
+    """The consignor debited the unsold fee and the return shipping, the house credited; the posting's id, or
+    None when both are 0 (nothing is posted)."""
+    if fee + carriage <= 0:
+        return None
+    sale_id, lot_no = lot["sale_id"], lot["lot_no"]
+    return await ledger.post(
+        conn,
+        ledger.Posting(
+            idem_key=f"unsold-return:{sale_id}:{lot_no}",
+            kind="unsold_return",
+            currency=lot["currency"].strip(),
+            at_ms=now_ms,
+            sale_id=sale_id,
+            lot_no=lot_no,
+            memo="unsold fee and return shipping, as the consignment agreement says",
+            entries=ledger.entries(
+                (ledger.consignor(lot["consignor_id"]), fee + carriage),
+                (ledger.HOUSE_FEES, -fee),
+                (ledger.HOUSE_SHIPPING, -carriage),
+            ),
+        ),
+    )
+
+
+async def _ship_back(
+    conn: asyncpg.Connection, lot: asyncpg.Record, declared: int, terms: SettlementTerms, now_ms: int
+) -> int:
+    """An insured shipment of the stone to its consignor; its id."""
+    return await shipping.create_shipment(
+        conn,
+        purpose="to_consignor",
+        sale_id=lot["sale_id"],
+        lot_no=lot["lot_no"],
+        party_id=lot["consignor_id"],
+        declared_value=declared,
+        currency=lot["currency"].strip(),
+        at_ms=now_ms,
+        idem_key=f"return:{lot['sale_id']}:{lot['lot_no']}",
+        terms=terms,
+    )
+
+
+# A returning stone is back once every parcel of its return shipment is delivered and signed for.
+_BACK_HOME = (
+    "UPDATE passed_lots p SET status = 'returned' FROM lot_returns r WHERE r.sale_id = p.sale_id "
+    "AND r.lot_no = p.lot_no AND p.status = 'returning' AND ($1::bigint IS NULL OR p.sale_id = $1) "
+    "AND NOT EXISTS (SELECT 1 FROM parcels x WHERE x.shipment_id = r.shipment_id AND x.state <> 'delivered_signed')"
+)
+
+
+async def bring_home(pg: asyncpg.Pool, only_sale: int | None = None) -> int:
+    """Mark returned every returning stone (of one sale, or all) whose consignor has signed for every parcel of
+    its return shipment; how many were."""
+    return int((await pg.execute(_BACK_HOME, only_sale)).split()[-1])
