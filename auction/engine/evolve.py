@@ -14,6 +14,7 @@ import msgspec
 from auction.engine import lifecycle
 from auction.engine.messages import (
     AbsenteeBidLeft,
+    AcceptanceOffered,
     AnyEvent,
     AskSet,
     BidAccepted,
@@ -28,8 +29,20 @@ from auction.engine.messages import (
     OnlineBidDeclined,
     OnlineBidPending,
     ProxyBidPlaced,
+    TenderBidSubmitted,
+    TenderRevealed,
 )
-from auction.engine.state import Absentee, LotState, LotTerms, PendingBid, Position, SequenceGap, new_lot
+from auction.engine.state import (
+    Absentee,
+    LotState,
+    LotTerms,
+    PendingBid,
+    Position,
+    SealedBid,
+    SequenceGap,
+    TenderOffer,
+    new_lot,
+)
 
 
 def evolve(state: LotState, event: AnyEvent) -> LotState:
@@ -40,6 +53,8 @@ def evolve(state: LotState, event: AnyEvent) -> LotState:
     moved = msgspec.structs.replace(state, seq=event.seq, status=status)
     if state.terms.format == "live":
         return _live(state, moved, event)
+    if state.terms.format == "tender":
+        return _tender(moved, event)
     return _bidding(state, moved, event)
 
 
@@ -121,6 +136,28 @@ def _live_only(after: LotState, event: AnyEvent) -> LotState:
                 history=after.history[:-1],
             )
     return after
+
+
+def _tender(moved: LotState, event: AnyEvent) -> LotState:
+    """A tender lot keeps the latest sealed bid of each buyer, the bids once revealed, the consignor's offer,
+    and, once sold, its buyer and hammer as any lot does."""
+    match event:
+        case TenderBidSubmitted():
+            sealed = SealedBid(event.bidder, event.paddle, event.client_id, event.commitment, event.priority, event.seq)
+            kept = tuple(bid for bid in moved.sealed if bid.bidder != event.bidder)  # the latest replaces
+            return msgspec.structs.replace(moved, sealed=(*kept, sealed))
+        case TenderRevealed():
+            return msgspec.structs.replace(
+                moved, revealed=event.bids, excluded=event.excluded, revealed_at_ms=event.at_ms
+            )
+        case AcceptanceOffered():
+            offer = TenderOffer(event.bidder, event.paddle, event.amount, event.until_ms)
+            return msgspec.structs.replace(moved, offer=offer)
+        case LotSold():
+            return msgspec.structs.replace(
+                moved, price=event.hammer, leader=event.bidder, leader_paddle=event.paddle, bid_count=len(moved.sealed)
+            )
+    return moved
 
 
 def _position(state: LotState) -> Position:

@@ -9,14 +9,13 @@ it leads. `evolve` asks `after()` and treats a missing entry as a bug, never as 
     live:    scheduled -LotOpened-> open <-FairWarningCalled/BidAccepted-> fair_warning
              open|fair_warning -LotSold/LotPassed-> sold|passed -LotReopened-> open
              open|fair_warning -LotPaused-> paused -LotResumed-> open; paused -LotPassed-> passed
-    tender:  scheduled -ViewingOpened-> viewing -LotOpened-> open (sealed bids)
-             open -LotSold-> sold | -LotPassed-> passed | -AcceptanceOffered-> awaiting_acceptance
-             awaiting_acceptance -LotSold-> sold | -LotPassed-> passed
+    tender:  scheduled -ViewingOpened-> viewing -LotOpened-> open (sealed bids) -BidsClosed-> awaiting_reveal
+             awaiting_reveal -TenderRevealed-> (stays) -LotSold-> sold | -LotPassed-> passed
+                             | -AcceptanceOffered-> awaiting_acceptance -LotSold-> sold | -LotPassed-> passed
     any status but sold, passed, withdrawn: -LotWithdrawn-> withdrawn
 
 The commands each status takes are a table too (`COMMANDS`); `decide` asks `command_refusal` before a format
-sees a command, so a format never has to say that a closed lot takes no bids. The tender rows are the agreed
-design that a later issue fills in.
+sees a command, so a format never has to say that a closed lot takes no bids.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ Status = Literal[
     "open",
     "fair_warning",
     "paused",
+    "awaiting_reveal",
     "awaiting_acceptance",
     "sold",
     "passed",
@@ -54,7 +54,7 @@ _STAYS: dict[Format, dict[Status, frozenset[str]]] = {
         "sold": frozenset({"LateBidNoted"}),
         "passed": frozenset({"LateBidNoted"}),
     },
-    "tender": {"open": frozenset({"TenderBidSubmitted"})},
+    "tender": {"open": frozenset({"TenderBidSubmitted"}), "awaiting_reveal": frozenset({"TenderRevealed"})},
 }  # fmt: skip
 
 _MOVES: dict[Format, dict[tuple[Status, str], Status]] = {
@@ -85,9 +85,10 @@ _MOVES: dict[Format, dict[tuple[Status, str], Status]] = {
     "tender": {
         ("scheduled", "ViewingOpened"): "viewing",
         ("viewing", "LotOpened"): "open",
-        ("open", "LotSold"): "sold",
-        ("open", "LotPassed"): "passed",
-        ("open", "AcceptanceOffered"): "awaiting_acceptance",
+        ("open", "BidsClosed"): "awaiting_reveal",
+        ("awaiting_reveal", "LotSold"): "sold",
+        ("awaiting_reveal", "LotPassed"): "passed",
+        ("awaiting_reveal", "AcceptanceOffered"): "awaiting_acceptance",
         ("awaiting_acceptance", "LotSold"): "sold",
         ("awaiting_acceptance", "LotPassed"): "passed",
     },
@@ -112,14 +113,20 @@ COMMANDS: dict[Format, dict[Status, frozenset[str]]] = {
         "sold": frozenset({"ReopenLot", "PlaceBid"}),  # a bid after the hammer is noted, if it is only just late
         "passed": frozenset({"ReopenLot", "PlaceBid"}),
     },
-    "tender": {},
+    "tender": {
+        "scheduled": frozenset({"OpenLot", "WithdrawLot"}),
+        "viewing": frozenset({"OpenLot", "WithdrawLot"}),
+        "open": frozenset({"SubmitTenderBid", "CloseLot", "WithdrawLot"}),
+        "awaiting_reveal": frozenset({"RevealTender", "WithdrawLot"}),
+        "awaiting_acceptance": frozenset({"AcceptTenderOffer", "DeclineTenderOffer", "CloseLot", "WithdrawLot"}),
+    },
 }
 
 # Where a refused command is told something more precise than "closed" or "not open".
 _REFUSALS: dict[Format, dict[tuple[Status, str], RejectReason]] = {
     "timed": {("open", "OpenLot"): "not_due"},
     "live": {("paused", "PlaceBid"): "lot_not_open", ("paused", "TakeBid"): "lot_not_open"},
-    "tender": {},
+    "tender": {("open", "OpenLot"): "not_due", ("scheduled", "SubmitTenderBid"): "lot_not_open"},
 }
 
 

@@ -121,6 +121,50 @@ class UndoBid(Command, frozen=True, tag="undo_bid"):
     """Take back the newest bid, and only that (with any bid the engine made in answer to it)."""
 
 
+# ---- a sealed-bid tender (auction.engine.formats.tender) ----------------------------------------------------------
+
+
+class SubmitTenderBid(Command, frozen=True, tag="submit_tender_bid"):
+    """A buyer's sealed bid on a tender lot: the amount is in `sealed` (encrypted to the tender's key, unreadable
+    before the reveal) and bound by `commitment` (auction.engine.formats.tender.commitment). The latest bid of a
+    buyer replaces their earlier ones. `priority` orders the buyer's bids across lots (1 first) for the limit."""
+
+    bidder: int
+    paddle: int
+    client_id: str
+    sealed: str
+    commitment: str
+    priority: int = 1
+
+
+class RevealedBid(msgspec.Struct, frozen=True, array_like=True):
+    """A sealed bid opened: the total in minor units, the per-carat figure when the buyer bid per carat, the salt
+    of its commitment."""
+
+    bidder: int
+    client_id: str
+    amount: int
+    per_carat: int | None
+    salt: str
+
+
+class RevealTender(Command, frozen=True, tag="reveal_tender"):
+    """The tender's officers rebuilt its key and opened every bid: the latest bid of each buyer, opened.
+    `excluded`: buyers who win this lot no more because their winning bids together pass their limit and the
+    lot comes after the ones they keep (auction.engine.tender_award.award)."""
+
+    bids: tuple[RevealedBid, ...]
+    excluded: tuple[int, ...] = ()
+
+
+class AcceptTenderOffer(Command, frozen=True, tag="accept_tender_offer"):
+    """The consignor accepts the top bid below the reserve, within the acceptance window."""
+
+
+class DeclineTenderOffer(Command, frozen=True, tag="decline_tender_offer"):
+    pass
+
+
 class Event(msgspec.Struct, frozen=True, tag_field="type"):
     seq: int
     at_ms: int
@@ -281,6 +325,44 @@ class LateBidNoted(Event, frozen=True, tag="LateBidNoted"):
     after_hammer_ms: int
 
 
+# ---- a tender lot's events --------------------------------------------------------------------------------------
+
+
+class ViewingOpened(Event, frozen=True, tag="ViewingOpened"):
+    """The stones may be viewed; bids are taken from the bid window's opening."""
+
+
+class TenderBidSubmitted(Event, frozen=True, tag="TenderBidSubmitted"):
+    """A sealed bid: no amount, only what the reveal will open and the commitment it must match."""
+
+    bidder: int
+    paddle: int
+    client_id: str
+    sealed: str
+    commitment: str
+    priority: int
+
+
+class BidsClosed(Event, frozen=True, tag="BidsClosed"):
+    """The bid window closed: the bids wait, sealed, for the officers to reveal them."""
+
+
+class TenderRevealed(Event, frozen=True, tag="TenderRevealed"):
+    """Every bid of the lot opened, and matched to its commitment, highest first (equal: earliest first)."""
+
+    bids: tuple[RevealedBid, ...]
+    excluded: tuple[int, ...]
+
+
+class AcceptanceOffered(Event, frozen=True, tag="AcceptanceOffered"):
+    """The top bid was below the reserve: the consignor may accept it until `until_ms`."""
+
+    bidder: int
+    paddle: int
+    amount: int
+    until_ms: int
+
+
 AnyEvent = (
     LotOpened
     | BidAccepted
@@ -302,6 +384,11 @@ AnyEvent = (
     | LotResumed
     | BidUndone
     | LateBidNoted
+    | ViewingOpened
+    | TenderBidSubmitted
+    | BidsClosed
+    | TenderRevealed
+    | AcceptanceOffered
 )
 RostrumCommand = (
     TakeBid
@@ -317,7 +404,8 @@ RostrumCommand = (
     | ResumeLot
     | UndoBid
 )
-AnyCommand = OpenLot | PlaceBid | CloseLot | WithdrawLot | CancelBids | RostrumCommand
+TenderCommand = SubmitTenderBid | RevealTender | AcceptTenderOffer | DeclineTenderOffer
+AnyCommand = OpenLot | PlaceBid | CloseLot | WithdrawLot | CancelBids | RostrumCommand | TenderCommand
 
 RejectReason = Literal[
     "too_low",
@@ -354,6 +442,9 @@ RejectReason = Literal[
     "house_bids_not_allowed",
     "reserve_reached",  # a house bid stops below the reserve
     "bad_amount",  # an ask or increment that can't be: not above the price, or not positive
+    # a sealed-bid tender (auction.engine.formats.tender)
+    "reveal_mismatch",  # the bids opened are not exactly the lot's latest sealed bids, or don't match a commitment
+    "window_closed",  # the consignor's acceptance window has passed
 ]
 
 

@@ -7,7 +7,7 @@ import msgspec
 
 from auction.engine import lifecycle
 from auction.engine.ladder import Ladder
-from auction.engine.messages import BidSource
+from auction.engine.messages import BidSource, RevealedBid
 from auction.engine.premium import CHRISTIES_2023_USD, PremiumSchedule
 
 HOUSE = 0  # the bidder id of the house's own bids in a live sale (no company has id 0)
@@ -34,6 +34,16 @@ class LiveTerms(msgspec.Struct, frozen=True):
     house_bids: bool = False
 
 
+class TenderTerms(msgspec.Struct, frozen=True):
+    """How a sealed-bid tender runs (DOMAIN.md "Sealed-bid tenders"): the viewing period runs from the lot's
+    start to `bids_from_ms`, the bid window from then to its end; below the reserve, the consignor may accept the
+    top bid for `acceptance_window_ms`. `carat_points` is the lot's weight, for bids given per carat."""
+
+    bids_from_ms: int = 0
+    acceptance_window_ms: int = 86_400_000
+    carat_points: int = 0
+
+
 class LotTerms(msgspec.Struct, frozen=True):
     """What is fixed when the sale is built. The reserve is hidden from everyone but operators."""
 
@@ -49,6 +59,7 @@ class LotTerms(msgspec.Struct, frozen=True):
     format: lifecycle.Format = "timed"
     premium: PremiumSchedule = CHRISTIES_2023_USD  # what exposure and limits count on top of the price
     live: LiveTerms = LiveTerms()
+    tender: TenderTerms = TenderTerms()
 
 
 class Position(msgspec.Struct, frozen=True, array_like=True):
@@ -81,6 +92,26 @@ class Absentee(msgspec.Struct, frozen=True, array_like=True):
     client_id: str
 
 
+class SealedBid(msgspec.Struct, frozen=True, array_like=True):
+    """A buyer's latest bid on a tender lot, as sealed: `seq` is when it was submitted (the earlier wins a tie)."""
+
+    bidder: int
+    paddle: int
+    client_id: str
+    commitment: str
+    priority: int
+    seq: int
+
+
+class TenderOffer(msgspec.Struct, frozen=True, array_like=True):
+    """The top bid below the reserve, offered to the consignor until `until_ms`."""
+
+    bidder: int
+    paddle: int
+    amount: int
+    until_ms: int
+
+
 class LotState(msgspec.Struct, frozen=True):
     terms: LotTerms
     end_ms: int
@@ -100,6 +131,12 @@ class LotState(msgspec.Struct, frozen=True):
     absentees: tuple[Absentee, ...] = ()
     history: tuple[Position, ...] = ()  # before each bid action, newest last: what an undo goes back to
     hammered_at_ms: int = 0
+    # A tender lot's own (auction.engine.formats.tender).
+    sealed: tuple[SealedBid, ...] = ()  # the latest bid of each buyer, sealed, in the order submitted
+    revealed: tuple[RevealedBid, ...] = ()  # every bid opened, highest first, once the officers revealed them
+    excluded: tuple[int, ...] = ()  # buyers the reveal kept from winning it (their limit, their priorities)
+    revealed_at_ms: int = 0
+    offer: TenderOffer | None = None
 
     @property
     def reserve_met(self) -> bool:
@@ -144,7 +181,10 @@ __all__ = [
     "PendingBid",
     "Position",
     "Rostrum",
+    "SealedBid",
     "SequenceGap",
     "SoftClose",
+    "TenderOffer",
+    "TenderTerms",
     "new_lot",
 ]

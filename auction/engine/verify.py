@@ -20,9 +20,10 @@ from functools import reduce
 
 from auction.engine.journal import AnyJournalEntry, Committed, LotCreated, StandingSet, Verdict
 from auction.engine.lot import ON_THE_BLOCK, LotState, bidders_of, decide, evolve, exposure_of, new_lot
-from auction.engine.messages import AnyEvent, OpenLot, Rejected
+from auction.engine.messages import AnyEvent, OpenLot, Rejected, RevealTender
 from auction.engine.standing import BidContext, BidderStanding, BookContext
 from auction.engine.state import HOUSE, Rostrum
+from auction.engine.tender_award import exclusions
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class Replay:
     lots: dict[int, LotState] = field(default_factory=dict)
     standings: dict[int, BidderStanding] = field(default_factory=dict)
     last_opened: int | None = None  # the live lot on the block last
+    reveal: tuple[dict[int, BidderStanding], int] | None = None  # the standings when a tender was revealed, and when
     verdicts: int = 0
     problems: list[Problem] = field(default_factory=list)
 
@@ -61,6 +63,7 @@ def verify_sale(journal: Iterable[AnyJournalEntry], events: Mapping[int, Sequenc
                 for verdict in verdicts:
                     _replay_verdict(replay, verdict, events.get(verdict.lot, ()))
     _check_all_explained(replay, events)
+    _check_tender_award(replay)
     return replay
 
 
@@ -81,6 +84,8 @@ def _replay_verdict(replay: Replay, verdict: Verdict, recorded: Sequence[AnyEven
         problems.append(Problem(lot, f"decided against version {verdict.version}, but the lot was at {state.seq}"))
         return
     _check_context(replay, state, verdict)
+    if isinstance(verdict.command, RevealTender) and replay.reveal is None:
+        replay.reveal = (dict(replay.standings), verdict.command.at_ms)
     decision = decide(state, verdict.command, verdict.context, verdict.rostrum)
     if verdict.rejected is not None:
         if decision != verdict.rejected:
@@ -159,6 +164,32 @@ def _check_all_explained(replay: Replay, events: Mapping[int, Sequence[AnyEvent]
             extra = recorded[explained]
             replay.problems.append(Problem(lot, f"{len(recorded) - explained} recorded events from seq {extra.seq} "
                                                 f"were made by no command in the journal: {extra}"))  # fmt: skip
+
+
+def _check_tender_award(replay: Replay) -> None:
+    """The buyers each revealed tender lot excluded (their limit reached on lots they put first) are those the
+    award rule gives, from every lot's opened bids and the standings at the reveal."""
+    if replay.reveal is None:
+        return
+    standings, at_ms = replay.reveal
+    revealed = {
+        lot: state for lot, state in replay.lots.items() if state.terms.format == "tender" and _was_revealed(state)
+    }
+    expected = exclusions(revealed, dict(standings), at_ms)
+    for lot, state in revealed.items():
+        recorded = _recorded_exclusions(state)
+        if recorded is not None and recorded != expected[lot]:
+            replay.problems.append(
+                Problem(lot, f"the reveal excluded {recorded}, the award rule excludes {expected[lot]}")
+            )
+
+
+def _was_revealed(state: LotState) -> bool:
+    return state.status in ("sold", "passed", "awaiting_acceptance") and bool(state.revealed or state.sealed)
+
+
+def _recorded_exclusions(state: LotState) -> tuple[int, ...] | None:
+    return state.excluded if state.revealed_at_ms else None
 
 
 def _name(verdict: Verdict) -> str:

@@ -18,14 +18,17 @@ import msgspec
 from auction.engine.lifecycle import Status
 from auction.engine.lot import LotState, LotTerms
 from auction.engine.messages import (
+    AcceptanceOffered,
     AnyEvent,
     AskSet,
     BidAccepted,
     BidsCancelled,
+    BidsClosed,
     BidSource,
     BidUndone,
     FairWarningCalled,
     IncrementChanged,
+    LateBidNoted,
     LotExtended,
     LotOpened,
     LotPassed,
@@ -36,7 +39,10 @@ from auction.engine.messages import (
     LotWithdrawn,
     OnlineBidDeclined,
     ProxyBidPlaced,
+    ViewingOpened,
 )
+from auction.engine.premium import round_half_up
+from auction.engine.state import Absentee
 
 
 class LotView(msgspec.Struct, frozen=True):
@@ -148,6 +154,23 @@ class RevisedShown(PublicEvent, frozen=True, tag="revised"):
     next_minimum: int
 
 
+class ViewingShown(PublicEvent, frozen=True, tag="viewing"):
+    """A tender lot's viewing period began; bids are taken from the bid window's opening."""
+
+
+class BidsClosedShown(PublicEvent, frozen=True, tag="bids_closed"):
+    """A tender lot's bid window closed: the sealed bids wait for the reveal."""
+
+
+class TenderResultShown(PublicEvent, frozen=True, tag="tender_result"):
+    """A tender lot's result, published without naming anyone: the winning amount, in total and per carat
+    (sold), or that it was passed, or that the top bid is offered to the consignor (below the reserve)."""
+
+    outcome: Literal["sold", "passed", "awaiting_acceptance"]
+    amount: int
+    per_carat: int | None
+
+
 class Hidden(PublicEvent, frozen=True, tag="hidden"):
     """Something happened that nobody but an operator may see; it keeps the sequence whole."""
 
@@ -167,6 +190,9 @@ AnyPublicEvent = (
     | ReopenedShown
     | DeclinedShown
     | UndoneShown
+    | ViewingShown
+    | BidsClosedShown
+    | TenderResultShown
     | Hidden
 )
 
@@ -192,6 +218,8 @@ def lot_view(state: LotState) -> LotView:
 
 def public_event(terms: LotTerms, event: AnyEvent) -> AnyPublicEvent:
     """The public form of one recorded event. The hidden reserve is compared here, never sent."""
+    if terms.format == "tender":
+        return _tender_event(terms, event)
     seq, at = event.seq, event.at_ms
     match event:
         case BidAccepted() | ProxyBidPlaced():
@@ -255,8 +283,113 @@ def _live_event(event: AnyEvent) -> AnyPublicEvent:
     return Hidden(seq, at)
 
 
+def _tender_event(terms: LotTerms, event: AnyEvent) -> AnyPublicEvent:
+    """A tender shows its periods and, after the reveal, each lot's result; never a bid, a bidder or a paddle."""
+    seq, at = event.seq, event.at_ms
+    match event:
+        case ViewingOpened():
+            return ViewingShown(seq, at)
+        case LotOpened():
+            return OpenedShown(seq, at, end_ms=terms.end_ms)
+        case BidsClosed():
+            return BidsClosedShown(seq, at)
+        case LotSold():
+            return TenderResultShown(seq, at, "sold", event.hammer, _per_carat(terms, event.hammer))
+        case LotPassed():
+            return TenderResultShown(seq, at, "passed", 0, None)
+        case AcceptanceOffered():
+            return TenderResultShown(seq, at, "awaiting_acceptance", 0, None)
+        case LotWithdrawn():
+            return WithdrawnShown(seq, at)
+    return Hidden(seq, at)
+
+
+def _per_carat(terms: LotTerms, total: int) -> int | None:
+    points = terms.tender.carat_points
+    return round_half_up(total * 100, points) if points else None
+
+
 def _source(terms: LotTerms, event: BidAccepted | ProxyBidPlaced) -> BidSource:
     """A bid the engine makes from a maximum is an absentee's in a live lot (online bids there are at the ask)."""
     if isinstance(event, BidAccepted):
         return event.source
     return "absentee" if terms.format == "live" else "online"
+
+
+# ---- the rostrum's console: a live lot as operators see it (DOMAIN.md "Live sales") ------------------------------
+
+
+class Commission(msgspec.Struct, frozen=True):
+    """An absentee (commission) bid of a live lot's book: whose, at which paddle, up to what."""
+
+    bidder: int
+    paddle: int
+    max_amount: int
+
+
+class Waiting(msgspec.Struct, frozen=True):
+    """The online bid at the ask that waits for the clerk."""
+
+    bidder: int
+    paddle: int
+    amount: int
+    client_id: str
+
+
+class LiveConsole(msgspec.Struct, frozen=True):
+    """What the console shows of a live lot beside its record: the ask and the step after it, where the lead came
+    from (so nobody hammers past an online winner), the online bid waiting, the commission bar, the absentee book
+    in the order received, and the online bids noted as just too late for the last hammer (possible missed bids)."""
+
+    ask: int
+    increment: int
+    lead_source: BidSource | None
+    waiting: Waiting | None
+    commission_bar: Commission | None
+    absentees: list[Commission]
+    missed: list[LateBidNoted]
+
+
+def commission_bar(state: LotState) -> Absentee | None:
+    """The highest absentee bid that is not winning and is at or above the ask: what the book still holds that
+    the room must beat. Equal maximums: the first received, as the book decides a tie."""
+    bar: Absentee | None = None
+    for absentee in state.absentees:
+        if absentee.bidder == state.leader or absentee.max_amount < state.next_minimum:
+            continue
+        if bar is None or absentee.max_amount > bar.max_amount:
+            bar = absentee
+    return bar
+
+
+def missed_bids(state: LotState, events: list[AnyEvent]) -> list[LateBidNoted]:
+    """The online bids noted as too late for the lot's last hammer, among `events` (the lot's, in order): none once
+    the lot is reopened, since bidding goes on and a late bidder may bid again."""
+    if state.status not in ("sold", "passed"):
+        return []
+    missed: list[LateBidNoted] = []
+    for event in events:
+        if isinstance(event, LotSold | LotPassed):
+            missed = []  # only what came after the last hammer
+        elif isinstance(event, LateBidNoted):
+            missed.append(event)
+    return missed
+
+
+def live_console(state: LotState, events: list[AnyEvent]) -> LiveConsole:
+    """The console's view of a live lot; `events` are the lot's (since its last hammer is enough)."""
+    ask = state.next_minimum
+    pending = state.pending
+    return LiveConsole(
+        ask=ask,
+        increment=state.next_bid(ask) - ask,
+        lead_source=state.leader_source if state.leader is not None else None,
+        waiting=Waiting(pending.bidder, pending.paddle, pending.amount, pending.client_id) if pending else None,
+        commission_bar=_commission(commission_bar(state)),
+        absentees=[Commission(a.bidder, a.paddle, a.max_amount) for a in state.absentees],
+        missed=missed_bids(state, events),
+    )
+
+
+def _commission(absentee: Absentee | None) -> Commission | None:
+    return None if absentee is None else Commission(absentee.bidder, absentee.paddle, absentee.max_amount)

@@ -167,6 +167,8 @@ def _sample(event_type: type[AnyEvent], seq: int) -> AnyEvent:
             values[field.name] = SECRET_REASON
         elif typing.get_origin(hint) is typing.Literal:
             values[field.name] = typing.get_args(hint)[0]
+        elif typing.get_origin(hint) is tuple:
+            values[field.name] = ()
         elif typing.get_args(hint) and typing.get_origin(typing.get_args(hint)[0]) is typing.Literal:
             values[field.name] = typing.get_args(typing.get_args(hint)[0])[0]  # an optional Literal
         elif hint is int or hint == int | None:
@@ -205,6 +207,12 @@ def test_every_event_type_is_covered() -> None:
         "LotResumed",
         "BidUndone",
         "LateBidNoted",
+        # a tender lot's (auction.engine.formats.tender)
+        "ViewingOpened",
+        "TenderBidSubmitted",
+        "BidsClosed",
+        "TenderRevealed",
+        "AcceptanceOffered",
     }
 
 

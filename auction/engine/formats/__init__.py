@@ -4,6 +4,7 @@ the clock.
     timed.py    lots open and close on the clock, with a soft close
     live.py     the auctioneer runs each lot from the rostrum, one at a time; online, floor, phone and absentee
                 bids at the ask
+    tender.py   sealed bids in a bid window, opened by the tender's officers after the close
 
 Every format calls the shared rules (auction.engine.bidding: maximum bids, increments, the reserve, standing
 and limits; auction.engine.cancel: taking a bidder out). What every format has in common is done once, in
@@ -20,7 +21,7 @@ from auction.engine.messages import AnyCommand, AnyEvent, Rejected
 from auction.engine.standing import BidContext, BookContext
 from auction.engine.state import LotState, Rostrum
 
-from . import live, timed
+from . import live, tender, timed
 
 Decision = tuple[AnyEvent, ...] | Rejected
 
@@ -39,6 +40,6 @@ class SaleFormat(Protocol):
         ...
 
 
-FORMATS: dict[lifecycle.Format, SaleFormat] = {"timed": timed, "live": live}
+FORMATS: dict[lifecycle.Format, SaleFormat] = {"timed": timed, "live": live, "tender": tender}
 
 __all__ = ["FORMATS", "Decision", "SaleFormat"]
