@@ -176,20 +176,6 @@ async def void_line(conn: asyncpg.Connection, line_id: int, at_ms: int, reason: 
     await conn.execute("UPDATE invoice_lines SET status = 'voided', void_txn_id = $2 WHERE id = $1", line_id, txn_id)
 
 
-async def record_passed(conn: asyncpg.Connection, sale_id: int, lot_no: int, highest_bid: int, at_ms: int) -> bool:
-    terms = await load_terms(conn, sale_id)
-    inserted = await conn.fetchval(
-        "INSERT INTO passed_lots (sale_id, lot_no, highest_bid, at_ms, window_ms) VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT DO NOTHING RETURNING 1",
-        sale_id,
-        lot_no,
-        highest_bid,
-        at_ms,
-        at_ms + terms.post_sale_window_ms,
-    )
-    return bool(inserted)
-
-
 # ---- invoices -----------------------------------------------------------------------------------------------
 
 

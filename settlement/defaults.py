@@ -30,7 +30,7 @@ import msgspec
 from auction import catalog
 from auction.engine.messages import LotSold
 from auction.record import load_lot_events
-from settlement import billing, buyers, ledger, unsold_relisting
+from settlement import billing, buyers, ledger, unsold_lots, unsold_relisting
 from settlement.errors import InvalidState, NotFound
 from settlement.rules import Underbidder, forfeit, in_default, reaward, reminders_due, underbidders
 
@@ -147,11 +147,11 @@ async def resolve(pg: asyncpg.Pool, sale_id: int, lot_no: int, choice: Choice, n
             case "reaward":
                 return await _reaward(conn, dflt, now_ms)
             case "relist":
-                await _to_passed(conn, sale_id, lot_no, now_ms, "relist")
+                await unsold_lots.join_after_default(conn, sale_id, lot_no, "default_relisted", now_ms)
                 await unsold_relisting.queue_relist(conn, sale_id, lot_no, now_ms)  # relist_into a later sale
                 return await _set(conn, dflt, "relist", now_ms)
             case "cancel":
-                await _to_passed(conn, sale_id, lot_no, now_ms, "returning")
+                await unsold_lots.join_after_default(conn, sale_id, lot_no, "default_cancelled", now_ms)
                 return await _set(conn, dflt, "cancelled", now_ms)
 
 
@@ -163,17 +163,6 @@ async def _set(conn: asyncpg.Connection, dflt: asyncpg.Record, resolution: str, 
         now_ms,
     )
     return resolution
-
-
-async def _to_passed(conn: asyncpg.Connection, sale_id: int, lot_no: int, now_ms: int, status: str) -> None:
-    await conn.execute(
-        "INSERT INTO passed_lots (sale_id, lot_no, highest_bid, at_ms, window_ms, status) "
-        "VALUES ($1, $2, 0, $3, $3, $4) ON CONFLICT (sale_id, lot_no) DO UPDATE SET status = EXCLUDED.status",
-        sale_id,
-        lot_no,
-        now_ms,
-        status,
-    )
 
 
 async def eligible_underbidders(
@@ -216,7 +205,7 @@ async def _offer_next(conn: asyncpg.Connection, line_id: int, now_ms: int) -> st
             now_ms + terms.second_chance_window_ms,
         )
         return "second_chance"
-    await _to_passed(conn, sale_id, lot_no, now_ms, "post_sale")
+    await unsold_lots.join_after_default(conn, sale_id, lot_no, "default_unsold", now_ms)
     return await _set(conn, dflt, "unsold", now_ms)
 
 
@@ -281,7 +270,7 @@ async def _reaward(conn: asyncpg.Connection, dflt: asyncpg.Record, now_ms: int) 
     events = await load_lot_events(conn, sale_id, lot_no)
     result = reaward(terms, events, striking=dflt["defaulter"])
     if not isinstance(result, LotSold):
-        await _to_passed(conn, sale_id, lot_no, now_ms, "post_sale")
+        await unsold_lots.join_after_default(conn, sale_id, lot_no, "default_unsold", now_ms)
         return await _set(conn, dflt, "unsold", now_ms)
     await billing.bill_lot(
         conn,

@@ -7,7 +7,8 @@ SettlementError              anything settlement could not do; callers may catch
  |    |                      expired offer, overpay, resolve a default twice the other way)
  |    +-- ShippingRefused    shipping, custody or claims said no, naming the field; `code` invalid or refused
  |    +-- PostSaleRefused    a rule of the post-sale window said no, naming the field, with a `reason`
- |         +-- NotYours      a party acting on another's lot, or on an offer not made to them
+ |    |    +-- NotYours      a party acting on another's lot, or on an offer not made to them
+ |    +-- IllegalPassedLotMove  a move the passed lot's table (unsold_lifecycle) lacks: a bug, nothing written
  +-- Unbalanced              a posting whose entries don't sum to zero (a bug, refused before writing)
  +-- SettlementUnavailable   Redis or PostgreSQL failed (translated from their errors)
 
@@ -83,6 +84,11 @@ class PostSaleRefused(InvalidState):
 
 class NotYours(PostSaleRefused):
     """The caller is a party, but not this lot's consignor or this offer's buyer."""
+
+
+class IllegalPassedLotMove(InvalidState):
+    """A passed lot moved by an event its table (settlement.unsold_lifecycle) has no move for, from its status:
+    a bug, since every caller checks the lot's status first. Raised before anything is written."""
 
 
 # The store's errors are its own translation of Redis and PostgreSQL failing under it; settlement treats them alike.

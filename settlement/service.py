@@ -30,7 +30,7 @@ from auction import keys
 from auction.engine.messages import EVENT_DECODER, LotPassed, LotSold
 from auction.redis_adapter import connect
 from auction.sale_streams import Entry, SaleStreamGroup, follow
-from settlement import billing, defaults, shipping, suspensions, unsold_sweep, unsold_window
+from settlement import billing, defaults, shipping, suspensions, unsold_lots, unsold_sweep, unsold_window
 from settlement.errors import NotFound, SettlementError, translate_errors
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ async def settle_close(pg: asyncpg.Pool, sale_id: int, lot_no: int, event: LotSo
                 idem_key=f"lot-sold:{sale_id}:{lot_no}",
             )
             return line is not None
-        recorded = await billing.record_passed(conn, sale_id, lot_no, event.highest_bid, event.at_ms)
+        recorded = await unsold_lots.record_passed(conn, sale_id, lot_no, event.highest_bid, event.at_ms)
         if recorded and event.highest_bid > 0:
             await unsold_window.open_window(conn, sale_id, lot_no, event.at_ms)  # the reserve offer to the top bidder
         return recorded

@@ -13,7 +13,7 @@ import asyncpg
 
 from settlement import billing, ledger, shipping
 from settlement.rules import SettlementTerms, unsold_charges
-from settlement.unsold_lots import locked_lot
+from settlement.unsold_lots import locked_lot, move
 from settlement.unsold_rules import return_declared_value
 
 
@@ -46,9 +46,7 @@ async def send_back(conn: asyncpg.Connection, sale_id: int, lot_no: int, now_ms:
         shipment,
         now_ms,
     )
-    await conn.execute(
-        "UPDATE passed_lots SET status = 'returning' WHERE sale_id = $1 AND lot_no = $2", sale_id, lot_no
-    )
+    await move(conn, sale_id, lot_no, "sent_back")
     return True
 
 
@@ -97,15 +95,24 @@ async def _ship_back(
     )
 
 
-# A returning stone is back once every parcel of its return shipment is delivered and signed for.
-_BACK_HOME = (
-    "UPDATE passed_lots p SET status = 'returned' FROM lot_returns r WHERE r.sale_id = p.sale_id "
-    "AND r.lot_no = p.lot_no AND p.status = 'returning' AND ($1::bigint IS NULL OR p.sale_id = $1) "
-    "AND NOT EXISTS (SELECT 1 FROM parcels x WHERE x.shipment_id = r.shipment_id AND x.state <> 'delivered_signed')"
+# Returning stones whose consignor has signed for every parcel of the return shipment (a final state, so a
+# parcel signed for stays so).
+_SIGNED_FOR = (
+    "SELECT p.sale_id, p.lot_no FROM passed_lots p JOIN lot_returns r ON r.sale_id = p.sale_id "
+    "AND r.lot_no = p.lot_no WHERE p.status = 'returning' AND ($1::bigint IS NULL OR p.sale_id = $1) "
+    "AND NOT EXISTS (SELECT 1 FROM parcels x WHERE x.shipment_id = r.shipment_id AND x.state <> 'delivered_signed') "
+    "ORDER BY 1, 2"
 )
 
 
 async def bring_home(pg: asyncpg.Pool, only_sale: int | None = None) -> int:
     """Mark returned every returning stone (of one sale, or all) whose consignor has signed for every parcel of
-    its return shipment; how many were."""
-    return int((await pg.execute(_BACK_HOME, only_sale)).split()[-1])
+    its return shipment, each in its own transaction; how many were."""
+    home = 0
+    for row in await pg.fetch(_SIGNED_FOR, only_sale):
+        async with pg.acquire() as conn, conn.transaction():
+            lot = await locked_lot(conn, row["sale_id"], row["lot_no"])
+            if lot["status"] == "returning":  # else another sweep brought it home since it was listed
+                await move(conn, row["sale_id"], row["lot_no"], "signed_for")
+                home += 1
+    return home

@@ -14,7 +14,6 @@ from typing import Literal
 
 from auction.engine.messages import AnyEvent, BidAccepted, BidsCancelled, ProxyBidPlaced
 
-PassedStatus = Literal["post_sale", "sold", "relist", "returning", "returned"]
 OfferKind = Literal["reserve", "buyer"]
 OfferStatus = Literal["open", "accepted", "declined", "closed", "expired", "replaced"]
 

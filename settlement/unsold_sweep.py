@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncpg
 
 from settlement import unsold_views
-from settlement.unsold_lots import locked_lot
+from settlement.unsold_lifecycle import PassedStatus
+from settlement.unsold_lots import locked_lot, move
 from settlement.unsold_returns import bring_home, send_back
 from settlement.unsold_rules import window_open
 from settlement.unsold_window import expire_offers, open_window
@@ -69,7 +70,7 @@ async def _close_windows(pg: asyncpg.Pool, now_ms: int, only_sale: int | None) -
     return done
 
 
-async def _close_window(conn: asyncpg.Connection, sale_id: int, lot_no: int, now_ms: int) -> str | None:
+async def _close_window(conn: asyncpg.Connection, sale_id: int, lot_no: int, now_ms: int) -> PassedStatus | None:
     """The lot's status after its window closed: relist (its consignor consented) or returning; None if it had
     been sold, or had moved on, since the sweep listed it."""
     lot = await locked_lot(conn, sale_id, lot_no)
@@ -78,10 +79,7 @@ async def _close_window(conn: asyncpg.Connection, sale_id: int, lot_no: int, now
     await expire_offers(conn, sale_id, lot_no, now_ms)
     consent = await unsold_views.consent(conn, sale_id, lot_no)
     if consent is not None and consent.withdrawn_ms is None:
-        await conn.execute(
-            "UPDATE passed_lots SET status = 'relist' WHERE sale_id = $1 AND lot_no = $2", sale_id, lot_no
-        )
-        return "relist"
+        return await move(conn, sale_id, lot_no, "window_closed_with_consent")
     await send_back(conn, sale_id, lot_no, now_ms)
     return "returning"
 

@@ -21,7 +21,7 @@ from auction.engine.standing import refusal as standing_refusal
 from auction.record import load_lot_events
 from settlement import billing, buyers, unsold_views
 from settlement.errors import NotFound, NotYours, PostSaleRefused
-from settlement.unsold_lots import locked_lot, must_be_own
+from settlement.unsold_lots import locked_lot, move, must_be_own
 from settlement.unsold_rules import (
     Refusal,
     amount_refusal,
@@ -193,7 +193,7 @@ async def _sell(conn: asyncpg.Connection, offer: asyncpg.Record, now_ms: int) ->
         offer["id"],
         now_ms,
     )
-    await conn.execute("UPDATE passed_lots SET status = 'sold' WHERE sale_id = $1 AND lot_no = $2", sale_id, lot_no)
+    await move(conn, sale_id, lot_no, "offer_accepted")
     await billing.bill_lot(
         conn,
         sale_id=sale_id,
