@@ -1,7 +1,8 @@
 """Accounts, passwords, sessions and API tokens, and the login throttle. PostgreSQL holds all of it.
 
 Roles: `buyer` (a representative of a buyer company; at most two per company), `consignor` (linked to a
-consignors row), and the operator roles `vetting_officer`, `auctioneer`, `settlement_officer`, `admin`.
+consignors row), and the operator roles `vetting_officer`, `auctioneer`, `clerk` (the auctioneer's clerk at a live
+sale's console), `settlement_officer`, `admin`.
 
 Passwords are hashed with argon2id (argon2-cffi's defaults: RFC 9106's low-memory profile), in a worker thread
 so a login never stalls the event loop. Sessions (browser cookies) and API tokens are both random secrets of
@@ -36,9 +37,9 @@ import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-Role = Literal["buyer", "consignor", "vetting_officer", "auctioneer", "settlement_officer", "admin"]
+Role = Literal["buyer", "consignor", "vetting_officer", "auctioneer", "clerk", "settlement_officer", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
-OPERATOR_ROLES: frozenset[Role] = frozenset({"vetting_officer", "auctioneer", "settlement_officer", "admin"})
+OPERATOR_ROLES: frozenset[Role] = frozenset({"vetting_officer", "auctioneer", "clerk", "settlement_officer", "admin"})
 TokenKind = Literal["session", "api"]
 TokenCode = Literal["token_invalid", "token_expired", "token_revoked"]
 

@@ -11,7 +11,9 @@ from aiohttp import web
 from auction.identity import OPERATOR_ROLES
 
 Via = Literal["none", "bearer", "cookie"]
-Principal = Literal["anonymous", "buyer", "consignor", "vetting_officer", "auctioneer", "settlement_officer", "admin"]
+Principal = Literal[
+    "anonymous", "buyer", "consignor", "vetting_officer", "auctioneer", "clerk", "settlement_officer", "admin"
+]
 
 
 class Caller(msgspec.Struct, frozen=True):
