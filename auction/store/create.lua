@@ -1,7 +1,8 @@
 -- Creates the lots of one sale that don't exist yet; an existing lot is left exactly as it is. Each lot created
 -- is written to the sale's journal with its terms, so that the record alone can replay it.
 -- KEYS: lots, opens, closes, journal, then one lot state key per lot.
--- ARGV: (lot, encoded state, start, end, journal entry) per lot.
+-- ARGV: (lot, encoded state, start, end, journal entry) per lot; start and end '' for a lot the clock doesn't open or
+-- close (a live lot: the rostrum does).
 local created = 0
 for i = 5, #KEYS do
   local at = (i - 5) * 5
@@ -9,8 +10,8 @@ for i = 5, #KEYS do
   if redis.call('HSETNX', KEYS[i], 'v', '0') == 1 then
     redis.call('HSET', KEYS[i], 's', state)
     redis.call('ZADD', KEYS[1], lot, lot)
-    redis.call('ZADD', KEYS[2], start_ms, lot)
-    redis.call('ZADD', KEYS[3], end_ms, lot)
+    if start_ms ~= '' then redis.call('ZADD', KEYS[2], start_ms, lot) end
+    if end_ms ~= '' then redis.call('ZADD', KEYS[3], end_ms, lot) end
     redis.call('XADD', KEYS[4], '*', 'j', entry)
     created = created + 1
   end

@@ -47,7 +47,7 @@ from redis.asyncio import Redis
 from auction import keys
 from auction.config import Durability, Writers
 from auction.engine.journal import JOURNAL_ENCODER, LotCreated, StandingSet
-from auction.engine.lot import LotState, LotTerms, new_lot
+from auction.engine.lot import LotState, LotTerms, new_lot, timers
 from auction.engine.messages import EVENT_DECODER, AnyCommand, AnyEvent, Rejected
 from auction.engine.standing import BidderStanding
 from auction.redis_adapter import decodes_responses
@@ -371,8 +371,16 @@ def _create_keys(sale: int, terms: list[LotTerms]) -> list[str]:
     return fixed + [keys.lot_state(sale, t.lot) for t in terms]
 
 
-def _create_args(terms: list[LotTerms]) -> list[bytes | int]:
-    args: list[bytes | int] = []
+def _create_args(terms: list[LotTerms]) -> list[bytes | int | str]:
+    """Each lot's timers are its format's (a timed lot: its start and end; a live lot: none, since the rostrum
+    opens and closes it, so the scheduler never does), "" for none, as the commit script writes them."""
+    args: list[bytes | int | str] = []
     for t in terms:
-        args += [t.lot, encode_state(new_lot(t)), t.start_ms, t.end_ms, JOURNAL_ENCODER.encode(LotCreated(t))]
+        state = new_lot(t)
+        opens, closes = timers(state)
+        args += [t.lot, encode_state(state), _score(opens), _score(closes), JOURNAL_ENCODER.encode(LotCreated(t))]
     return args
+
+
+def _score(at_ms: int | None) -> int | str:
+    return "" if at_ms is None else at_ms
