@@ -26,14 +26,15 @@ from auction.engine.ladder import DIAMOND_LADDER_USD, Ladder
 from auction.engine.lifecycle import Format
 from auction.engine.lot import LotTerms, SoftClose
 from auction.engine.premium import CHRISTIES_2023_USD, PremiumSchedule
+from auction.engine.state import LiveTerms
 
 Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
 
-# The formats a sale may be created in: those run end to end. The engine decides "live" lots too
-# (auction.engine.formats.FORMATS), but the store doesn't yet hand `decide` a sale's rostrum, nor the gateway take
-# an auctioneer's commands: the issue that wires them adds "live" here. Only a format the engine decides may be
-# listed (tests/test_catalog.py holds it so).
-RUNNABLE_FORMATS: frozenset[Format] = frozenset({"timed"})
+# The formats a sale may be created in: those run end to end. A live sale's lots are run from the rostrum (the
+# gateway takes the auctioneer's and the clerk's commands, auction/gateway/rostrum.py; the store holds the rostrum).
+# Only a format the engine decides may be listed (tests/test_catalog.py holds it so).
+RUNNABLE_FORMATS: frozenset[Format] = frozenset({"timed", "live"})
+MAX_MISSED_BID_WINDOW_MS = 60_000  # a "possible missed bid" a minute after the hammer would be a new bid
 
 
 class SaleRefused(Exception):
@@ -52,12 +53,14 @@ class UnsupportedFormat(SaleRefused):
 
 
 class SaleSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Per-sale rules; every default is DOMAIN.md's."""
+    """Per-sale rules; every default is DOMAIN.md's. `live` is how a live sale runs (online bids taken at once or
+    by the clerk, the missed-bid window, house bids); other formats ignore it."""
 
     ladder: Ladder = DIAMOND_LADDER_USD
     soft_close: SoftClose = SoftClose()
     premium: PremiumSchedule = CHRISTIES_2023_USD
     stagger_ms: int = 60_000  # lots close one after another, this far apart
+    live: LiveTerms = LiveTerms()
 
 
 class NewLot(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -123,6 +126,8 @@ def sale_problems(sale: NewSale) -> list[str]:
         problems.append("lots: lot numbers must be unique")
     if sale.first_close_ms <= sale.starts_at_ms:
         problems.append("first_close_ms: must be after starts_at_ms")
+    if not 0 <= sale.settings.live.missed_bid_window_ms <= MAX_MISSED_BID_WINDOW_MS:
+        problems.append(f"settings.live.missed_bid_window_ms: must be between 0 and {MAX_MISSED_BID_WINDOW_MS}")
     for lot in sale.lots:
         if lot.reserve > lot.low_estimate:
             problems.append(f"lots[{lot.lot}].reserve: may not exceed the low estimate")
@@ -156,6 +161,7 @@ def terms_for(sale: NewSale) -> list[LotTerms]:
                 consignor=lot.consignor_id,
                 format=sale.format,
                 premium=sale.settings.premium,
+                live=sale.settings.live,
             )
         )
     return terms
@@ -292,6 +298,7 @@ async def stored_terms(pg: asyncpg.Pool, sale_id: int) -> list[LotTerms]:
             consignor=r["consignor_id"],
             format=fmt,
             premium=settings.premium,
+            live=settings.live,
         )
         for r in rows
     ]
@@ -333,6 +340,17 @@ async def register(pg: asyncpg.Pool, sale_id: int, bidder_id: int, paddle: int, 
         paddle,
         limit,
     )
+
+
+async def company_with_paddle(pg: asyncpg.Pool, sale_id: int, paddle: int) -> int | None:
+    """The company an approved registration gave `paddle` in the sale (the bidder a clerk's floor, phone or
+    commission bid is for); None if nobody holds it."""
+    company: int | None = await pg.fetchval(
+        "SELECT company_id FROM registrations WHERE sale_id = $1 AND paddle = $2 AND status = 'approved'",
+        sale_id,
+        paddle,
+    )
+    return company
 
 
 async def paddle_of(pg: asyncpg.Pool, sale_id: int, company_id: int) -> int | None:

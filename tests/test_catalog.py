@@ -1,4 +1,5 @@
-"""The catalogue creates a sale only in a format the house runs; any other is refused, naming `format`."""
+"""The catalogue creates a sale only in a format the house runs (timed and live); any other is refused, naming
+`format`. A live sale's settings reach its lots' terms, whether built for the store or read back from the record."""
 
 from __future__ import annotations
 
@@ -8,27 +9,31 @@ import asyncpg
 import pytest
 
 from auction import catalog
-from auction.catalog import RUNNABLE_FORMATS, NewLot, NewSale, SaleRefused, UnsupportedFormat
+from auction.catalog import RUNNABLE_FORMATS, NewLot, NewSale, SaleRefused, SaleSettings, UnsupportedFormat
 from auction.diamonds import Diamond
 from auction.engine.formats import FORMATS
+from auction.engine.state import LiveTerms
 
 START = 1_700_000_000_000
 
 
-def sale_of(sale_id: int, sale_format: str, consignor: int = 1) -> NewSale:
+DEFAULTS = SaleSettings()
+
+
+def sale_of(sale_id: int, sale_format: str, consignor: int = 1, settings: SaleSettings = DEFAULTS) -> NewSale:
     stone = Diamond(carat_points=90, shape="Round", colour="G", clarity="VS2")
     lot = NewLot(lot=1, title="a round", consignor_id=consignor, diamond=stone, low_estimate=1000, high_estimate=2000,
                  reserve=500, opening=100)  # fmt: skip
     return NewSale(id=sale_id, name="formats", currency="USD", starts_at_ms=START, first_close_ms=START + 60_000,
-                   lots=[lot], format=sale_format)  # type: ignore[arg-type]  # fmt: skip
+                   lots=[lot], format=sale_format, settings=settings)  # type: ignore[arg-type]  # fmt: skip
 
 
 def test_every_runnable_format_is_one_the_engine_decides() -> None:
     assert RUNNABLE_FORMATS.issubset(FORMATS)
-    assert "timed" in RUNNABLE_FORMATS
+    assert {"timed", "live"} <= RUNNABLE_FORMATS
 
 
-@pytest.mark.parametrize("sale_format", ["live", "tender"])
+@pytest.mark.parametrize("sale_format", ["tender"])
 async def test_a_sale_in_a_format_not_run_yet_is_refused_naming_format(
     pg: asyncpg.Pool, new_sale_id: Callable[[], int], sale_format: str
 ) -> None:
@@ -48,3 +53,27 @@ async def test_a_timed_sale_is_created(pg: asyncpg.Pool, new_sale_id: Callable[[
     await catalog.insert_sale(pg, sale)
     summary = await catalog.sale_summary(pg, sale.id)
     assert summary is not None and (summary.format, summary.lots) == ("timed", 1)
+
+
+async def test_a_live_sales_settings_reach_its_lots_terms(pg: asyncpg.Pool, new_sale_id: Callable[[], int]) -> None:
+    consignor = await catalog.add_consignor(pg, "Ruth Abrams", "Abrams Fine Gems")
+    live = LiveTerms(auto_accept=False, missed_bid_window_ms=2_500, house_bids=True)
+    sale = sale_of(new_sale_id(), "live", consignor, SaleSettings(live=live))
+    assert catalog.sale_problems(sale) == []
+    await catalog.insert_sale(pg, sale)
+    built, stored = catalog.terms_for(sale), await catalog.stored_terms(pg, sale.id)
+    assert [(t.format, t.live) for t in built] == [("live", live)]
+    assert stored == built
+
+
+async def test_a_live_sale_takes_the_engines_defaults(pg: asyncpg.Pool, new_sale_id: Callable[[], int]) -> None:
+    consignor = await catalog.add_consignor(pg, "Ruth Abrams", "Abrams Fine Gems")
+    sale = sale_of(new_sale_id(), "live", consignor)
+    await catalog.insert_sale(pg, sale)
+    assert [t.live for t in await catalog.stored_terms(pg, sale.id)] == [LiveTerms()]
+
+
+@pytest.mark.parametrize("window_ms", [-1, 60_001])
+def test_a_missed_bid_window_out_of_bounds_is_a_problem(window_ms: int) -> None:
+    sale = sale_of(1, "live", settings=SaleSettings(live=LiveTerms(missed_bid_window_ms=window_ms)))
+    assert [problem.split(":")[0] for problem in catalog.sale_problems(sale)] == ["settings.live.missed_bid_window_ms"]
