@@ -5,7 +5,8 @@ The rules (DOMAIN.md "Maximum (proxy) bids", as eBay, Catawiki and Auctionet app
 - against a leader's hidden maximum M, a rival's bid A is answered by the leader's proxy at
   min(M, A + increment(A)); a rival maximum above M takes the lead at min(A, M + increment(M));
 - equal maximums: the earlier leads, at that amount;
-- the leader raising their maximum never raises the price, except to meet the reserve;
+- the leader raising their maximum never raises the price, except to meet the reserve; a raise must be worth
+  recording: at least one increment above their current maximum;
 - a maximum that reaches the reserve while the price is below it lifts the price to the reserve.
 
 With a `BidContext` (auction.engine.standing) a bid is also held to the buyer's standing and limit: each party
@@ -31,10 +32,13 @@ NO_LIMIT = 2**63 - 1  # the reach of a buyer held to no limit
 def amount_refusal(state: LotState, bid: PlaceBid) -> Rejected | None:
     """Why this bid can't be made on an open lot whatever the buyer's standing, or None."""
     if bid.bidder == state.leader:
+        # A leader's only move is a higher maximum, by at least one increment: a raise by a cent would be a
+        # record, a stream entry and a frame to every watcher for nothing (docs/RULES.md).
+        raise_to = state.next_bid(state.leader_max)
         if bid.kind == "bid":
-            return Rejected("already_leading", state.leader_max + 1)  # only a higher maximum is accepted
-        if bid.amount <= state.leader_max:
-            return Rejected("max_not_raised", state.leader_max + 1)
+            return Rejected("already_leading", raise_to)
+        if bid.amount < raise_to:
+            return Rejected("max_not_raised", raise_to)
         return None
     if bid.amount < state.next_minimum:
         return Rejected("too_low", state.next_minimum)

@@ -322,7 +322,7 @@ EBAY_CASES = [
     Case(
         "already_leading: a plain bid by the leader",
         [bid(A, 100, 2000), bid(A, 200, 3000)],
-        [(OPENED, ("bid", A, 100, 100)), Rejected("already_leading", 101)],  # only a higher maximum would do
+        [(OPENED, ("bid", A, 100, 100)), Rejected("already_leading", 125)],  # only a maximum one increment up
         price=100,
         leader=A,
     ),
@@ -332,19 +332,28 @@ EBAY_CASES = [
         [
             (OPENED, ("bid", A, 100, 1000)),
             (("bid", B, 500, 500), ("proxy", A, 550, "answer")),
-            Rejected("already_leading", 1001),  # only a maximum above their own would do
+            Rejected("already_leading", 1050),  # only a maximum an increment above their own would do
         ],
         price=550,
         leader=A,
     ),
     Case(
-        "max_not_raised: the leader's maximum can't be repeated or lowered",
-        [max_bid(A, 1000, 2000), max_bid(A, 1000, 3000), max_bid(A, 900, 4000), max_bid(A, 50, 5000)],
+        "max_not_raised: the leader's maximum can't be repeated, lowered, or raised by less than an increment",
+        [
+            max_bid(A, 1000, 2000),
+            max_bid(A, 1000, 3000),
+            max_bid(A, 900, 4000),
+            max_bid(A, 50, 5000),
+            max_bid(A, 1049, 6000),
+            max_bid(A, 1050, 7000),
+        ],
         [
             (OPENED, ("bid", A, 100, 1000)),
-            Rejected("max_not_raised", 1001),
-            Rejected("max_not_raised", 1001),
-            Rejected("max_not_raised", 1001),
+            Rejected("max_not_raised", 1050),
+            Rejected("max_not_raised", 1050),
+            Rejected("max_not_raised", 1050),
+            Rejected("max_not_raised", 1050),  # a raise of 49 cents is not worth a record: one increment is 50
+            (("raised", A, 1050),),
         ],
         price=100,
         leader=A,
