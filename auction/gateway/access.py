@@ -12,6 +12,10 @@ table names `role` (or `token` for an anonymous caller, who gets 401 and should 
 
 Anonymous callers keep watching sales and asking for quotes, as before: the public feed shows bidders only as
 paddle numbers, never an identity, a maximum or the reserve, which is all DOMAIN.md lets buyers see anyway.
+
+A live sale's rostrum: the auctioneer (and an admin) runs it, every message; the clerk does the console's jobs of
+DOMAIN.md "Live sales" only (takes floor and phone bids, takes or declines the online bid waiting, takes back the
+newest bid) and enters commission bids. Both watch the record feed, as every operator does.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ BUYERS: frozenset[Principal] = frozenset({"buyer"})
 ADMIN: frozenset[Principal] = frozenset({"admin"})
 SETTLEMENT: frozenset[Principal] = frozenset({"settlement_officer", "admin"})
 CONSIGNORS: frozenset[Principal] = frozenset({"consignor"})
+ROSTRUM: frozenset[Principal] = frozenset({"auctioneer", "admin"})  # runs a live sale's rostrum
+CLERKS: frozenset[Principal] = ROSTRUM | {"clerk"}  # the clerk's console jobs, and the auctioneer's own
 
 HTTP_RULES: dict[tuple[str, str], frozenset[Principal]] = {
     # the public catalogue and live state, as before
@@ -44,6 +50,9 @@ HTTP_RULES: dict[tuple[str, str], frozenset[Principal]] = {
     ("GET", "/api/openapi.json"): ANYONE,
     # bidding
     ("POST", "/api/sales/{sale}/lots/{lot}/bids"): BUYERS,
+    # a live sale's console: commission bids entered for a paddle, and the rostrum's view (auction/gateway/rostrum*)
+    ("POST", "/api/sales/{sale}/lots/{lot}/absentee"): CLERKS,
+    ("GET", "/api/sales/{sale}/rostrum"): OPERATORS,
     # identity
     ("POST", "/api/login"): ANYONE,
     ("POST", "/api/logout"): SIGNED_IN,
@@ -117,6 +126,21 @@ MESSAGE_RULES: dict[str, frozenset[Principal]] = {
     "max_bid": BUYERS,
     "quote": ANYONE,
     "time": ANYONE,
+    # a live sale's rostrum (auction/gateway/rostrum.py)
+    "open_lot": ROSTRUM,
+    "take_bid": CLERKS,
+    "set_ask": ROSTRUM,
+    "set_increment": ROSTRUM,
+    "accept_online_bid": CLERKS,
+    "decline_online_bid": CLERKS,
+    "fair_warning": ROSTRUM,
+    "hammer": ROSTRUM,
+    "pass_lot": ROSTRUM,
+    "reopen_lot": ROSTRUM,
+    "pause_lot": ROSTRUM,
+    "resume_lot": ROSTRUM,
+    "undo_bid": CLERKS,
+    "withdraw_lot": ROSTRUM,
 }
 
 

@@ -4,8 +4,10 @@ Gateway
  |- Hub          one reader per watched sale (fanout.py)
  |- Identities   who is calling: tokens, paddles, own lots, cached (identities.py, lookups.py)
  |- BidDesk      bids, for the websocket and the HTTP API; Quotes, premium-inclusive totals (desk.py)
- |- LiveChannel  GET /ws (channel.py), bids through the BidDesk, quotes through Quotes
+ |- RostrumDesk  a live sale's rostrum messages and commission bids, for the operators (rostrum.py)
+ |- LiveChannel  GET /ws (channel.py), bids through the BidDesk, quotes through Quotes, the rostrum's messages
  |- HttpApi      the JSON API and the watch page (http.py)
+ |- RostrumApi   commission bids and the console's view of a live sale (rostrum_http.py, console.py)
  |- AccountsApi  login, tokens, accounts, companies, registrations, consignor view, audit (accounts.py)
  |- authorise    the middleware that checks every route against access.HTTP_RULES (http.py)
  `- Metrics      GET /metrics (metrics.py)
@@ -29,6 +31,8 @@ from auction.gateway.fanout import Hub
 from auction.gateway.http import HttpApi, authorise_with, errors
 from auction.gateway.identities import Identities
 from auction.gateway.metrics import CONTENT_TYPE, Metrics
+from auction.gateway.rostrum import RostrumDesk
+from auction.gateway.rostrum_http import RostrumApi
 from auction.httpkit import TEXT, ErrorBody, Reply, Route, openapi_route
 from auction.store import LotStore
 
@@ -48,8 +52,10 @@ class Gateway:
         self.hub = Hub(redis, store, on_watchers=self.metrics.watchers_changed)
         self.identities = Identities(pg)
         self.desk = BidDesk(store, self.identities, self.metrics)
-        self.live = LiveChannel(self.hub, self.identities, self.desk, Quotes(pg, self.hub))
+        self.rostrum = RostrumDesk(store, self.identities, self.hub.terms)
+        self.live = LiveChannel(self.hub, self.identities, self.desk, Quotes(pg, self.hub), self.rostrum)
         self.http = HttpApi(redis, pg, store, self.hub, self.identities, self.desk)
+        self.rostrum_http = RostrumApi(store, self.hub, self.rostrum)
         self.accounts = AccountsApi(pg, store, self.identities, sanctioned)
 
     async def metrics_page(self, request: web.Request) -> web.Response:
@@ -64,7 +70,7 @@ class Gateway:
                    503: Reply("The token can't be checked now (PostgreSQL out of reach); try again", ErrorBody)}),
             Route("GET", "/metrics", self.metrics_page, "Prometheus metrics", {200: Reply("Metrics", media=TEXT)}),
         ]  # fmt: skip
-        return [*self.http.routes(), *self.accounts.routes(), *own]
+        return [*self.http.routes(), *self.rostrum_http.routes(), *self.accounts.routes(), *own]
 
     def application(self, routes: Sequence[Route]) -> web.Application:
         """An application serving `routes` (this gateway's and any others), each checked by the gateway's

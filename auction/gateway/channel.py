@@ -1,11 +1,12 @@
 """The live channel: GET /ws, the websocket that drives the protocol for every connection of this process.
 
 Like websockets' asyncio connection around its protocol object, this is the thin driver: it reads frames,
-decodes them (protocol.py), asks the bid desk (desk.py) or the hub (fanout.py), and queues the answers on the
-connection's outbox. Answers and events are written straight to the socket while it keeps up; only a socket
-that falls behind gets a queue and a task that drains it (fanout.Outbox), so a slow socket never blocks the
-reader or the fan-out. Each connection is bounded: messages a second (TokenBucket), refusals in a row, sales
-watched, bids in flight.
+decodes them (protocol.py), asks the bid desk (desk.py), the rostrum desk (rostrum.py: a live sale's operators'
+messages, each awaited in turn so the rostrum acts in the order it was told) or the hub (fanout.py), and queues
+the answers on the connection's outbox. Answers and events are written straight to the socket while it keeps up;
+only a socket that falls behind gets a queue and a task that drains it (fanout.Outbox), so a slow socket never
+blocks the reader or the fan-out. Each connection is bounded: messages a second (TokenBucket), refusals in a row,
+sales watched, bids in flight.
 
 Who is calling is resolved when connecting, by the `authorise` middleware (http.py) through identities.py; a
 bad token is refused with HTTP 401 before the upgrade. Every message is checked against
@@ -42,6 +43,7 @@ from auction.gateway.protocol import (
     Error,
     MaxBid,
     Quote,
+    RostrumMessage,
     Subscribe,
     Time,
     TimeReply,
@@ -50,6 +52,7 @@ from auction.gateway.protocol import (
     decode_client,
     encode,
 )
+from auction.gateway.rostrum import RostrumDesk
 from auction.httpkit import ANONYMOUS, CALLER_KEY, Caller
 from auction.store import Outcome
 
@@ -90,11 +93,12 @@ class TokenBucket:
 class LiveChannel:
     """GET /ws: every connection of this process."""
 
-    def __init__(self, hub: Hub, identities: Identities, desk: BidDesk, quotes: Quotes) -> None:
+    def __init__(self, hub: Hub, identities: Identities, desk: BidDesk, quotes: Quotes, rostrum: RostrumDesk) -> None:
         self.hub = hub
         self.identities = identities
         self.desk = desk
         self.quotes = quotes
+        self.rostrum = rostrum
         self.connections: set[Connection] = set()
         self.bid_tasks: set[asyncio.Task[None]] = set()  # bids waiting for a paddle lookup (held against GC)
 
@@ -222,7 +226,8 @@ class Connection:
             if isinstance(message, Bid | MaxBid):  # answered like any refused bid, so the client_id comes back
                 self.send(BidRejected(message.client_id, message.sale, message.lot, "not_allowed", 0))
                 return True
-            return await self._refuse(Error("not_allowed", "type", f"a {self.caller.role} may not send {tag!r}"))
+            refused = Error("not_allowed", "type", f"a {self.caller.role} may not send {tag!r}")
+            return await self._refuse(naming(refused, message))
         await self._guarded(lambda: self._dispatch(message, received_ms, received_perf), message)
         return True
 
@@ -270,6 +275,8 @@ class Connection:
                 self.send(await self.channel.quotes.quote(sale, lot, amount))
             case Time():
                 self.send(TimeReply(now_ms()))
+            case RostrumMessage():
+                self.send(await self.channel.rostrum.handle(self.caller, message, received_ms))
 
     async def _subscribe(self, message: Subscribe) -> None:
         sale = message.sale

@@ -1,6 +1,9 @@
 """The bid desk: a caller's bid turned into a command for the store and answered as the protocol says, and the
 premium-inclusive quotes a buyer asks for. Shared by the live channel (channel.py) and the HTTP API (http.py).
 
+In a live sale an online bid may be received without being taken yet: it waits for the clerk (`bid_waiting`, never
+an `ack`), or came just after the hammer and is noted for the auctioneer (`rejected too_late`).
+
 `failure` and `naming` are the edge's one mapping from what went wrong handling a message to the error that
 answers it, naming the bid it answers.
 """
@@ -17,14 +20,32 @@ import asyncpg
 import msgspec
 
 from auction import catalog
-from auction.engine.messages import BidAccepted, BidKind, MaxBidRaised, PlaceBid, Rejected
+from auction.engine.messages import (
+    BidAccepted,
+    BidKind,
+    LateBidNoted,
+    MaxBidRaised,
+    OnlineBidPending,
+    PlaceBid,
+    Rejected,
+)
 from auction.engine.premium import PremiumSchedule, all_in
 from auction.gateway.access import message_rule
 from auction.gateway.fanout import Hub
 from auction.gateway.identities import IDENTITY_TTL_S, Identities
 from auction.gateway.lookups import PG_OUT_OF_REACH, DatabaseUnavailable, TtlCache, ask_pg
 from auction.gateway.metrics import Metrics
-from auction.gateway.protocol import Ack, AnyClientMessage, Bid, BidRejected, Error, MaxBid, QuoteReply
+from auction.gateway.protocol import (
+    Ack,
+    AnyClientMessage,
+    Bid,
+    BidRejected,
+    BidWaiting,
+    Error,
+    MaxBid,
+    QuoteReply,
+    RostrumMessage,
+)
 from auction.httpkit import Caller
 from auction.store import Accepted, LotNotFound, LotStore, Outcome, StoreError, StoreUnavailable
 
@@ -32,7 +53,7 @@ log = logging.getLogger(__name__)
 
 SCHEDULE_TTL_S = IDENTITY_TTL_S  # a sale's premium schedule is cached as long as who is calling
 
-BidAnswer = Ack | BidRejected | Error
+BidAnswer = Ack | BidRejected | BidWaiting | Error
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +74,15 @@ INTERNAL = Error("internal", None, "the message could not be handled")
 
 
 def naming(error: Error, message: AnyClientMessage | BidTicket | Error) -> Error:
-    """`error` as the answer to `message`: when that is a bid it names it (client_id, sale, lot), so that a
-    client with several bids in flight knows which one failed. (An Error stands for a frame that could not be
-    decoded: decode_client named the bid in it if it could.)"""
-    if not isinstance(message, Bid | MaxBid | BidTicket | Error):
+    """`error` as the answer to `message`: when that is a bid it names it (client_id, sale, lot), a rostrum
+    message likewise (request_id, sale, lot), so that a client with several in flight knows which one failed. (An
+    Error stands for a frame that could not be decoded: decode_client named the bid or message in it if it could.)"""
+    if isinstance(message, RostrumMessage):
+        return msgspec.structs.replace(error, request_id=message.request_id, sale=message.sale, lot=message.lot)
+    if isinstance(message, Error):
+        return msgspec.structs.replace(error, client_id=message.client_id, sale=message.sale, lot=message.lot,
+                                       request_id=message.request_id)  # fmt: skip
+    if not isinstance(message, Bid | MaxBid | BidTicket):
         return error
     return msgspec.structs.replace(error, client_id=message.client_id, sale=message.sale, lot=message.lot)
 
@@ -122,17 +148,31 @@ class BidDesk:
             return naming(UNKNOWN_OUTCOME, t)
         if isinstance(outcome, Rejected):
             return self._answered(BidRejected(t.client_id, t.sale, t.lot, outcome.reason, outcome.next_amount), t)
-        return self._answered(_ack(caller, t, outcome), t)
+        return self._answered(_received(caller, t, outcome), t)
 
-    def _answered(self, answer: Ack | BidRejected, t: BidTicket) -> Ack | BidRejected:
-        reason = answer.reason if isinstance(answer, BidRejected) else None
-        self._metrics.bid_answered(reason, time.perf_counter() - t.received_perf)
+    def _answered(self, answer: Ack | BidRejected | BidWaiting, t: BidTicket) -> Ack | BidRejected | BidWaiting:
+        seconds = time.perf_counter() - t.received_perf
+        if isinstance(answer, BidWaiting):
+            self._metrics.bid_waiting(seconds)
+        else:
+            self._metrics.bid_answered(answer.reason if isinstance(answer, BidRejected) else None, seconds)
         return answer
 
 
 def may_bid(caller: Caller, t: BidTicket) -> bool:
     """Whether the caller's role may place this kind of bid at all (access.MESSAGE_RULES), as a company."""
     return "buyer" in message_rule(t.kind if t.kind == "bid" else "max_bid") and caller.company is not None
+
+
+def _received(caller: Caller, t: BidTicket, outcome: Accepted) -> Ack | BidRejected | BidWaiting:
+    """A bid the store committed something for: kept (`ack`), or in a live sale waiting for the clerk, or noted as
+    just too late for the hammer, which to the bidder is a refusal like any bid after the end."""
+    for event in outcome.events:
+        if isinstance(event, OnlineBidPending) and event.client_id == t.client_id:
+            return BidWaiting(t.client_id, t.sale, t.lot, event.amount)
+        if isinstance(event, LateBidNoted) and event.client_id == t.client_id:
+            return BidRejected(t.client_id, t.sale, t.lot, "too_late", 0)
+    return _ack(caller, t, outcome)
 
 
 def _ack(caller: Caller, t: BidTicket, outcome: Accepted) -> Ack:

@@ -29,6 +29,7 @@ from auction import keys
 from auction.engine.lot import LotState, LotTerms
 from auction.engine.messages import EVENT_DECODER, AnyEvent
 from auction.engine.views import lot_view, public_event
+from auction.gateway.console import console_of
 from auction.gateway.protocol import Error, EventFrame, RecordFrame, RecordSnapshot, Snapshot, encode, text_frame
 from auction.redis_adapter import REDIS_ERRORS
 from auction.store import LotStore
@@ -393,6 +394,11 @@ class Hub:
     def sales(self) -> list[int]:
         return list(self._feeds)
 
+    def watching(self, sale: int) -> int:
+        """How many watch the sale through this process (operators included)."""
+        feed = self._feeds.get(sale)
+        return 0 if feed is None else len(feed.watches)
+
     # ---- priming ------------------------------------------------------------------------------------------
 
     async def _prime(self, watch: Watch, resume: dict[int, int]) -> Error | None:
@@ -410,15 +416,16 @@ class Hub:
             if lot in resume:
                 await self._send_after(watch, lot, resume[lot])
             else:
-                self._send_snapshot(watch, state)
+                await self._send_snapshot(watch, state)
         return None
 
-    def _send_snapshot(self, watch: Watch, state: LotState) -> None:
+    async def _send_snapshot(self, watch: Watch, state: LotState) -> None:
+        """A lot's snapshot; an operator's is the record's, with a live lot's console fields as of the same seq."""
         sale, lot = state.terms.sale, state.terms.lot
         if watch.audience == "operator":
             record = RecordSnapshot(
                 sale, lot, now_ms(), lot_view(state), state.terms.reserve, state.leader, state.leader_max,
-                state.terms.consignor,
+                state.terms.consignor, await console_of(self.store, state),
             )  # fmt: skip
             watch.outbox.put(encode(record))
         else:

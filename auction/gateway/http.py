@@ -33,6 +33,7 @@ from auction.gateway.protocol import (
     Ack,
     Amount,
     BidRejected,
+    BidWaiting,
     ClientId,
     Error,
     TimeReply,
@@ -268,6 +269,8 @@ class HttpApi:
                 return reply(answer)
             case BidRejected():
                 return reply(answer, 403 if answer.reason in WHO_REFUSALS else 409)
+            case BidWaiting():  # received, not taken: the clerk decides (a live sale's online bid)
+                return reply(answer, 202)
             case Error():
                 return error_reply(info_of(answer))
 
@@ -309,7 +312,9 @@ class HttpApi:
             Route("GET", "/api/sales/{sale}/lots/{lot}/events", self.events, "A lot's public events, for polling",
                   {200: Reply("Events", EventPage), 400: bad, 404: missing}, query=(after, limit)),
             Route("POST", "/api/sales/{sale}/lots/{lot}/bids", self.bid, "Place a bid or a maximum bid",
-                  {200: Reply("Kept", Ack), 400: bad, 401: Reply("No or unknown token", ErrorBody),
+                  {200: Reply("Kept", Ack),
+                   202: Reply("A live sale's online bid, waiting for the clerk: not kept yet", BidWaiting),
+                   400: bad, 401: Reply("No or unknown token", ErrorBody),
                    403: Reply("Not a buyer (error not_allowed), or refused for who you are: rejected with reason "
                               "not_registered, not_approved, approval_expired, suspended, deposit_missing, own_lot",
                               BidRejected), 404: missing,

@@ -1,4 +1,5 @@
-"""Who is calling: the credentials a request carries, and the callers, paddles and own lots they stand for.
+"""Who is calling: the credentials a request carries, and the callers, paddles and own lots they stand for; and
+who holds a paddle, for the clerk.
 
 A bearer token (the `Authorization` header, or `?token=` for browsers' websockets) or the session cookie names
 an account with a role; no token is an anonymous caller; a malformed header is BadToken, and a tampered,
@@ -72,6 +73,7 @@ class Identities:
         self._token_ttl_s = token_ttl_s
         self._callers: TtlCache[str, TokenAnswer] = TtlCache()
         self._paddles: TtlCache[tuple[int, int], int | None] = TtlCache()
+        self._holders: TtlCache[tuple[int, int], int | None] = TtlCache()
         self._own_lots: TtlCache[tuple[int, int], frozenset[int]] = TtlCache()
 
     async def caller(self, token: str | None, via: Via = "bearer") -> Caller:
@@ -128,6 +130,18 @@ class Identities:
             lambda paddle: self._ttl_s if paddle else min(self._ttl_s, NO_PADDLE_TTL_S),
             "looking up a paddle",
             stands_in=lambda paddle: paddle is not None,
+        )
+
+    async def holder(self, sale: int, paddle: int) -> int | None:
+        """The company holding `paddle` in the sale (for a clerk's floor, phone or commission bid); None if nobody
+        does. Raises DatabaseUnavailable. Cached like a caller's own paddle, and for the same reasons."""
+        return await ask_pg(
+            self._holders,
+            (sale, paddle),
+            lambda: catalog.company_with_paddle(self._pg, sale, paddle),
+            lambda company: self._ttl_s if company else min(self._ttl_s, NO_PADDLE_TTL_S),
+            "looking up who holds a paddle",
+            stands_in=lambda company: company is not None,
         )
 
     async def own_lots(self, caller: Caller, sale: int) -> frozenset[int]:

@@ -76,6 +76,11 @@ class Metrics:
             self.bids.labels("rejected", reason).inc()
         self.ack_seconds.observe(seconds)
 
+    def bid_waiting(self, seconds: float) -> None:
+        """An online bid of a live sale received and waiting for the clerk: neither kept nor refused yet."""
+        self.bids.labels("waiting", "").inc()
+        self.ack_seconds.observe(seconds)
+
     def watchers_changed(self, delta: int) -> None:
         self.watchers.inc(delta)
 

@@ -8,12 +8,12 @@ becomes an `Error` naming the field, which the connection sends back and then ca
 from __future__ import annotations
 
 import struct
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import msgspec
 
-from auction.engine.messages import AnyEvent, RejectReason
-from auction.engine.views import AnyPublicEvent, LotView
+from auction.engine.messages import AnyEvent, RejectReason, RoomSource
+from auction.engine.views import AnyPublicEvent, LiveConsole, LotView
 from auction.httpkit import ErrorCode, Principal, error_field
 
 # Limits of the edge; PROTOCOL.md "Limits" repeats them for clients.
@@ -25,7 +25,12 @@ Amount = Annotated[int, msgspec.Meta(ge=1, le=MAX_AMOUNT)]
 SaleId = Annotated[int, msgspec.Meta(ge=1, le=2**53)]  # ids survive a round trip through JavaScript numbers
 LotNo = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
-ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern="^[A-Za-z0-9_.:-]+$")]
+# "(?!\n)$": Python's `$` also matches before a final newline, which would let "b-1\n" through.
+ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern="^[A-Za-z0-9_.:-]+(?!\n)$")]
+RequestId = ClientId  # an operator's id for a rostrum message: a resend with the same one gets the first answer
+Paddle = Annotated[int, msgspec.Meta(ge=1, le=999_999)]  # as registrations give them (gateway/accounts.py)
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]  # why the auctioneer did it, for the record
+MaybeReason = Annotated[str, msgspec.Meta(max_length=500)]
 
 
 # --- client -> server --------------------------------------------------------------------------------------------
@@ -72,7 +77,97 @@ class Time(ClientMessage, frozen=True, tag="time"):
     pass
 
 
-AnyClientMessage = Subscribe | Unsubscribe | Bid | MaxBid | Quote | Time
+# --- client -> server: a live sale's rostrum (the auctioneer and the clerk; access.MESSAGE_RULES) -----------------
+
+
+class RostrumMessage(ClientMessage, frozen=True):
+    """An operator's command for one lot of a live sale. `request_id` names it: the answer (`rostrum_ack`,
+    `rostrum_refused`, or an `error`) carries it, and a resend with the same one gets the first answer."""
+
+    sale: SaleId
+    lot: LotNo
+    request_id: RequestId
+
+
+class OpenLotMessage(RostrumMessage, frozen=True, tag="open_lot"):
+    """Open the lot at `ask` (null: its opening price); the absentee book executes against it."""
+
+    ask: Amount | None = None
+
+
+class TakeBidMessage(RostrumMessage, frozen=True, tag="take_bid"):
+    """A bid at the ask from the room: `paddle` is a registered buyer's (floor, phone), or the house's."""
+
+    paddle: Paddle
+    source: RoomSource
+
+
+class SetAskMessage(RostrumMessage, frozen=True, tag="set_ask"):
+    amount: Amount
+
+
+class SetIncrementMessage(RostrumMessage, frozen=True, tag="set_increment"):
+    amount: Amount
+
+
+class AcceptOnlineBidMessage(RostrumMessage, frozen=True, tag="accept_online_bid"):
+    pass
+
+
+class DeclineOnlineBidMessage(RostrumMessage, frozen=True, tag="decline_online_bid"):
+    reason: MaybeReason = ""
+
+
+class FairWarningMessage(RostrumMessage, frozen=True, tag="fair_warning"):
+    pass
+
+
+class HammerMessage(RostrumMessage, frozen=True, tag="hammer"):
+    pass
+
+
+class PassLotMessage(RostrumMessage, frozen=True, tag="pass_lot"):
+    pass
+
+
+class ReopenLotMessage(RostrumMessage, frozen=True, tag="reopen_lot"):
+    reason: Reason
+
+
+class PauseLotMessage(RostrumMessage, frozen=True, tag="pause_lot"):
+    reason: MaybeReason = ""
+
+
+class ResumeLotMessage(RostrumMessage, frozen=True, tag="resume_lot"):
+    pass
+
+
+class UndoBidMessage(RostrumMessage, frozen=True, tag="undo_bid"):
+    pass
+
+
+class WithdrawLotMessage(RostrumMessage, frozen=True, tag="withdraw_lot"):
+    reason: Reason
+
+
+AnyRostrumMessage = (
+    OpenLotMessage
+    | TakeBidMessage
+    | SetAskMessage
+    | SetIncrementMessage
+    | AcceptOnlineBidMessage
+    | DeclineOnlineBidMessage
+    | FairWarningMessage
+    | HammerMessage
+    | PassLotMessage
+    | ReopenLotMessage
+    | PauseLotMessage
+    | ResumeLotMessage
+    | UndoBidMessage
+    | WithdrawLotMessage
+)
+AnyClientMessage = Subscribe | Unsubscribe | Bid | MaxBid | Quote | Time | AnyRostrumMessage
+ROSTRUM_TAGS: tuple[str, ...] = tuple(str(kind.__struct_config__.tag) for kind in get_args(AnyRostrumMessage))
 
 
 # --- server -> client --------------------------------------------------------------------------------------------
@@ -110,7 +205,8 @@ class EventFrame(ServerMessage, frozen=True, tag="event"):
 
 
 class RecordSnapshot(ServerMessage, frozen=True, tag="record_snapshot"):
-    """Operators only: the public view of a lot plus what only the house sees (reserve, leader, maximum)."""
+    """Operators only: the public view of a lot plus what only the house sees (reserve, leader, maximum), and for a
+    lot of a live sale what the rostrum's console shows (`live`; null for other formats)."""
 
     sale: int
     lot: int
@@ -120,6 +216,7 @@ class RecordSnapshot(ServerMessage, frozen=True, tag="record_snapshot"):
     leader: int | None  # the leading bidder (company) id
     leader_max: int
     consignor: int
+    live: LiveConsole | None = None
 
 
 class RecordFrame(ServerMessage, frozen=True, tag="record"):
@@ -151,6 +248,35 @@ class BidRejected(ServerMessage, frozen=True, tag="rejected"):
     next_amount: int
 
 
+class BidWaiting(ServerMessage, frozen=True, tag="bid_waiting"):
+    """An online bid in a live sale, received and waiting for the clerk: not kept as a bid yet (that is `ack`).
+    What becomes of it comes in the public feed: a `bid` at your paddle, or `declined`."""
+
+    client_id: str
+    sale: int
+    lot: int
+    amount: int
+
+
+class RostrumAck(ServerMessage, frozen=True, tag="rostrum_ack"):
+    """A rostrum message done: `seq` is the lot's seq after it."""
+
+    request_id: str
+    sale: int
+    lot: int
+    seq: int
+
+
+class RostrumRefused(ServerMessage, frozen=True, tag="rostrum_refused"):
+    """A rostrum message the engine refused, with its reason; `next_amount` as for a refused bid (0: none)."""
+
+    request_id: str
+    sale: int
+    lot: int
+    reason: RejectReason
+    next_amount: int
+
+
 class QuoteReply(ServerMessage, frozen=True, tag="quote"):
     sale: int
     lot: int
@@ -165,8 +291,8 @@ class TimeReply(ServerMessage, frozen=True, tag="time"):
 
 class Error(ServerMessage, frozen=True, tag="error", omit_defaults=True):
     """The message was not acted on. An error that answers a bid names it (`client_id`, and `sale` and `lot`
-    where the frame gave them), so a client with several bids in flight knows which one failed; the three are
-    left out of every other error."""
+    where the frame gave them), so a client with several bids in flight knows which one failed; one that answers
+    a rostrum message names it by `request_id` the same way. They are left out of every other error."""
 
     code: ErrorCode
     field: str | None
@@ -174,10 +300,23 @@ class Error(ServerMessage, frozen=True, tag="error", omit_defaults=True):
     client_id: str | None = None
     sale: int | None = None
     lot: int | None = None
+    request_id: str | None = None
 
 
 AnyServerMessage = (
-    Welcome | Snapshot | EventFrame | RecordSnapshot | RecordFrame | Ack | BidRejected | QuoteReply | TimeReply | Error
+    Welcome
+    | Snapshot
+    | EventFrame
+    | RecordSnapshot
+    | RecordFrame
+    | Ack
+    | BidRejected
+    | BidWaiting
+    | RostrumAck
+    | RostrumRefused
+    | QuoteReply
+    | TimeReply
+    | Error
 )
 
 CLIENT_DECODER = msgspec.json.Decoder(AnyClientMessage)
@@ -222,17 +361,34 @@ class _BidName(msgspec.Struct, frozen=True):
     client_id: ClientId
 
 
+class _RequestName(msgspec.Struct, frozen=True):
+    """What names a rostrum message in a frame that is not valid otherwise (other fields ignored)."""
+
+    type: str
+    request_id: RequestId
+
+
 _BID_NAME_DECODER = msgspec.json.Decoder(_BidName)
+_REQUEST_NAME_DECODER = msgspec.json.Decoder(_RequestName)
 
 
 def naming_the_bid(error: Error, data: bytes) -> Error:
     """The error about a malformed frame, with the bid's client_id when the frame is a bid whose client_id is
-    itself valid: a client with several bids in flight learns which one was refused."""
+    itself valid (or the rostrum message's request_id): a client with several in flight learns which one was
+    refused."""
     try:
         name = _BID_NAME_DECODER.decode(data)
     except msgspec.DecodeError:  # not JSON, not a bid, or the client_id is what is wrong
-        return error
+        return _naming_the_request(error, data)
     return msgspec.structs.replace(error, client_id=name.client_id)
+
+
+def _naming_the_request(error: Error, data: bytes) -> Error:
+    try:
+        name = _REQUEST_NAME_DECODER.decode(data)
+    except msgspec.DecodeError:  # not JSON, or the request_id is what is wrong
+        return error
+    return msgspec.structs.replace(error, request_id=name.request_id) if name.type in ROSTRUM_TAGS else error
 
 
 def decode_client(frame: bytes | str) -> AnyClientMessage | Error:

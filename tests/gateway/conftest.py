@@ -14,8 +14,10 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from auction import catalog, identity, vetting
-from auction.catalog import NewLot, NewSale
+from auction.catalog import NewLot, NewSale, SaleSettings
 from auction.diamonds import Diamond
+from auction.engine.ladder import Band, Ladder
+from auction.engine.state import LiveTerms
 from auction.store import LotStore
 from ops.app import make_app
 
@@ -56,16 +58,29 @@ def stone(points: int = 152) -> Diamond:
 SaleMaker = Callable[..., Awaitable[NewSale]]
 
 
+FLAT_1000 = Ladder((Band(0, 1_000),))  # a live sale's ladder in the tests: after a bid at P the ask is P + 1,000
+
+
 @pytest.fixture
 def make_sale(pg: asyncpg.Pool, gateway: Running, new_sale_id: Callable[[], int]) -> SaleMaker:
-    """A timed sale open now, its lots closing `closes_in_s` from now; reserve below opening unless given."""
+    """A timed sale open now, its lots closing `closes_in_s` from now; reserve below opening unless given. With
+    `live` (the sale's LiveTerms), a live sale instead, on the FLAT_1000 ladder, its lots waiting for the rostrum."""
 
-    async def make(lots: int = 3, closes_in_s: int = 120, reserve: int = 50_000, opening: int = 10_000) -> NewSale:
+    async def make(
+        lots: int = 3,
+        closes_in_s: int = 120,
+        reserve: int = 50_000,
+        opening: int = 10_000,
+        live: LiveTerms | None = None,
+    ) -> NewSale:
         consignor = await catalog.add_consignor(pg, "Consignor", "Stones Ltd")
+        settings = SaleSettings(ladder=FLAT_1000, live=live) if live is not None else SaleSettings()
         sale = NewSale(
             id=new_sale_id(),
             name="Test sale",
             currency="USD",
+            format="live" if live is not None else "timed",
+            settings=settings,
             starts_at_ms=now_ms() - 1_000,
             first_close_ms=now_ms() + closes_in_s * 1000,
             lots=[
@@ -90,17 +105,17 @@ def make_sale(pg: asyncpg.Pool, gateway: Running, new_sale_id: Callable[[], int]
     return make
 
 
-BidderMaker = Callable[[int, int], Awaitable[tuple[catalog.Bidder, str]]]
+BidderMaker = Callable[..., Awaitable[tuple[catalog.Bidder, str]]]
 
 
 @pytest.fixture
 def make_bidder(pg: asyncpg.Pool, gateway: Running) -> BidderMaker:
-    """A bidder (an approved company, by fiat) registered in `sale` with `paddle`, its standing published to
-    the engine; returns (bidder, token)."""
+    """A bidder (an approved company, by fiat) registered in `sale` with `paddle` (and a bidding `limit`, all-in,
+    if given), its standing published to the engine; returns (bidder, token)."""
 
-    async def make(sale: int, paddle: int) -> tuple[catalog.Bidder, str]:
+    async def make(sale: int, paddle: int, limit: int | None = None) -> tuple[catalog.Bidder, str]:
         bidder, token = await catalog.add_bidder(pg, f"Bidder {paddle}", f"Company {paddle}")
-        await catalog.register(pg, sale, bidder.id, paddle)
+        await catalog.register(pg, sale, bidder.id, paddle, limit)
         await vetting.publish_standing(pg, gateway.store, sale, bidder.id)
         return bidder, token
 
@@ -109,7 +124,16 @@ def make_bidder(pg: asyncpg.Pool, gateway: Running) -> BidderMaker:
 
 # ---- people with roles ------------------------------------------------------------------------------------------
 
-PRINCIPALS = ("anonymous", "buyer", "consignor", "vetting_officer", "auctioneer", "settlement_officer", "admin")
+PRINCIPALS = (
+    "anonymous",
+    "buyer",
+    "consignor",
+    "vetting_officer",
+    "auctioneer",
+    "clerk",
+    "settlement_officer",
+    "admin",
+)
 
 
 @dataclass
@@ -146,7 +170,7 @@ def make_people(pg: asyncpg.Pool) -> PeopleMaker:
         made = await identity.create_account(pg, f"c-{tag}@x.test", "Consignor", None, "consignor",
                                              consignor_id=consignor)  # fmt: skip
         people["consignor"] = Person("consignor", made)
-        for role in ("vetting_officer", "auctioneer", "settlement_officer", "admin"):
+        for role in ("vetting_officer", "auctioneer", "clerk", "settlement_officer", "admin"):
             account = await identity.create_account(pg, f"{role}-{tag}@x.test", role.title(), None, role)  # type: ignore[arg-type]
             people[role] = Person(role, account)
         return people

@@ -12,29 +12,47 @@ import msgspec
 import pytest
 import websockets
 
-from auction.engine.views import AnyPublicEvent, BidShown, LotView
+from auction.engine.views import AnyPublicEvent, BidShown, Commission, LiveConsole, LotView, Waiting
 from auction.gateway.protocol import (
     CLIENT_DECODER,
     MAX_FRAME_BYTES,
     SERVER_DECODER,
+    AcceptOnlineBidMessage,
     Ack,
     AnyClientMessage,
     AnyServerMessage,
     Bid,
     BidderInfo,
     BidRejected,
+    BidWaiting,
+    DeclineOnlineBidMessage,
     Error,
     ErrorCode,
     EventFrame,
+    FairWarningMessage,
+    HammerMessage,
     MaxBid,
+    OpenLotMessage,
+    PassLotMessage,
+    PauseLotMessage,
     Quote,
     QuoteReply,
+    RecordSnapshot,
+    ReopenLotMessage,
+    ResumeLotMessage,
+    RostrumAck,
+    RostrumRefused,
+    SetAskMessage,
+    SetIncrementMessage,
     Snapshot,
     Subscribe,
+    TakeBidMessage,
     Time,
     TimeReply,
+    UndoBidMessage,
     Unsubscribe,
     Welcome,
+    WithdrawLotMessage,
     decode_client,
     encode,
     error_field,
@@ -49,9 +67,29 @@ CLIENT_EXAMPLES: list[tuple[str, Any]] = [
     ('{"type":"max_bid","sale":42,"lot":7,"amount":900000,"client_id":"m:1"}', MaxBid(42, 7, 900_000, "m:1")),
     ('{"type":"quote","sale":42,"lot":7,"amount":250000}', Quote(42, 7, 250_000)),
     ('{"type":"time"}', Time()),
-]
+    ('{"type":"open_lot","sale":42,"lot":9,"request_id":"r-1"}', OpenLotMessage(42, 9, "r-1")),
+    ('{"type":"open_lot","sale":42,"lot":9,"ask":100000,"request_id":"r-1"}', OpenLotMessage(42, 9, "r-1", 100_000)),
+    ('{"type":"take_bid","sale":42,"lot":9,"paddle":31,"source":"phone","request_id":"r-2"}',
+     TakeBidMessage(42, 9, "r-2", 31, "phone")),
+    ('{"type":"set_ask","sale":42,"lot":9,"amount":150000,"request_id":"r-3"}', SetAskMessage(42, 9, "r-3", 150_000)),
+    ('{"type":"set_increment","sale":42,"lot":9,"amount":5000,"request_id":"r-4"}',
+     SetIncrementMessage(42, 9, "r-4", 5_000)),
+    ('{"type":"accept_online_bid","sale":42,"lot":9,"request_id":"r-5"}', AcceptOnlineBidMessage(42, 9, "r-5")),
+    ('{"type":"decline_online_bid","sale":42,"lot":9,"request_id":"r-6"}', DeclineOnlineBidMessage(42, 9, "r-6")),
+    ('{"type":"fair_warning","sale":42,"lot":9,"request_id":"r-7"}', FairWarningMessage(42, 9, "r-7")),
+    ('{"type":"hammer","sale":42,"lot":9,"request_id":"r-8"}', HammerMessage(42, 9, "r-8")),
+    ('{"type":"pass_lot","sale":42,"lot":9,"request_id":"r-9"}', PassLotMessage(42, 9, "r-9")),
+    ('{"type":"reopen_lot","sale":42,"lot":9,"reason":"missed","request_id":"r-10"}',
+     ReopenLotMessage(42, 9, "r-10", "missed")),
+    ('{"type":"pause_lot","sale":42,"lot":9,"request_id":"r-11"}', PauseLotMessage(42, 9, "r-11")),
+    ('{"type":"resume_lot","sale":42,"lot":9,"request_id":"r-12"}', ResumeLotMessage(42, 9, "r-12")),
+    ('{"type":"undo_bid","sale":42,"lot":9,"request_id":"r-13"}', UndoBidMessage(42, 9, "r-13")),
+    ('{"type":"withdraw_lot","sale":42,"lot":9,"reason":"gone","request_id":"r-14"}',
+     WithdrawLotMessage(42, 9, "r-14", "gone")),
+]  # fmt: skip
 
 VIEW = LotView(42, 7, 12, "open", 100_000, 260_000, 31, True, 280_000, 1, 2, 5, 1)
+LIVE = LiveConsole(130_000, 10_000, "floor", Waiting(5, 27, 130_000, "b-1"), None, [Commission(3, 31, 110_000)], [])
 SERVER_EXAMPLES: list[AnyServerMessage] = [
     Welcome(1_700_000_000_000, BidderInfo(3, "A. Dealer")),
     Welcome(1_700_000_000_000, None),
@@ -59,6 +97,11 @@ SERVER_EXAMPLES: list[AnyServerMessage] = [
     EventFrame(42, 7, 13, BidShown(13, 1_700_000_000_000, 31, 280_000, False, True, 300_000)),
     Ack("b-0001", 42, 7, 13, 280_000, True, 900_000),
     BidRejected("b-0002", 42, 7, "too_low", 300_000),
+    BidWaiting("b-0107", 42, 9, 130_000),
+    RostrumAck("r-1", 42, 9, 7),
+    RostrumRefused("r-2", 42, 9, "over_limit", 130_000),
+    RecordSnapshot(42, 9, 1, VIEW, 110_000, 3, 120_000, 2, LIVE),
+    Error("not_found", "paddle", "nobody holds paddle 77 in sale 42", None, 42, 9, "r-3"),
     QuoteReply(42, 7, 250_000, 65_000, 315_000),
     TimeReply(1_700_000_000_000),
     Error("invalid", "amount", "Expected `int` >= 1 - at `$.amount`"),
@@ -98,6 +141,7 @@ BAD_FRAMES: list[tuple[str, str, str | None]] = [
     ('{"type":"bid","sale":1,"lot":1,"amount":100,"client_id":""}', "invalid", "client_id"),
     ('{"type":"bid","sale":1,"lot":1,"amount":100,"client_id":"has space"}', "invalid", "client_id"),
     ('{"type":"bid","sale":1,"lot":1,"amount":100,"client_id":"' + "x" * 65 + '"}', "invalid", "client_id"),
+    ('{"type":"bid","sale":1,"lot":1,"amount":100,"client_id":"a-1\\n"}', "invalid", "client_id"),  # no newline
     ('{"type":"bid","sale":0,"lot":1,"amount":100,"client_id":"a"}', "invalid", "sale"),
     ('{"type":"bid","sale":1,"lot":-1,"amount":100,"client_id":"a"}', "invalid", "lot"),
     ('{"type":"bid","sale":1,"lot":1,"amount":100,"client_id":"a","max":900}', "invalid", "max"),
@@ -105,6 +149,20 @@ BAD_FRAMES: list[tuple[str, str, str | None]] = [
     ('{"type":"subscribe","sale":1,"lots":[1,-2]}', "invalid", "lots[1]"),
     ('{"type":"subscribe","sale":1,"resume":{"x":3}}', "invalid", "resume"),
     ('{"type":"subscribe","sale":1,"resume":{"3":-1}}', "invalid", "resume[...]"),
+    ('{"type":"open_lot","sale":1,"lot":1}', "invalid", "request_id"),
+    ('{"type":"open_lot","sale":1,"lot":1,"ask":0,"request_id":"r"}', "invalid", "ask"),
+    ('{"type":"open_lot","sale":1,"lot":1,"request_id":"r","bidder":3}', "invalid", "bidder"),
+    ('{"type":"take_bid","sale":1,"lot":1,"paddle":0,"source":"floor","request_id":"r"}', "invalid", "paddle"),
+    ('{"type":"take_bid","sale":1,"lot":1,"paddle":1000000,"source":"floor","request_id":"r"}', "invalid", "paddle"),
+    ('{"type":"take_bid","sale":1,"lot":1,"paddle":5,"source":"online","request_id":"r"}', "invalid", "source"),
+    ('{"type":"take_bid","sale":1,"lot":1,"paddle":5,"request_id":"r"}', "invalid", "source"),
+    ('{"type":"set_ask","sale":1,"lot":1,"amount":-1,"request_id":"r"}', "invalid", "amount"),
+    ('{"type":"set_increment","sale":1,"lot":1,"amount":10000000000001,"request_id":"r"}', "invalid", "amount"),
+    ('{"type":"reopen_lot","sale":1,"lot":1,"reason":"","request_id":"r"}', "invalid", "reason"),
+    ('{"type":"withdraw_lot","sale":1,"lot":1,"request_id":"r"}', "invalid", "reason"),
+    ('{"type":"pause_lot","sale":1,"lot":1,"reason":"' + "x" * 501 + '","request_id":"r"}', "invalid", "reason"),
+    ('{"type":"hammer","sale":1,"lot":0,"request_id":"r"}', "invalid", "lot"),
+    ('{"type":"hammer","sale":1,"lot":1,"request_id":"r e"}', "invalid", "request_id"),
 ]
 
 
@@ -129,6 +187,22 @@ MALFORMED_BIDS: list[tuple[str, str | None]] = [
     ('{"type":"bid","sale":1,"lot":1,"amount":100}', None),
     ('{"type":"quote","sale":1,"lot":1,"amount":-1,"client_id":"q-1"}', None),  # not a bid
 ]
+
+MALFORMED_ROSTRUM: list[tuple[str, str | None]] = [
+    ('{"type":"take_bid","sale":1,"lot":1,"paddle":0,"source":"floor","request_id":"r-1"}', "r-1"),
+    ('{"type":"hammer","sale":1,"lot":1,"request_id":"r-2","paddle":3}', "r-2"),
+    ('{"type":"hammer","sale":1,"lot":1,"request_id":"has space"}', None),  # the request_id is what's wrong
+    ('{"type":"quote","sale":1,"lot":1,"amount":-1,"request_id":"q-1"}', None),  # not a rostrum message
+]
+
+
+@pytest.mark.parametrize(("frame", "request_id"), MALFORMED_ROSTRUM)
+def test_a_malformed_rostrum_message_is_refused_by_its_request_id_when_that_is_valid(
+    frame: str, request_id: str | None
+) -> None:
+    error = decode_client(frame)
+    assert isinstance(error, Error) and error.code == "invalid"
+    assert (error.request_id, error.client_id) == (request_id, None)
 
 
 @pytest.mark.parametrize(("frame", "client_id"), MALFORMED_BIDS)
