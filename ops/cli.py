@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
@@ -20,6 +21,9 @@ from typing import Any, TypeVar
 import asyncpg
 
 from auction.config import Settings, SettingsError, admin_password, settings_from_env
+from ops.embedded import EmbeddedServerError
+from ops.listening import ListenError
+from ops.runner import StartError
 
 T = TypeVar("T")
 
@@ -51,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help="run everything" if name == "serve" else "run one gateway process")
         sub.add_argument("--host", default="127.0.0.1")
         sub.add_argument("--port", type=_positive, default=8080)
+        if name == "gateway":
+            sub.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)  # from `serve`
     commands.add_parser("worker", help="run the persister and the scheduler")
     demo = commands.add_parser("demo", help="a timed sale of diamonds with a crowd of bidder bots")
     demo.add_argument("--duration", type=_positive, default=60, help="seconds until the last lot's scheduled close")
@@ -103,6 +109,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                     settings.durability,
                     settings.sanctioned_countries,
                     settings.writers,
+                    _inherited_socket(args.listen_fd),
                 )
             )
         case "worker":
@@ -140,8 +147,9 @@ def _settlement(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _with_database(settings: Settings, action: Callable[[asyncpg.Pool, str], Awaitable[int]]) -> int:
-    """Run a command against the configured servers, or embedded ones started for it (and stopped after)."""
-    from ops.embedded import start_configured_services
+    """Run a command against the configured servers, or the state folder's embedded ones: those running (for
+    `auction serve`, say) are used and left running; if none are, they are started for it and stopped after."""
+    from ops.shared_services import start_configured_services
 
     services = await asyncio.to_thread(start_configured_services, settings)
     try:
@@ -154,6 +162,11 @@ async def _with_database(settings: Settings, action: Callable[[asyncpg.Pool, str
         services.stop()
 
 
+def _inherited_socket(fd: int | None) -> socket.socket | None:
+    """The listening socket `auction serve` bound and handed down, by its file descriptor."""
+    return None if fd is None else socket.socket(fileno=fd)
+
+
 def _required_urls(settings: Settings) -> tuple[str, str]:
     if not settings.redis_url or not settings.database_url:
         raise SettingsError("AUCTION_REDIS_URL and AUCTION_DATABASE_URL must be set (`auction serve` sets them)")
@@ -161,8 +174,8 @@ def _required_urls(settings: Settings) -> tuple[str, str]:
 
 
 async def _migrate(settings: Settings) -> int:
-    from ops.embedded import start_configured_services
     from ops.migrate import migrate
+    from ops.shared_services import start_configured_services
 
     services = await asyncio.to_thread(start_configured_services, settings)
     try:
@@ -189,8 +202,8 @@ def _admin_password() -> str:
 async def _create_admin(settings: Settings, email: str, name: str, password: str) -> int:
 
     from auction import identity
-    from ops.embedded import start_configured_services
     from ops.migrate import migrate
+    from ops.shared_services import start_configured_services
 
     services = await asyncio.to_thread(start_configured_services, settings)
     try:
@@ -214,18 +227,18 @@ async def _resync(settings: Settings, sale: int | None) -> int:
     from auction.redis_adapter import connect
     from auction.store import BACKGROUND_PRIORITY, service_store
 
-    redis_url, database_url = _required_urls(settings)
-    pg = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
-    redis = connect(redis_url)
-    store = service_store(redis, pg, writers=settings.writers, priority=BACKGROUND_PRIORITY)
-    try:
-        count = await vetting.resync(pg, store, sale)
-    finally:
-        await store.close()
-        await redis.aclose()
-        await pg.close()
-    print(f"published {count} standings")
-    return 0
+    async def resync(pg: asyncpg.Pool, redis_url: str) -> int:
+        redis = connect(redis_url)
+        store = service_store(redis, pg, writers=settings.writers, priority=BACKGROUND_PRIORITY)
+        try:
+            count = await vetting.resync(pg, store, sale)
+        finally:
+            await store.close()
+            await redis.aclose()
+        print(f"published {count} standings")
+        return 0
+
+    return await _with_database(settings, resync)
 
 
 async def _verify(settings: Settings, sale: int, lot: int | None) -> int:
@@ -247,5 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"auction: {exc}", file=sys.stderr)
         return 2
+    except (EmbeddedServerError, ListenError, StartError) as exc:
+        print(f"auction {args.command}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130

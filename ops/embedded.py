@@ -2,8 +2,10 @@
 
 Why this exists: `make demo` and `make test` must work on a fresh machine with nothing installed but Python,
 and must not disturb a Redis or PostgreSQL the machine already runs. So the servers we start never use a
-standard port: Redis listens on a free TCP port on 127.0.0.1 and PostgreSQL on a unix socket only (no TCP).
-Production passes URLs instead (see `start_services`), and nothing here runs.
+standard port: Redis listens on a free TCP port on 127.0.0.1, behind a password it generates, and PostgreSQL on
+a unix socket only (no TCP).
+Production passes URLs instead (see `start_services`), and nothing here runs. Commands run in one state folder
+share its servers (ops/shared_services.py).
 """
 
 from __future__ import annotations
@@ -12,14 +14,17 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import hashlib
 import importlib.util
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
-import warnings
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from auction.config import AppendFsync, Settings
+from auction.config import AppendFsync
 
 _T = TypeVar("_T")
 
@@ -96,9 +101,13 @@ def find_redis_server() -> Path:
 
 
 class EmbeddedRedis:
-    """One redis-server child process with an append-only file in `state_dir`.
+    """One redis-server child process with an append-only file in `state_dir`, on 127.0.0.1 behind a password.
 
-    `kill()` then `start()` brings it back on the same port and directory, so a test can check that what Redis
+    The password is generated here and written to a config file only its owner can read (an argument would show
+    in `ps`); the URL carries it, and every client is built from the URL (auction/redis_adapter.py), so nothing
+    else on the machine can read or change the auction's state on this port.
+
+    `kill()` then `start()` brings it back on the same port, password and directory, so a test can check that what Redis
     acknowledged before a SIGKILL is still there (with appendfsync always, it must be).
     """
 
@@ -109,6 +118,7 @@ class EmbeddedRedis:
         self.appendfsync = appendfsync
         self.binary = binary
         self.port: int | None = None
+        self.password = secrets.token_hex(24)
         self._proc: subprocess.Popen[bytes] | None = None
         self._atexit_registered = False
 
@@ -116,7 +126,11 @@ class EmbeddedRedis:
     def url(self) -> str:
         if self.port is None:
             raise EmbeddedServerError("EmbeddedRedis has not been started")
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    @property
+    def config_path(self) -> Path:
+        return self.state_dir / "redis.conf"
 
     @property
     def log_path(self) -> Path:
@@ -136,6 +150,7 @@ class EmbeddedRedis:
             return
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._stop_stale_server()
+        self._write_config()
         fixed_port = self.port is not None
         for _attempt in range(1 if fixed_port else 3):
             if not fixed_port:
@@ -170,10 +185,17 @@ class EmbeddedRedis:
             proc.kill()
             proc.wait()
 
+    def _write_config(self) -> None:
+        """The password, in a file only we can read (redis-server reads it once, at start)."""
+        fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as config:
+            config.write(f"requirepass {self.password}\n")
+
     def _command(self) -> list[str]:
         binary = self.binary or find_redis_server()
         return [
             str(binary),
+            str(self.config_path),
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--daemonize", "no",
@@ -187,8 +209,14 @@ class EmbeddedRedis:
 
     def _spawn_and_wait(self) -> bool:
         """Spawn and wait for PONG. False if the process exited early (typically: the port was taken)."""
+        # A session of its own: a Ctrl-C meant for the command that started it must not stop a server that other
+        # commands in the same state folder may be using (ops/shared_services.py); whoever stops it says so.
         self._proc = subprocess.Popen(
-            self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            self._command(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         assert self.port is not None
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -196,7 +224,7 @@ class EmbeddedRedis:
             if self._proc.poll() is not None:
                 self._proc = None
                 return False
-            if _redis_ping(self.port):
+            if redis_answers(self.port, self.password):
                 return True
             time.sleep(0.01)
         self.kill()
@@ -205,17 +233,7 @@ class EmbeddedRedis:
     def _stop_stale_server(self) -> None:
         """A previous run that was SIGKILLed leaves its redis-server running on our AOF: stop it first,
         since two servers appending to one file would corrupt it."""
-        try:
-            pid = int(self.pid_path.read_text().strip())
-        except (OSError, ValueError):
-            return
-        if pid == os.getpid() or not _pid_is_redis(pid):
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while time.monotonic() < deadline and _pid_is_redis(pid):
-            time.sleep(0.02)
+        stop_redis_by_pidfile(self.pid_path)
 
     def _register_atexit(self) -> None:
         """Safety net: never leave a redis-server behind when the interpreter exits normally."""
@@ -223,15 +241,49 @@ class EmbeddedRedis:
             atexit.register(self.stop)
             self._atexit_registered = True
 
+    def detach(self) -> None:
+        """Forget the process without stopping it: another process will stop it (by its pidfile)."""
+        self._proc = None
+        if self._atexit_registered:
+            atexit.unregister(self.stop)
+            self._atexit_registered = False
 
-def _redis_ping(port: int) -> bool:
-    """One raw RESP PING; +PONG means ready (while loading the AOF, Redis answers -LOADING instead)."""
+
+def stop_redis_by_pidfile(pid_path: Path) -> None:
+    """SIGTERM the redis-server whose pid is in `pid_path`, if it is one, and wait for it to go."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+        pid = int(pid_path.read_text().strip())
+    except (OSError, ValueError):
+        return
+    if pid == os.getpid() or not _pid_is_redis(pid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline and _pid_is_redis(pid):
+        time.sleep(0.02)
+
+
+def redis_answers(port: int, password: str, timeout_s: float = 0.5) -> bool:
+    """AUTH then PING in raw RESP; ready when PING answers +PONG (while loading the AOF it answers -LOADING)."""
+    request = _resp(b"AUTH", password.encode()) + _resp(b"PING")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+            sock.sendall(request)
+            replies = b""
+            while replies.count(b"\r\n") < 2:
+                chunk = sock.recv(256)
+                if not chunk:
+                    return False
+                replies += chunk
+            return replies.split(b"\r\n")[1].startswith(b"+PONG")
     except OSError:
         return False
+
+
+def _resp(*parts: bytes) -> bytes:
+    """A command as a RESP array of bulk strings (a password may hold anything)."""
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in parts)
 
 
 # ------------------------------------------------------------------------------------------ PostgreSQL
@@ -268,150 +320,178 @@ async def drop_database(url: str, dbname: str) -> None:
 
 
 class _PgBackend:
-    """How one PostgreSQL distribution is started and stopped."""
+    """One PostgreSQL distribution's programs (initdb, pg_ctl), driven by us: the `pgserver` wheel's or those on
+    PATH. We drive the wheel's programs ourselves rather than through pgserver's PostgresServer, which, run as
+    root, adds a system account and opens every folder above its data folder to everyone (0755), and runs initdb
+    under the caller's locale, which fails when LANG names a locale the machine hasn't generated."""
 
-    def start(self, pgdata: Path) -> str:
-        """Start the server; return a DSN for its `postgres` database."""
-        raise NotImplementedError
-
-    def stop(self, pgdata: Path) -> None:
-        raise NotImplementedError
-
-    def forget(self) -> None:
-        """Drop what the backend holds about a server that was killed, so that `start` starts a new one."""
-
-
-class _PgserverBackend(_PgBackend):
-    """The `pgserver` wheel: PostgreSQL binaries from PyPI, on a unix socket in the data folder, no TCP."""
-
-    def __init__(self) -> None:
-        self._server: Any = None
-
-    def start(self, pgdata: Path) -> str:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset; harmless here
-            from pgserver.postgres_server import get_server
-
-            # cleanup_mode=None: we stop it ourselves. Its own 'stop' mode counts handle pids in a file, and one
-            # crashed process left in that file would keep the server running forever.
-            self._server = get_server(pgdata, cleanup_mode=None)
-        uri: str = self._server.get_uri()
-        return uri
-
-    def stop(self, pgdata: Path) -> None:
-        from pgserver._commands import POSTGRES_BIN_PATH
-
-        server = self._drop_handle()
-        if server is None:
-            return
-        pg_ctl = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(server.pgdata), "-w", "-m", "fast", "stop"]
-        # check=False: a server that is already stopped is what we want.
-        subprocess.run(pg_ctl, user=server.system_user, capture_output=True, check=False, cwd="/")
-
-    def forget(self) -> None:
-        self._drop_handle()
-
-    def _drop_handle(self) -> Any:
-        """Drop pgserver's per-process handle and instance cache, so a later start() on the same folder really
-        starts a server instead of returning the cached (stopped or killed) one. Returns the handle, if any."""
-        from pgserver.postgres_server import PostgresServer
-
-        server, self._server = self._server, None
-        if server is not None:
-            server._cleanup()
-            atexit.unregister(server._cleanup)
-            PostgresServer._instances.pop(server.pgdata, None)
-        return server
-
-
-class _PathBackend(_PgBackend):
-    """`initdb` and `pg_ctl` found on PATH (a system PostgreSQL install), on a unix socket in the data folder."""
-
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, name: str, bin_dir: Path) -> None:
+        self.name = name
         self.bin_dir = bin_dir
-        # PostgreSQL refuses to run as root; in a root container, run it as an unprivileged account.
-        self.user = _unprivileged_user() if hasattr(os, "geteuid") and os.geteuid() == 0 else None
 
     def start(self, pgdata: Path) -> str:
-        socket_dir = pgdata
-        if len(str(socket_dir / ".s.PGSQL.5432")) > 100:  # sun_path is ~104 bytes
-            raise EmbeddedServerError(f"{pgdata} is too long for a unix socket path; use a shorter state folder")
-        if self.user is not None:
-            _hand_over(pgdata, self.user)
+        """Initialise the folder if new, start the server on a unix socket only; a DSN for its `postgres` database."""
+        account = _account_for(pgdata) if _running_as_root() else None
+        socket_dir = _socket_dir_for(pgdata)
+        if account is not None:
+            _hand_over(pgdata, socket_dir, account, self.bin_dir)
+        runner = _PgRunner(self.bin_dir, account)
         if not (pgdata / "PG_VERSION").exists():
-            self._run("initdb", ["-D", str(pgdata), "--auth=trust", "-U", "postgres", "--encoding=UTF8"])
-        if self._status(pgdata):  # left running by a run that crashed: adopt it rather than fail
-            return f"postgresql://postgres@/postgres?host={socket_dir}"
-        self._run(
-            "pg_ctl",
-            ["-D", str(pgdata), "-w", "-t", str(int(START_TIMEOUT_S)), "-l", str(pgdata / "log"),
-             "-o", f"-h '' -k {socket_dir}", "start"],
-        )  # fmt: skip
+            runner.run("initdb", ["-D", str(pgdata), "--auth=trust", "-U", "postgres", "--encoding=UTF8",
+                                  f"--locale={initdb_locale()}"])  # fmt: skip
+        if not runner.succeeds("pg_ctl", ["-D", str(pgdata), "status"]):  # else: left running by a crashed run
+            runner.run(
+                "pg_ctl",
+                ["-D", str(pgdata), "-w", "-t", str(int(START_TIMEOUT_S)), "-l", str(pgdata / "log"),
+                 "-o", f"-h '' -k {socket_dir}", "start"],
+            )  # fmt: skip
         return f"postgresql://postgres@/postgres?host={socket_dir}"
 
     def stop(self, pgdata: Path) -> None:
-        with contextlib.suppress(EmbeddedServerError):  # already stopped
-            self._run("pg_ctl", ["-D", str(pgdata), "-w", "-m", "fast", "stop"])
+        account = _account_for(pgdata) if _running_as_root() else None
+        # An already stopped server is what we want: pg_ctl's complaint about it is no error here.
+        _PgRunner(self.bin_dir, account).succeeds("pg_ctl", ["-D", str(pgdata), "-w", "-m", "fast", "stop"])
 
-    def _status(self, pgdata: Path) -> bool:
-        try:
-            self._run("pg_ctl", ["-D", str(pgdata), "status"])
-            return True
-        except EmbeddedServerError:
-            return False
 
-    def _run(self, exe: str, args: list[str]) -> None:
-        # Drop the group and supplementary groups too: still in group root, a 0701 root folder above the data
-        # folder would be judged by its group bits and refuse traversal.
-        as_user: dict[str, Any] = {}
-        if self.user is not None:
-            as_user = {"user": self.user, "group": _primary_group(self.user), "extra_groups": []}
-        result = subprocess.run(
-            [str(self.bin_dir / exe), *args], capture_output=True, text=True, check=False, cwd="/", **as_user
-        )
+@dataclass(frozen=True)
+class _PgRunner:
+    """Runs PostgreSQL's programs, as `account` when we are root (PostgreSQL refuses to run as root)."""
+
+    bin_dir: Path
+    account: str | None
+
+    def run(self, exe: str, args: list[str]) -> None:
+        result = self._call(exe, args)
         if result.returncode != 0:
-            raise EmbeddedServerError(f"{exe} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+            said = "\n".join(text.strip() for text in (result.stdout, result.stderr) if text.strip())
+            raise EmbeddedServerError(f"{exe} failed (exit {result.returncode}):\n{said}")
+
+    def succeeds(self, exe: str, args: list[str]) -> bool:
+        return self._call(exe, args).returncode == 0
+
+    def _call(self, exe: str, args: list[str]) -> subprocess.CompletedProcess[str]:
+        # Drop the group and supplementary groups too: still in group root, a folder above the data folder would
+        # be judged by its group bits.
+        as_account: dict[str, Any] = {}
+        if self.account is not None:
+            as_account = {"user": self.account, "group": _primary_group(self.account), "extra_groups": []}
+        return subprocess.run(
+            [str(self.bin_dir / exe), *args], capture_output=True, text=True, check=False, cwd="/", **as_account
+        )
 
 
-def _unprivileged_user() -> str:
+def initdb_locale() -> str:
+    """C.UTF-8 where the C library has it (glibc 2.35+ always does), else C: locales that exist without being
+    generated. initdb otherwise takes the caller's LANG, and over SSH that often names a locale the machine
+    hasn't generated ("invalid locale settings"). Asked of a child, since setting a locale is process-wide."""
+    probe = "import locale; locale.setlocale(locale.LC_ALL, 'C.UTF-8')"
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=False)
+    return "C.UTF-8" if found.returncode == 0 else "C"
+
+
+def _running_as_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _account_for(pgdata: Path) -> str:
+    """Whom PostgreSQL runs as when we are root: the owner of a data folder already made, else an account the
+    system has (postgres, else nobody). None is ever created: adding accounts is the host's business."""
     import pwd
 
+    with contextlib.suppress(OSError, KeyError):
+        owner = (pgdata / "PG_VERSION").stat().st_uid
+        if owner != 0:
+            return pwd.getpwuid(owner).pw_name
     for name in ("postgres", "nobody"):
         with contextlib.suppress(KeyError):
             pwd.getpwnam(name)
             return name
-    raise EmbeddedServerError("running as root and no 'postgres' or 'nobody' account to run PostgreSQL as")
+    raise EmbeddedServerError(
+        "running as root, and there is no 'postgres' or 'nobody' account to run PostgreSQL as (it refuses to run"
+        " as root): add one, or give AUCTION_DATABASE_URL"
+    )
 
 
-def _primary_group(user: str) -> int:
+def _primary_group(account: str) -> int:
     import pwd
 
-    return pwd.getpwnam(user).pw_gid
+    return pwd.getpwnam(account).pw_gid
 
 
-def _hand_over(pgdata: Path, user: str) -> None:
-    """Give `user` the data folder and the right to traverse (not list) every folder above it."""
+SOCKET_NAME_MAX = 100  # sun_path holds 104 bytes on macOS, 108 on Linux
+
+
+def _socket_dir_for(pgdata: Path) -> Path:
+    """The data folder, unless its socket's path would be too long; then a short private folder in /tmp."""
+    if len(str(pgdata / ".s.PGSQL.5432")) <= SOCKET_NAME_MAX:
+        return pgdata
+    short = Path(tempfile.gettempdir()) / f"auction-pg-{hashlib.sha256(str(pgdata).encode()).hexdigest()[:12]}"
+    short.mkdir(mode=0o700, exist_ok=True)
+    return short
+
+
+def _hand_over(pgdata: Path, socket_dir: Path, account: str, bin_dir: Path) -> None:
+    """Give `account` the data folder, and the right to reach it and the programs. Folders above them that the
+    account can't traverse get the traverse bit for others (o+x: reach a known name, never list), and only after
+    saying so on stderr: the only change to the host, and one a state folder and a venv outside /root avoid."""
     import pwd
 
-    entry = pwd.getpwnam(user)
-    os.chown(pgdata, entry.pw_uid, entry.pw_gid)
-    for parent in pgdata.parents:
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod(mode | 0o001)
+    entry = pwd.getpwnam(account)
+    for own in {pgdata, socket_dir}:
+        os.chown(own, entry.pw_uid, entry.pw_gid)
+    closed = _closed_folders(account, [pgdata, socket_dir, bin_dir])
+    if not closed:
+        return
+    listed = ", ".join(f"{folder} ({_mode(folder):04o} -> {_mode(folder) | 0o001:04o})" for folder in closed)
+    print(
+        f"auction: running as root. PostgreSQL refuses to run as root, so the embedded one runs as {account!r},"
+        f" which can't reach its programs or data. Adding the traverse bit for others (o+x) to: {listed}."
+        " To change nothing, run as another user, keep the project outside these folders, or give"
+        " AUCTION_DATABASE_URL.",
+        file=sys.stderr,
+        flush=True,
+    )
+    for folder in closed:
+        folder.chmod(_mode(folder) | 0o001)
+
+
+def _mode(folder: Path) -> int:
+    return folder.stat().st_mode & 0o7777
+
+
+def _closed_folders(account: str, targets: list[Path]) -> list[Path]:
+    """The folders above `targets` that `account` can't traverse, judged as the kernel would by its uid and
+    primary group (it runs with no other group)."""
+    import pwd
+
+    entry = pwd.getpwnam(account)
+    closed: list[Path] = []
+    for folder in (folder for target in targets for folder in reversed(target.parents)):
+        stat = folder.stat()
+        if stat.st_uid == entry.pw_uid:
+            bit = 0o100
+        elif stat.st_gid == entry.pw_gid:
+            bit = 0o010
+        else:
+            bit = 0o001
+        if not stat.st_mode & bit and folder not in closed:
+            closed.append(folder)
+    return closed
 
 
 def _pick_pg_backend(prefer: str | None) -> _PgBackend:
-    """The pgserver wheel if importable, else a PostgreSQL on PATH. `prefer` forces one ('pgserver' or 'path')."""
+    """The pgserver wheel's programs if it is installed, else a PostgreSQL on PATH. `prefer` forces one
+    ('pgserver' or 'path')."""
     if prefer in (None, "pgserver"):
-        if importlib.util.find_spec("pgserver") is not None:
-            return _PgserverBackend()
+        wheel = importlib.util.find_spec("pgserver")
+        if wheel is not None and wheel.submodule_search_locations:
+            return _PgBackend("pgserver", Path(next(iter(wheel.submodule_search_locations))) / "pginstall" / "bin")
         if prefer == "pgserver":
             raise EmbeddedServerError("the pgserver wheel is not installed")
     initdb = shutil.which("initdb")
     if initdb is None:
         raise EmbeddedServerError("no pgserver wheel and no initdb on PATH: pip install pgserver")
-    return _PathBackend(Path(initdb).resolve().parent)
+    return _PgBackend("path", Path(initdb).resolve().parent)
 
 
 class EmbeddedPostgres:
@@ -429,7 +509,7 @@ class EmbeddedPostgres:
 
     @property
     def backend(self) -> str:
-        return "pgserver" if isinstance(self._backend, _PgserverBackend) else "path"
+        return self._backend.name
 
     @property
     def url(self) -> str:
@@ -444,8 +524,8 @@ class EmbeddedPostgres:
         self.state_dir.mkdir(mode=0o700, exist_ok=True)
         try:
             server_url = self._backend.start(self.state_dir)
-        except Exception as exc:
-            raise EmbeddedServerError(f"PostgreSQL did not start:\n{_log_tail(self.state_dir / 'log')}") from exc
+        except (EmbeddedServerError, OSError) as exc:
+            raise EmbeddedServerError(self._why_not_started(exc)) from exc
         self._server_url = server_url
         atexit.register(self.stop)
         try:
@@ -453,6 +533,14 @@ class EmbeddedPostgres:
         except BaseException:
             self.stop()
             raise
+
+    def _why_not_started(self, error: BaseException) -> str:
+        """What failed in its own words (initdb's or pg_ctl's output), and the server's log if it wrote one."""
+        why = f"PostgreSQL did not start: {error}"
+        log = self.state_dir / "log"
+        if log.exists():
+            why += f"\nthe end of its log, {log}:\n{_log_tail(log)}"
+        return why
 
     async def astart(self) -> None:
         await asyncio.to_thread(self.start)
@@ -467,6 +555,18 @@ class EmbeddedPostgres:
     async def astop(self) -> None:
         await asyncio.to_thread(self.stop)
 
+    def detach(self) -> None:
+        """Forget the server without stopping it: another process will stop it (`stop_any`)."""
+        if self._server_url is not None:
+            self._server_url = None
+            atexit.unregister(self.stop)
+
+    def stop_any(self) -> None:
+        """Stop the server running on this folder, if any, whoever started it."""
+        self.detach()
+        if (self.state_dir / "postmaster.pid").exists():
+            self._backend.stop(self.state_dir)
+
     def kill(self) -> None:
         """SIGKILL the postmaster and every backend, no shutdown checkpoint: the next `start()` on the same folder
         runs crash recovery, so only what was committed survives. For durability tests, as EmbeddedRedis.kill()."""
@@ -475,7 +575,6 @@ class EmbeddedPostgres:
         socket_dir = _socket_dir(self._server_url) or self.state_dir
         self._server_url = None
         atexit.unregister(self.stop)
-        self._backend.forget()
         _kill_postmaster(self.state_dir, socket_dir)
 
 
@@ -552,6 +651,7 @@ class Services:
     database_url: str
     _stoppers: list[Callable[[], None]] = field(default_factory=list, repr=False)
     startup_s: float = 0.0
+    embedded: list[EmbeddedServer] = field(default_factory=list, repr=False)  # the servers started for these
 
     def stop(self) -> None:
         while self._stoppers:
@@ -566,14 +666,15 @@ def start_services(
     pg_backend: str | None = None,
 ) -> Services:
     """Use the URLs given; start an embedded server under `state_dir` for each one missing (PostgreSQL from
-    `pg_backend`, as EmbeddedPostgres takes it).
+    `pg_backend`, as EmbeddedPostgres takes it). These servers are this caller's alone: commands that share a
+    state folder go through ops/shared_services.py, which calls this for the first of them.
 
     The two embedded servers start in parallel threads: PostgreSQL's initdb dominates, Redis rides along free.
     """
     began = time.monotonic()
     redis = None if redis_url else EmbeddedRedis(state_dir / "redis", appendfsync=appendfsync)
     postgres = None if database_url else EmbeddedPostgres(state_dir / "postgres", backend=pg_backend)
-    servers: list[EmbeddedRedis | EmbeddedPostgres] = [s for s in (redis, postgres) if s is not None]
+    servers: list[EmbeddedServer] = [s for s in (redis, postgres) if s is not None]
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         futures = [pool.submit(server.start) for server in servers]
         errors = [f.exception() for f in futures]
@@ -586,11 +687,8 @@ def start_services(
         database_url=database_url or (postgres.url if postgres else ""),
         _stoppers=[server.stop for server in servers],
         startup_s=time.monotonic() - began,
+        embedded=servers,
     )
 
 
-def start_configured_services(settings: Settings) -> Services:
-    """start_services as the settings say: their URLs, and embedded servers under their state folder for the rest."""
-    return start_services(
-        settings.state_dir, settings.redis_url, settings.database_url, settings.appendfsync, settings.embedded_pg
-    )
+EmbeddedServer = EmbeddedRedis | EmbeddedPostgres

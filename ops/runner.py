@@ -18,16 +18,23 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import msgspec
 
 from auction.config import Settings, environment_for
-from ops.embedded import Services, start_configured_services
+from ops.embedded import Services
+from ops.listening import listen
 from ops.migrate import migrate
+from ops.shared_services import start_configured_services
 
 RESTART_PAUSE_S = 1.0
 HEALTH_TIMEOUT_S = 30.0
+
+
+class StartError(RuntimeError):
+    """The group could not start: a child exited before the gateway answered its health check."""
 
 
 @dataclass
@@ -37,9 +44,14 @@ class Child:
     env: dict[str, str]
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
+    pass_fds: tuple[int, ...] = ()  # the gateway's listening socket
 
     async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(*self.argv, env=self.env)
+        self.process = await asyncio.create_subprocess_exec(*self.argv, env=self.env, pass_fds=self.pass_fds)
+
+    @property
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.returncode
 
     async def stop(self, grace_s: float = 5.0) -> None:
         if self.process is None or self.process.returncode is not None:
@@ -86,42 +98,50 @@ def _child_env(services: Services, settings: Settings) -> dict[str, str]:
     return environment_for(running) | {"PYTHONUNBUFFERED": "1"}
 
 
-async def wait_healthy(base_url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> None:
+async def wait_healthy(base_url: str, children: list[Child], timeout_s: float = HEALTH_TIMEOUT_S) -> None:
+    """Until the gateway answers its health check; a child that exits first fails the start at once (restarting
+    a child that can't start would only repeat its error)."""
     deadline = time.monotonic() + timeout_s
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
+            for child in children:
+                if child.exit_code is not None:
+                    raise StartError(f"the {child.name} exited with {child.exit_code} before the group was up")
             with contextlib.suppress(aiohttp.ClientError, OSError):
                 async with http.get(f"{base_url}/api/health") as reply:
                     if reply.status == 200:
                         return
             await asyncio.sleep(0.2)
-    raise RuntimeError(f"the gateway at {base_url} did not become healthy within {timeout_s:.0f} s")
+    raise StartError(f"the gateway at {base_url} did not become healthy within {timeout_s:.0f} s")
 
 
 @contextlib.asynccontextmanager
 async def process_group(settings: Settings, host: str, port: int) -> AsyncIterator[ProcessGroup]:
-    """Everything running, healthy, and stopped again on the way out."""
-    services = await asyncio.to_thread(start_configured_services, settings)
-    try:
-        await migrate(services.database_url)
-    except BaseException:
-        services.stop()
-        raise
-    env = _child_env(services, settings)
+    """Everything running, healthy, and stopped again on the way out. The port is taken first: if another
+    process has it, nothing is started (ListenError)."""
+    with listen(host, port) as listening:
+        services = await asyncio.to_thread(start_configured_services, settings)
+        try:
+            await migrate(services.database_url)
+        except BaseException:
+            services.stop()
+            raise
+        group = _group(services, _child_env(services, settings), host, port, listening.fileno())
+        try:
+            for child in group.children:
+                await child.start()
+            group._watch = [asyncio.create_task(group._supervise(child)) for child in group.children]
+            await wait_healthy(group.base_url, group.children)
+            yield group
+        finally:
+            await group.stop()
+
+
+def _group(services: Services, env: dict[str, str], host: str, port: int, listening_fd: int) -> ProcessGroup:
     python = [sys.executable, "-m", "auction"]
-    children = [
-        Child("gateway", [*python, "gateway", "--host", host, "--port", str(port)], env),
-        Child("worker", [*python, "worker"], env),
-    ]
-    group = ProcessGroup(services, children, f"http://{host}:{port}")
-    try:
-        for child in children:
-            await child.start()
-        group._watch = [asyncio.create_task(group._supervise(child)) for child in children]
-        await wait_healthy(group.base_url)
-        yield group
-    finally:
-        await group.stop()
+    gateway = [*python, "gateway", "--host", host, "--port", str(port), "--listen-fd", str(listening_fd)]
+    children = [Child("gateway", gateway, env, pass_fds=(listening_fd,)), Child("worker", [*python, "worker"], env)]
+    return ProcessGroup(services, children, f"http://{host}:{port}")
 
 
 async def serve_forever(settings: Settings, host: str, port: int) -> None:
@@ -131,5 +151,15 @@ async def serve_forever(settings: Settings, host: str, port: int) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with process_group(settings, host, port) as group:
-        print(f"auction: serving on {group.base_url}  (Redis {group.services.redis_url})", flush=True)
+        print(
+            f"auction: serving on {group.base_url}  (Redis {_without_password(group.services.redis_url)})", flush=True
+        )
         await stop.wait()
+
+
+def _without_password(url: str) -> str:
+    """A URL fit to print: the embedded Redis's carries its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))

@@ -9,15 +9,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from auction.config import Settings
-from ops.embedded import (
-    EmbeddedPostgres,
-    EmbeddedRedis,
-    EmbeddedServerError,
-    start_configured_services,
-    start_services,
-)
+from ops.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServerError, start_services
+from ops.shared_services import start_configured_services
 
 
 async def test_shared_redis_answers_ping(redis: Redis) -> None:
@@ -73,6 +69,27 @@ async def test_stop_and_start_keeps_data(embedded_redis_factory: Callable[..., E
         server.start()
 
     assert await _write_then_read_back(server, stop_and_start) == [str(i).encode() for i in range(200)]
+
+
+async def test_embedded_redis_answers_only_with_its_password(
+    embedded_redis_factory: Callable[..., EmbeddedRedis],
+) -> None:
+    """Finding 17 of issue 12: the embedded Redis had no password on its TCP port."""
+    server = embedded_redis_factory()
+    stranger = Redis(host="127.0.0.1", port=server.port or 0)
+    try:
+        with pytest.raises(RedisError, match=r"(?i)auth"):
+            await stranger.get("anything")
+    finally:
+        await stranger.aclose()
+    assert server.password in server.url
+    assert_password_kept_private(server)
+
+
+def assert_password_kept_private(server: EmbeddedRedis) -> None:
+    assert server.config_path.stat().st_mode & 0o777 == 0o600
+    pid = int(server.pid_path.read_text())
+    assert server.password.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()  # `ps` never shows it
 
 
 def test_redis_that_cannot_start_says_so(tmp_path: Path) -> None:
