@@ -23,7 +23,7 @@ import os
 import resource
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing.connection import Connection as Pipe
@@ -38,6 +38,8 @@ from loadtest import wire
 HIST_MAX_US = 120_000_000  # two minutes: anything slower is recorded as two minutes
 HIST_DIGITS = 3
 CONNECT_CONCURRENCY = 200  # websocket handshakes in flight at once
+CONNECT_ATTEMPTS = 6  # a watcher's tries at connecting (busy answers, resets, timeouts) before it counts as failed
+CONNECT_BACKOFF_S = 0.5  # the first pause after a reset or a timeout, doubled at each further one
 DRAIN_TIMEOUT_S = 15.0  # how long to wait for answers to bids already sent
 SLEEP_FLOOR_NS = 1_000_000  # the shortest sleep of the sender (the event loop's timers count milliseconds)
 
@@ -368,12 +370,56 @@ class BidderPool:
 Receipts = dict[tuple[int, int], list[int]]
 
 
+@dataclass
+class Connecting:
+    """How a watcher process's connections went: retries by cause (`busy` answers included), and failures, by
+    cause, of watchers that never connected. Reported as figures: a storm that the gateway refuses is a result."""
+
+    retried: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
+
+    async def connect(
+        self, open_one: Callable[[], Awaitable[wire.WireSocket]], gate: asyncio.Semaphore
+    ) -> wire.WireSocket | None:
+        """A connection made by `open_one`, retrying as the gateway asks (busy: after its Retry-After) or, after a
+        reset or a timeout, after a doubling pause; None once CONNECT_ATTEMPTS are spent."""
+        cause = "none"
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                async with gate:
+                    return await open_one()
+            except wire.HandshakeRefused as exc:
+                if exc.status != 503:
+                    self.failed[f"http_{exc.status}"] += 1
+                    return None
+                cause, pause = "busy", exc.retry_after_s or CONNECT_BACKOFF_S
+            except (OSError, TimeoutError, wire.WireError) as exc:
+                cause, pause = type(exc).__name__, CONNECT_BACKOFF_S * 2**attempt
+            self.retried[cause] += 1
+            await asyncio.sleep(pause)
+        self.failed[cause] += 1
+        return None
+
+
+async def _subscribed(ws_url: str, frame: bytes) -> wire.WireSocket:
+    ws = await wire.connect(ws_url, 60)
+    try:
+        ws.send_text(frame)
+        while _WATCH.decode(await ws.receive(60)).type != "snapshot":  # welcome, then a snapshot per lot
+            pass
+    except BaseException:
+        ws.close()
+        raise
+    return ws
+
+
 async def _watch_many(ws_url: str, sale: int, lots: list[int] | None, count: int, pipe: Pipe) -> None:
     receipts: Receipts = {}
     lagged = Counter[str]()
     stopping = False
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     frame = subscribe_frame(sale, lots)
+    connecting = Connecting()
 
     def on_text(data: bytes) -> None:
         now = time.monotonic_ns()
@@ -387,22 +433,13 @@ async def _watch_many(ws_url: str, sale: int, lots: list[int] | None, count: int
         if not stopping:
             lagged["closed"] += 1
 
-    async def connect() -> wire.WireSocket:
-        async with gate:
-            ws = await wire.connect(ws_url, 60)
-            ws.send_text(frame)
-            while _WATCH.decode(await ws.receive(60)).type != "snapshot":  # welcome, then a snapshot per lot
-                pass
+    subscribed = partial(_subscribed, ws_url, frame)
+    attempts = await asyncio.gather(*(connecting.connect(subscribed, gate) for _ in range(count)))
+    sockets = [ws for ws in attempts if ws is not None]
+    for ws in sockets:
         ws.listen(on_text)
         ws.on_close = on_close
-        return ws
-
-    try:
-        sockets = await asyncio.gather(*(connect() for _ in range(count)))
-    except Exception as exc:
-        pipe.send(("failed", repr(exc)))
-        return
-    pipe.send(("ready", len(sockets)))
+    pipe.send(("ready", len(sockets), dict(connecting.retried), dict(connecting.failed)))
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, pipe.recv)  # "stop"
     stopping = True
@@ -430,29 +467,44 @@ class WatcherFleet:
         self._pipes: list[Pipe] = []
         self._procs: list[Any] = []
         per, extra = divmod(total, processes)
-        for i in range(processes):
+        self._counts = [per + (1 if i < extra else 0) for i in range(processes)]
+        for count in self._counts:
             mine, theirs = ctx.Pipe()
-            count = per + (1 if i < extra else 0)
             proc = ctx.Process(target=watcher_main, args=(ws_url, sale, lots, count, theirs), daemon=True)
             self._pipes.append(mine)
             self._procs.append(proc)
         self.total = total
+        self.connected = 0
+        self.retried: Counter[str] = Counter()  # connection attempts retried, by cause (`busy` answers among them)
+        self.failed: Counter[str] = Counter()  # watchers that never connected, by cause
         self.lagged: Counter[str] = Counter()
 
     async def start(self, timeout_s: float = 120.0) -> None:
+        """Every watcher connected, or counted as failed: the fan-out is measured on those that connected."""
         for proc in self._procs:
             proc.start()
-        for pipe in self._pipes:
-            reply = await asyncio.wait_for(asyncio.to_thread(pipe.recv), timeout_s)
-            if reply[0] != "ready":
-                raise RuntimeError(f"a watcher process failed: {reply[1]}")
+        for pipe, count in zip(self._pipes, self._counts, strict=True):
+            try:
+                _tag, connected, retried, failed = await asyncio.wait_for(asyncio.to_thread(pipe.recv), timeout_s)
+            except (TimeoutError, EOFError, OSError) as exc:  # the process died or hung: its watchers failed
+                self.failed[f"process_{type(exc).__name__}"] += count
+                continue
+            self.connected += connected
+            self.retried.update(retried)
+            self.failed.update(failed)
 
     async def collect(self) -> Receipts:
+        """What every watcher received; a process that died is counted in `lagged` as process_lost."""
         receipts: Receipts = {}
         for pipe in self._pipes:
-            pipe.send("stop")
+            with contextlib.suppress(OSError):
+                pipe.send("stop")
         for pipe in self._pipes:
-            _tag, theirs, lagged = await asyncio.wait_for(asyncio.to_thread(pipe.recv), 120)
+            try:
+                theirs, lagged = await asyncio.wait_for(asyncio.to_thread(_receipts_from, pipe), 120)
+            except (TimeoutError, EOFError, OSError):
+                self.lagged["process_lost"] += 1
+                continue
             self.lagged.update(lagged)
             for key, times in theirs.items():
                 receipts.setdefault(key, []).extend(times)
@@ -466,6 +518,14 @@ class WatcherFleet:
         for proc in self._procs:
             if proc.is_alive():
                 proc.kill()
+
+
+def _receipts_from(pipe: Pipe) -> tuple[Receipts, dict[str, int]]:
+    """A watcher process's receipts (after its late "ready", if start() had stopped waiting for it)."""
+    while True:
+        message = pipe.recv()
+        if message[0] == "receipts":
+            return message[1], message[2]
 
 
 def fanout_histogram(

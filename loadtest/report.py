@@ -53,6 +53,12 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
         "fanout_from_ack_p99_ms_10000_watchers": ten.get("fanout_p99_ms_median"),
         "idle_10000_watchers_rss_mib": ten.get("rss_idle_mib"),
         "gateway_rss_before_watchers_mib": ten.get("rss_before_mib"),
+        # The 10,000 watchers connect at once, a reconnect storm: how many got in, how often the gateway said
+        # busy (or a connection was reset or timed out) before they did, and how many never did.
+        "watchers_connected_10000": ten.get("watchers_connected"),
+        "watcher_connect_retries_10000": ten.get("watcher_connect_retries"),
+        "watchers_failed_10000": ten.get("watchers_failed"),
+        "watchers_connect_s_10000": ten.get("connect_s"),
         "lost_acked_bids": raw["lost"]["lost_acked_bids"],
         "acked_bids_checked": raw["lost"]["acked_bids_checked"],
         "cores": raw["cores"],
@@ -137,6 +143,9 @@ def markdown(summary: dict[str, Any], raw: dict[str, Any]) -> str:
         f"{_fmt(summary['fanout_from_ack_p99_ms_10000_watchers'])} ms (10,000), which reads ~0 when the gateway "
         "writes the ack only after the whole fan-out (see docs/PERFORMANCE.md).",
         f"- Gateway RSS before the 10,000 watchers connected: {_fmt(summary['gateway_rss_before_watchers_mib'])} MiB.",
+        f"- The 10,000 watchers connecting at once: {_fmt(summary.get('watchers_connected_10000'))} connected in"
+        f" {_fmt(summary.get('watchers_connect_s_10000'))} s; retries {summary.get('watcher_connect_retries_10000')},"
+        f" never connected {summary.get('watchers_failed_10000')}.",
         "",
         "## Ramp (many lots, one gateway process)",
         "",

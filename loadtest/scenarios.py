@@ -231,7 +231,7 @@ async def hot_lot(
         fleet.kill()
     bench.keep(sale.id, result)
     e2e = new_histogram()
-    hist, missing = fanout_histogram(result.acks, receipts, watchers, e2e)
+    hist, missing = fanout_histogram(result.acks, receipts, fleet.connected, e2e)
     shares = " ".join(f"{role} {used:.2f}" for role, used in cores.items() if used >= 0.01)
     print(
         f"  hot lot: {_line(result)}; fan-out p99 {percentiles_ms(hist)['p99']:.1f} ms; cores used: {shares}",
@@ -246,6 +246,7 @@ async def hot_lot(
         "bid_due_to_watcher_ms": percentiles_ms(e2e),
         "fanout_missing": missing,
         "watchers_dropped": dict(fleet.lagged),
+        **connecting(fleet),
     }
 
 
@@ -355,7 +356,7 @@ async def fanout(
         fleet.kill()
     for result in results:
         e2e = new_histogram()
-        hist, missing = fanout_histogram(result.acks, receipts, watchers, e2e)
+        hist, missing = fanout_histogram(result.acks, receipts, fleet.connected, e2e)
         per_run.append(
             {
                 "acked": result.acked,
@@ -370,7 +371,8 @@ async def fanout(
     print(
         f"  fan-out {watchers}: p99 per run {p99s} ms (bid due -> watcher {e2e_p99s});"
         f" RSS idle {rss_idle:.0f} MiB (before {rss_before:.0f});"
-        f" connect {connect_s:.1f} s; dropped {dict(fleet.lagged)}",
+        f" connect {connect_s:.1f} s ({fleet.connected} connected, retried {dict(fleet.retried)},"
+        f" failed {dict(fleet.failed)}); dropped {dict(fleet.lagged)}",
         flush=True,
     )
     return {
@@ -386,6 +388,17 @@ async def fanout(
         "rss_after_mib": round(rss_busy, 1),
         "connect_s": round(connect_s, 2),
         "watchers_dropped": dict(fleet.lagged),
+        **connecting(fleet),
+    }
+
+
+def connecting(fleet: WatcherFleet) -> dict[str, Any]:
+    """How the watchers' connections went, as figures: connected, retries by cause (`busy` answers among them),
+    and watchers that never connected, by cause. A storm the gateway can't absorb is reported, never a crash."""
+    return {
+        "watchers_connected": fleet.connected,
+        "watcher_connect_retries": dict(fleet.retried),
+        "watchers_failed": dict(fleet.failed),
     }
 
 

@@ -34,6 +34,15 @@ class WireError(Exception):
     """The handshake was refused, or the peer broke the protocol."""
 
 
+class HandshakeRefused(WireError):
+    """The server answered the upgrade with another status: 503 `busy` carries a Retry-After (seconds)."""
+
+    def __init__(self, status_line: str, status: int, retry_after_s: float | None) -> None:
+        super().__init__(f"handshake refused: {status_line}")
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
 def client_frame(payload: bytes, opcode: int = OP_TEXT) -> bytes:
     """One final frame, masked with a fresh random key, as RFC 6455 requires of a client."""
     size = len(payload)
@@ -154,8 +163,11 @@ class WireSocket(asyncio.Protocol):
         head, self._buffer = bytes(self._buffer[:end]), self._buffer[end + 4 :]
         status, *lines = head.split(b"\r\n")
         headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(b":") for line in lines)}
-        if not status.startswith(b"HTTP/1.1 101") or headers.get(b"sec-websocket-accept") != self._accept:
-            self._fail(WireError(f"handshake refused: {status.decode(errors='replace')}"))
+        if not status.startswith(b"HTTP/1.1 101"):
+            self._fail(_refusal(status, headers.get(b"retry-after")))
+            return False
+        if headers.get(b"sec-websocket-accept") != self._accept:
+            self._fail(WireError("handshake refused: a wrong Sec-WebSocket-Accept"))
             return False
         self._handshaking = False
         self._opened.set_result(None)
@@ -215,6 +227,14 @@ class WireSocket(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
         self.closed = True
+
+
+def _refusal(status_line: bytes, retry_after: bytes | None) -> HandshakeRefused:
+    line = status_line.decode(errors="replace")
+    parts = line.split()
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    seconds = float(retry_after) if retry_after and retry_after.strip().isdigit() else None
+    return HandshakeRefused(line, status, seconds)
 
 
 async def connect(url: str, timeout_s: float = 30.0) -> WireSocket:
