@@ -3,14 +3,29 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every version installed is pinned here (pip, the build's setuptools, and all the packages with theirs):
+# a new release of ruff or mypy can't fail `make test` on an unchanged tree. `make lock` updates it, on purpose.
+CONSTRAINTS := constraints.txt
 
-.PHONY: demo test lint typecheck bench chaos serve clean
+.PHONY: demo test lint typecheck bench chaos serve clean lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet --constraint $(CONSTRAINTS) --upgrade pip
+	$(BIN)/pip install --quiet --constraint $(CONSTRAINTS) --build-constraint $(CONSTRAINTS) -e '.[dev,bench]'
 	touch $(STAMP)
+
+# The newest versions pyproject.toml allows, resolved in a scratch environment and written to constraints.txt.
+# Then `make test` (which reinstalls, since the file changed) and commit the file if it passes.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --upgrade pip setuptools
+	.venv-lock/bin/pip install --quiet -e '.[dev,bench]'
+	sed -n '/^#/p' $(CONSTRAINTS) > $(CONSTRAINTS).new
+	.venv-lock/bin/pip freeze --all --exclude-editable | grep -v '^wheel==' >> $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf .venv-lock
 
 demo: $(STAMP)
 	$(BIN)/auction demo
