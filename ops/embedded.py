@@ -427,6 +427,8 @@ def _socket_dir_for(pgdata: Path) -> Path:
         return pgdata
     short = Path(tempfile.gettempdir()) / f"auction-pg-{hashlib.sha256(str(pgdata).encode()).hexdigest()[:12]}"
     short.mkdir(mode=0o700, exist_ok=True)
+    if short.stat().st_uid not in (os.geteuid(), pgdata.stat().st_uid):  # made by someone else, to catch the socket
+        raise EmbeddedServerError(f"{short} belongs to another user; remove it, or use a shorter state folder")
     return short
 
 
@@ -495,7 +497,8 @@ def _pick_pg_backend(prefer: str | None) -> _PgBackend:
 
 
 class EmbeddedPostgres:
-    """A PostgreSQL whose data folder is `state_dir`, reachable only through a unix socket in that folder.
+    """A PostgreSQL whose data folder is `state_dir`, reachable only through a unix socket in that folder (or, if
+    that path is too long for a socket, in a private folder of its own in /tmp).
 
     `url` points at the `auction` database, created on first start.
     """
