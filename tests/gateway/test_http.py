@@ -92,8 +92,8 @@ async def test_bids_over_http(http: aiohttp.ClientSession, sale: NewSale, make_b
     async with http.post(url, json={"amount": 10_000, "client_id": "h3"}, headers=auth) as reply:
         rejected = await reply.json()
         assert reply.status == 409
-        # the leader can only raise their own maximum: the least that would be accepted is just above it
-        assert (rejected["reason"], rejected["next_amount"]) == ("already_leading", 40_001)
+        # the leader can only raise their own maximum, by an increment at least: $400 plus the band's $50
+        assert (rejected["reason"], rejected["next_amount"]) == ("already_leading", 45_000)
 
     _, rival = await make_bidder(sale.id, 22)
     rival_auth = {"Authorization": f"Bearer {rival}"}
