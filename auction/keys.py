@@ -1,8 +1,14 @@
 """Every Redis key the engine uses, in one place (arq's constants.py style).
 
 All keys of a sale carry the hash tag `{S}` so that a sale lives in one Redis Cluster slot and every atomic
-step (one Lua call) touches one slot. The only key outside a sale is `auction:sales`, global on purpose: the
-persister and the scheduler read it to find sales, and no atomic step ever touches it.
+step (one Lua call) touches one slot. The only keys outside a sale are `auction:sales` and `auction:retired`,
+global on purpose: the pollers read the first to find sales, the janitor the second to find sales to purge, and
+no atomic step ever touches either.
+
+How long each key lives (auction.janitor has the whole lifecycle): a sale's streams are trimmed once every
+consumer group has acknowledged them, keeping a tail; a lot's stream keeps its last events and never one the
+record lacks; an answer expires after the idempotency window; a finished sale leaves `auction:sales` once
+recorded and settled, and its keys go after a grace period, all but the fence and the retirement marker.
 
 Keys are returned as `str`; redis-py encodes them. Values under them are bytes (msgpack state, JSON events),
 so clients must be built with `decode_responses=False`.
@@ -10,8 +16,12 @@ so clients must be built with `decode_responses=False`.
 
 from __future__ import annotations
 
-# Set of the ids of every sale whose lots are loaded into Redis (read by the persister and the scheduler).
+# Set of the ids of the sales the pollers (persister, settlement, scheduler, metrics) look at: every sale whose
+# lots are loaded into Redis, until the janitor retires it (finished, recorded, settled). Whoever writes to a
+# retired sale's streams puts it back.
 ACTIVE_SALES = "auction:sales"
+# Sorted set sale -> when it was retired (ms): the sales whose keys the janitor purges after the grace period.
+RETIRED_SALES = "auction:retired"
 
 # Consumer group, on every sale's event and journal streams, through which the persister copies them to PostgreSQL.
 PERSISTER_GROUP = "persister"
@@ -53,9 +63,22 @@ def sale_events(sale: int) -> str:
     return f"{sale_prefix(sale)}:events"
 
 
-def sale_answers(sale: int) -> str:
-    """Hash: dedupe key "<bidder>:<client_id>" -> the encoded first answer, so a resent bid gets it again."""
-    return f"{sale_prefix(sale)}:answers"
+def answer(sale: int, dedupe: str) -> str:
+    """String, with an expiry (the idempotency window): the encoded first answer to the command whose dedupe key
+    ("<bidder>:<client_id>") this is, so a resent bid gets it again. A key per answer because a hash can't
+    expire its fields one by one (Redis 7.0), and one big hash expiring whole would stall Redis as it went."""
+    return f"{sale_prefix(sale)}:answer:{dedupe}"
+
+
+def sale_retired(sale: int) -> str:
+    """Hash, the sale's retirement marker: `at` (ms) while the sale is retired (out of ACTIVE_SALES), which every
+    write to the sale's streams deletes (and so puts the sale back); `purged` once its keys were purged. It
+    outlives the purge, so that a standing published later is known to belong to a finished sale."""
+    return f"{sale_prefix(sale)}:retired"
+
+
+RETIRED_AT_FIELD = "at"
+PURGED_FIELD = "purged"
 
 
 def sale_commits(sale: int) -> str:

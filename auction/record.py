@@ -63,6 +63,36 @@ async def load_lot_events(pg: asyncpg.Pool, sale: int, lot: int) -> list[AnyEven
     return [EVENT_DECODER.decode(row[0]) for row in rows]
 
 
+async def load_lot_events_between(
+    pg: asyncpg.Pool, sale: int, lot: int, after_seq: int, before_seq: int, limit: int
+) -> list[AnyEvent]:
+    """A lot's recorded events with after_seq < seq < before_seq, in seq order, at most `limit`: what the janitor
+    trimmed from the lot's stream in Redis (LotStore.events_after)."""
+    rows = await pg.fetch(
+        "SELECT data::text FROM lot_events WHERE sale_id = $1 AND lot_no = $2 AND seq > $3 AND seq < $4 "
+        "ORDER BY seq LIMIT $5",
+        sale,
+        lot,
+        after_seq,
+        before_seq,
+        limit,
+    )
+    return [EVENT_DECODER.decode(row[0]) for row in rows]
+
+
+async def recorded_prefixes(pg: asyncpg.Pool, sale: int, lots: Sequence[int]) -> dict[int, int]:
+    """Per lot, the highest seq up to which the record holds every event (seqs start at 1, without gaps: the
+    record holds 1..n exactly when it has n rows whose highest seq is n). A lot with a hole in its record (a
+    later event written first, for a moment) or none is left out."""
+    rows = await pg.fetch(
+        "SELECT lot_no, max(seq) AS last, count(*) AS n FROM lot_events WHERE sale_id = $1 AND lot_no = ANY($2) "
+        "GROUP BY lot_no",
+        sale,
+        list(lots),
+    )
+    return {row["lot_no"]: row["last"] for row in rows if row["last"] == row["n"]}
+
+
 async def load_sale_events(pg: asyncpg.Pool, sale: int) -> dict[int, list[AnyEvent]]:
     """Every lot's recorded events, in seq order."""
     rows = await pg.fetch("SELECT lot_no, data::text FROM lot_events WHERE sale_id = $1 ORDER BY lot_no, seq", sale)
@@ -127,8 +157,10 @@ __all__ = [
     "journal_row",
     "load_journal",
     "load_lot_events",
+    "load_lot_events_between",
     "load_sale_events",
     "rebuild_from_record",
+    "recorded_prefixes",
     "write_events",
     "write_journal",
 ]

@@ -132,6 +132,28 @@ async def test_concurrent_repeats_get_one_answer_and_one_set_of_events(
     assert await assert_consistent(store, redis, lot) == list(answers[0].events)
 
 
+async def test_an_answer_is_kept_for_the_idempotency_window_then_a_resend_is_decided_afresh(
+    redis: Redis, new_sale_id: Callable[[], int]
+) -> None:
+    store = LotStore(redis, idempotency_window_ms=400)
+    try:
+        terms = terms_for(new_sale_id())
+        await store.create_lots([terms])
+        first_bid = bid(T, 1, 100)
+        first = await send(store, terms, first_bid)
+        assert isinstance(first, Accepted)
+        answer = keys.answer(terms.sale, str(dedupe_key(first_bid)))
+        assert 0 < await redis.pttl(answer) <= 400  # each answer a key of its own, expiring on its own
+        assert await send(store, terms, first_bid) == first  # within the window: the first answer
+
+        await asyncio.sleep(0.5)
+        assert not await redis.exists(answer)
+        again = await send(store, terms, first_bid)  # decided afresh: the bidder leads already
+        assert isinstance(again, Rejected) and again.reason == "already_leading"
+    finally:
+        await store.close()
+
+
 # ---- batching and CAS --------------------------------------------------------------------------------------
 
 

@@ -15,18 +15,29 @@ from auction.config import Durability, Writers
 
 from .codec import Accepted, BidderRecord, Outcome, decode_answer, decode_state, encode_answer, encode_state
 from .committer import MAX_QUEUE_AGE_NS, StoreStats
-from .errors import FOREIGN_ERRORS, LotNotFound, StoreClosed, StoreError, StoreUnavailable, translate_errors
+from .errors import (
+    FOREIGN_ERRORS,
+    EventsTrimmed,
+    LotNotFound,
+    StoreClosed,
+    StoreError,
+    StoreUnavailable,
+    translate_errors,
+)
 from .lease import BACKGROUND_PRIORITY, GATEWAY_PRIORITY
 from .lot_store import LotStore, service_store
+from .planner import IDEMPOTENCY_WINDOW_MS
 
 __all__ = [
     "BACKGROUND_PRIORITY",
     "FOREIGN_ERRORS",
     "GATEWAY_PRIORITY",
+    "IDEMPOTENCY_WINDOW_MS",
     "MAX_QUEUE_AGE_NS",
     "Accepted",
     "BidderRecord",
     "Durability",
+    "EventsTrimmed",
     "LotNotFound",
     "LotStore",
     "Outcome",

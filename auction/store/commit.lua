@@ -3,20 +3,22 @@
 -- command of it was answered before (dedupe), and that every lot and bidder record it read is at the version
 -- it was decided against (CAS). Only if every check passes does it write.
 --
--- KEYS: answers, sale events, opens, closes, commits, journal, fence, rostrum, then (lot state, lot events) per
---       lot, then one key per bidder.
+-- KEYS: retired marker, sale events, opens, closes, commits, journal, fence, rostrum, then (lot state, lot
+--       events) per lot, then one key per bidder, then one answer key per dedupe key (last, in their order).
 -- ARGV[1]: one msgpack array of strings (planner.commit_args), read in order by `nextarg`:
 --   store id, this commit's token, the token of the commit it was decided on ('' = none in flight),
---   the fencing token it holds the sale with ('' = not held: the optimistic mode), the journal entry (JSON);
+--   the fencing token it holds the sale with ('' = not held: the optimistic mode), the journal entry (JSON),
+--   how long an answer is kept (ms: the idempotency window);
 --   n, dedupe keys...;
 --   n lots; per lot: lot, expected v, changed (0/1) [, new v, new s, open score, close score, n events,
 --   (seq, json)...];
 --   n bidders; per bidder: bidder, expected v ('' = not read: write without checking), n set, (field, value)...,
 --   n del, field...;
 --   the rostrum of a live sale: '' (the batch touches no live lot) | expected v, changed (0/1) [, block, last];
---   then n answers, (dedupe key, answer)...
+--   then n answers, answer... (one per dedupe key, in the same order).
 -- An empty open/close score removes the lot from that sorted set. A bidder key that is written gets v + 1.
--- Reply: {'ok', journal entry id} | {'fenced'} | {'chain'} | {'dup', {key, answer, ...}}
+-- Reply: {'ok', journal entry id, revived (1: the sale was retired, and this commit takes it out of retirement:
+--        the caller puts it back among the active sales)} | {'fenced'} | {'chain'} | {'dup', {key, answer, ...}}
 --      | {'stale', {{lot, v, s}...}, {{bidder, {HGETALL}}...}, {} or {HGETALL of the rostrum}}.
 -- On 'ok' the store's field in `commits` is the token.
 local args = cmsgpack.unpack(ARGV[1])
@@ -24,14 +26,16 @@ local pos = 0
 local function nextarg() pos = pos + 1; return args[pos] end
 
 local store, token, previous, fence, journal = nextarg(), nextarg(), nextarg(), nextarg(), nextarg()
+local answer_ttl = nextarg()
 if fence ~= '' and redis.call('GET', KEYS[7]) ~= fence then return {'fenced'} end
 if previous ~= '' and redis.call('HGET', KEYS[5], store) ~= previous then return {'chain'} end
 
 local ndedupe = tonumber(nextarg())
+local first_answer = #KEYS - ndedupe  -- the answer keys come last
 if ndedupe > 0 then
-  local wanted = {}
-  for i = 1, ndedupe do wanted[i] = nextarg() end
-  local found = redis.call('HMGET', KEYS[1], unpack(wanted))
+  local wanted, answer_keys = {}, {}
+  for i = 1, ndedupe do wanted[i] = nextarg(); answer_keys[i] = KEYS[first_answer + i] end
+  local found = redis.call('MGET', unpack(answer_keys))
   local answered = {}
   for i = 1, ndedupe do
     if found[i] then table.insert(answered, wanted[i]); table.insert(answered, found[i]) end
@@ -106,6 +110,7 @@ if rostrum.changed then
   redis.call('HINCRBY', KEYS[8], 'v', 1)
 end
 local nanswers = tonumber(nextarg())
-for _ = 1, nanswers do redis.call('HSET', KEYS[1], nextarg(), nextarg()) end
+for i = 1, nanswers do redis.call('SET', KEYS[first_answer + i], nextarg(), 'PX', answer_ttl) end
 redis.call('HSET', KEYS[5], store, token)
-return {'ok', redis.call('XADD', KEYS[6], '*', 'j', journal)}
+local revived = redis.call('HDEL', KEYS[1], 'at')  -- a write to a retired sale's journal brings it back
+return {'ok', redis.call('XADD', KEYS[6], '*', 'j', journal), revived}

@@ -66,6 +66,7 @@ from auction.config import Durability
 from auction.engine.lot import LotState
 from auction.engine.messages import AnyCommand, Rejected
 from auction.record import event_row, journal_row, write_events, write_journal
+from auction.redis_adapter import REDIS_ERRORS
 
 from .codec import (
     Accepted,
@@ -185,8 +186,10 @@ class Committer:
         fence_of: FenceOf,
         on_fenced: Callable[[int], None],
         reroute: Callable[[Pending], None],
+        idempotency_window_ms: int,
     ) -> None:
         self._redis = redis
+        self._window_ms = idempotency_window_ms
         self._id = store_id
         self.stats = stats
         self._durability = durability
@@ -381,7 +384,8 @@ class Committer:
         token = str(next(self._tokens))
         chain = Chain(self._id, token, self._newest_in_flight(sale), fence)
         journal = journal_entry(self._id, plan)
-        keys_, args = commit_keys(sale, plan, writes), commit_args(items, plan, writes, bidders, chain, journal)
+        keys_ = commit_keys(sale, plan, writes)
+        args = commit_args(items, plan, writes, bidders, chain, journal, answer_ttl_ms=self._window_ms)
         self._assume(sale, plan, writes, bidders)
         reply = asyncio.get_running_loop().create_future()
         commit = _Commit(sale, items, plan, writes, reply, 0, token, journal)
@@ -454,6 +458,8 @@ class Committer:
         verdict = None if error is not None else reply[0]
         if verdict == b"ok":
             self._slots.release()
+            if reply[2]:
+                await self._revive(commit.sale)
             await self._answer(commit, reply[1])
             return
         self._undo(commit)  # before the slot is free: nothing is decided on a commit that failed
@@ -479,6 +485,14 @@ class Committer:
             if reply[3]:
                 self._rostrums[commit.sale] = decode_rostrum(_fields(reply[3][0]))
             self._retry_later(self._take_stale(commit, reply[1]))
+
+    async def _revive(self, sale: int) -> None:
+        """The commit took a retired sale out of retirement: back among the active sales, so that the persister
+        records its journal entry. Best effort: if Redis fails here, the janitor notices and does it."""
+        try:
+            await revive_sale(self._redis, sale)
+        except REDIS_ERRORS:
+            log.warning("sale %s: putting it back among the active sales failed; the janitor will", sale)
 
     async def _answer(self, commit: _Commit, journal_id: bytes) -> None:
         if self._durability == "postgres":
@@ -616,6 +630,12 @@ class Committer:
         self._bidders[(sale, bidder)] = record
         while len(self._bidders) > MAX_CACHED_BIDDERS:
             del self._bidders[next(iter(self._bidders))]
+
+
+async def revive_sale(redis: Redis, sale: int) -> None:
+    """A retired sale that was just written to is active again: the pollers look at it until the janitor has
+    seen the write recorded and retires it once more."""
+    await redis.sadd(keys.ACTIVE_SALES, sale)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@
      +-- LotNotFound            the command or read names a lot that was never created
      +-- StoreUnavailable       Redis or PostgreSQL failed or is unreachable, or a sale's owner did not answer
      +-- StoreClosed            a command after close()
+     +-- EventsTrimmed          a lot's stream no longer holds the events asked for (the janitor trimmed them)
 
 Rejections by the rules (too low, too late, busy, ...) are outcomes, never exceptions. The persister, the
 scheduler and the streams follower raise the same tree, and settlement translates with the same map.
@@ -35,6 +36,15 @@ class StoreUnavailable(StoreError):
 
 class StoreClosed(StoreError):
     """The store was closed; it takes no more commands."""
+
+
+class EventsTrimmed(StoreError):
+    """A lot's stream in Redis no longer starts right after the seq asked for: the janitor trimmed older events
+    (only ever ones the record in PostgreSQL has). `first_seq` is the oldest the stream still holds (0: none)."""
+
+    def __init__(self, sale: int, lot: int, after_seq: int, first_seq: int) -> None:
+        super().__init__(f"sale {sale} lot {lot}: events after {after_seq} start at {first_seq} in Redis")
+        self.first_seq = first_seq
 
 
 # How PostgreSQL failing reaches us through asyncpg: the server's errors, the driver's own (a connection lost or

@@ -26,7 +26,12 @@ If a commit's reply is lost (connection dropped, owner gone), the outcome is unk
 StoreUnavailable and may resend with the same client id, which returns the first answer if the commit happened.
 
 Idempotence. A command with a dedupe key ("<bidder>:<client_id>", scoped to the sale) has its answer stored in
-the same atomic step; the commit script answers a repeat with it, wherever the repeat is sent.
+the same atomic step, for the idempotency window (planner.IDEMPOTENCY_WINDOW_MS); the commit script answers a
+repeat within it with the first answer, wherever the repeat is sent. After it, a repeat is decided afresh.
+
+Retired sales (auction.janitor). A write to a retired sale's journal (a commit, a lot created, a standing set)
+takes it out of retirement in the same atomic step, and the store puts it back among the active sales, so that
+the persister records the entry; the janitor retires it again once it has.
 """
 
 from __future__ import annotations
@@ -50,14 +55,16 @@ from auction.engine.journal import JOURNAL_ENCODER, LotCreated, StandingSet
 from auction.engine.lot import LotState, LotTerms, new_lot, timers
 from auction.engine.messages import EVENT_DECODER, AnyCommand, AnyEvent, Rejected
 from auction.engine.standing import BidderStanding
+from auction.record import load_lot_events_between
 from auction.redis_adapter import decodes_responses
 
 from .codec import Outcome, decode_bidder, decode_standing, decode_state, encode_standing, encode_state
-from .committer import MAX_QUEUE_AGE_NS, Committer, Pending, StoreStats
-from .errors import StoreClosed, StoreError, StoreUnavailable, translate_errors
+from .committer import MAX_QUEUE_AGE_NS, Committer, Pending, StoreStats, revive_sale
+from .errors import EventsTrimmed, StoreClosed, StoreError, StoreUnavailable, translate_errors
 from .forward import Forwarder
 from .lease import GATEWAY_PRIORITY, LEASE_MS, SaleLeases
-from .scripts import CREATE_LUA
+from .planner import IDEMPOTENCY_WINDOW_MS
+from .scripts import CREATE_LUA, STANDING_LUA
 
 ROUTE_TIMEOUT_NS = 8_000_000_000  # a command waits for a sale's owner past a dead owner's lease, not forever
 ROUTE_PAUSE_S = 0.05  # between attempts while a sale's lease is held by a store that doesn't answer
@@ -105,6 +112,7 @@ class LotStore:
         priority: int = GATEWAY_PRIORITY,
         monotonic_time: bool = False,
         lease_ms: int = LEASE_MS,
+        idempotency_window_ms: int = IDEMPOTENCY_WINDOW_MS,
     ) -> None:
         if durability == "postgres" and pg is None:
             raise ValueError("durability='postgres' needs a PostgreSQL pool")
@@ -112,6 +120,7 @@ class LotStore:
             raise ValueError("LotStore needs a Redis client with decode_responses=False (state is binary)")
         self.id = secrets.token_hex(6)  # this store among the sale's writers (commits, leases, replies)
         self._redis = redis
+        self._pg = pg  # where trimmed events are read from (events_after)
         self._closed = False
         self.stats = StoreStats()
         self._leases = (
@@ -120,10 +129,11 @@ class LotStore:
         self._committer = Committer(
             redis, self.id, self.stats, durability=durability, pg=pg, max_pending=max_pending,
             enforce_standing=enforce_standing, monotonic_time=monotonic_time, fence_of=self._fence_of,
-            on_fenced=self._fenced, reroute=self._reroute,
+            on_fenced=self._fenced, reroute=self._reroute, idempotency_window_ms=idempotency_window_ms,
         )  # fmt: skip
         self._forwarder = Forwarder(redis, self.id, self.submit, self.stats)
         self._create_script = redis.register_script(CREATE_LUA)
+        self._standing_script = redis.register_script(STANDING_LUA)
         self._max_pending = max_pending
         self._durability = durability
         self._tasks: set[asyncio.Task[None]] = set()
@@ -262,20 +272,18 @@ class LotStore:
         with translate_errors("creating lots"):
             for sale, sale_terms in by_sale.items():
                 await self._create_script(keys=_create_keys(sale, sale_terms), args=_create_args(sale_terms))
-                await self._redis.sadd(keys.ACTIVE_SALES, sale)
+                await revive_sale(self._redis, sale)
 
     async def set_standing(self, sale: int, standing: BidderStanding) -> None:
         """Identity calls this whenever a buyer's eligibility in the sale changes. Bumping the version makes
         every decision already read against the old standing fail its commit and be decided again, in every
         process: the change holds for the next bid, wherever it is decided. The journal records it."""
-        key = keys.bidder(sale, standing.bidder)
+        script_keys = [keys.bidder(sale, standing.bidder), keys.sale_journal(sale), keys.sale_retired(sale)]
         entry = JOURNAL_ENCODER.encode(StandingSet(standing))
         with translate_errors("setting a standing"):
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hset(key, keys.STANDING_FIELD, encode_standing(standing))
-                pipe.hincrby(key, keys.VERSION_FIELD, 1)
-                pipe.xadd(keys.sale_journal(sale), {keys.JOURNAL_FIELD: entry})
-                await pipe.execute()
+            revived = await self._standing_script(keys=script_keys, args=[encode_standing(standing), entry])
+            if revived:
+                await revive_sale(self._redis, sale)
         self._committer.forget(sale, bidder=standing.bidder)
 
     # ---- reads ----------------------------------------------------------------------------------------------
@@ -298,12 +306,41 @@ class LotStore:
         return [decode_state(data) for data in found if data is not None]
 
     async def events_after(self, sale: int, lot: int, after_seq: int, limit: int = 1000) -> list[AnyEvent]:
-        """The lot's events with seq > after_seq, in order: what a reconnecting watcher missed."""
+        """The lot's events with seq > after_seq, in order, at most `limit`: what a reconnecting watcher missed,
+        or a lot's whole record. The janitor keeps only a lot's last events in its stream, and only once the
+        record in PostgreSQL has the older ones: those are read from there (EventsTrimmed without a pool)."""
+        try:
+            return await self.stream_events_after(sale, lot, after_seq, limit)
+        except EventsTrimmed as trimmed:
+            if self._pg is None:
+                raise
+            return await self._events_from_record(sale, lot, after_seq, trimmed.first_seq, limit)
+
+    async def stream_events_after(self, sale: int, lot: int, after_seq: int, limit: int = 1000) -> list[AnyEvent]:
+        """`events_after` from the lot's stream in Redis alone: raises EventsTrimmed when the stream no longer
+        holds the event after `after_seq` (the live feed then sends a snapshot instead, never a gap)."""
         with translate_errors("reading events"):
             stream = keys.lot_events(sale, lot)
             entries: list[tuple[bytes, dict[bytes, bytes]]]
             entries = await self._redis.xrange(stream, min=f"{after_seq + 1}-0", count=limit)  # type: ignore[assignment]
-        return [EVENT_DECODER.decode(fields[keys.EVENT_FIELD.encode()]) for _id, fields in entries]
+        events = [EVENT_DECODER.decode(fields[keys.EVENT_FIELD.encode()]) for _id, fields in entries]
+        if events and events[0].seq != after_seq + 1:
+            raise EventsTrimmed(sale, lot, after_seq, events[0].seq)
+        return events
+
+    async def _events_from_record(
+        self, sale: int, lot: int, after_seq: int, first_in_stream: int, limit: int
+    ) -> list[AnyEvent]:
+        """The events the stream no longer holds, from PostgreSQL, then the stream's own up to `limit`."""
+        assert self._pg is not None
+        wanted = min(limit, first_in_stream - 1 - after_seq)
+        with translate_errors("reading trimmed events from the record"):
+            older = await load_lot_events_between(self._pg, sale, lot, after_seq, first_in_stream, wanted)
+        if len(older) < wanted:  # never expected: the janitor trims only what the record has
+            raise EventsTrimmed(sale, lot, after_seq, first_in_stream)
+        if len(older) == limit:
+            return older
+        return older + await self.stream_events_after(sale, lot, first_in_stream - 1, limit - len(older))
 
     async def standing(self, sale: int, bidder: int) -> BidderStanding | None:
         """The buyer's standing in the sale as last set, or None (not registered: their bids are refused)."""
@@ -368,7 +405,7 @@ def service_store(
 
 def _create_keys(sale: int, terms: list[LotTerms]) -> list[str]:
     fixed = [keys.sale_lots(sale), keys.sale_opens(sale), keys.sale_closes(sale), keys.sale_journal(sale)]
-    return fixed + [keys.lot_state(sale, t.lot) for t in terms]
+    return [*fixed, keys.sale_retired(sale), *(keys.lot_state(sale, t.lot) for t in terms)]
 
 
 def _create_args(terms: list[LotTerms]) -> list[bytes | int | str]:

@@ -56,6 +56,11 @@ class Planned:
 # Per bidder, the exposure fields to set (lot -> all-in) and to delete (lots).
 Writes = dict[int, tuple[dict[int, int], list[int]]]
 
+# How long a command's first answer is kept for a resend with the same dedupe key: the idempotency window
+# (docs/PROTOCOL.md). Long enough to ride out a dropped connection, a gateway's restart or a Redis failover and
+# resend; short enough that a flood of bids costs at most ten minutes of answers (about 200 bytes each).
+IDEMPOTENCY_WINDOW_MS = 10 * 60_000
+
 
 @dataclass(slots=True)
 class Plan:
@@ -72,6 +77,7 @@ class Plan:
     exposure: dict[int, dict[int, int]] = field(default_factory=dict)  # working copy: bidder -> lot -> all-in
     rostrum_before: RostrumRecord | None = None  # read (and checked) when the batch touches a live lot
     rostrum: RostrumRecord | None = None  # working copy
+    dedupes: list[str] = field(default_factory=list)  # the batch's dedupe keys, in order: its answers' keys
 
     def exposure_writes(self) -> Writes:
         """Per bidder, the exposure fields to set and to delete: each lot's holder before the batch against
@@ -103,7 +109,9 @@ def plan_batch(
     """Decide every command in order, each against the state (and exposures) the previous ones left. With
     `bidders` (enforcing standings), each bid gets its context from them, and the plan notes whom it read.
     `rostrum` is the live sale's, when the batch touches a live lot (needs_rostrum)."""
-    plan = Plan(rostrum_before=rostrum, rostrum=rostrum)
+    plan = Plan(
+        rostrum_before=rostrum, rostrum=rostrum, dedupes=[item.dedupe for item in items if item.dedupe is not None]
+    )
     for item in items:
         state = plan.after.get(item.lot) or known[item.lot]
         plan.before.setdefault(item.lot, state)
@@ -236,11 +244,12 @@ def commit_keys(sale: int, plan: Plan, writes: Writes | None = None) -> list[str
     writes = plan.exposure_writes() if writes is None else writes
     lot_keys = [key for lot in plan.before for key in (keys.lot_state(sale, lot), keys.lot_events(sale, lot))]
     bidder_keys = [keys.bidder(sale, bidder) for bidder in touched_bidders(plan, writes)]
+    answer_keys = [keys.answer(sale, dedupe) for dedupe in plan.dedupes]
     fixed = [
-        keys.sale_answers(sale), keys.sale_events(sale), keys.sale_opens(sale), keys.sale_closes(sale),
+        keys.sale_retired(sale), keys.sale_events(sale), keys.sale_opens(sale), keys.sale_closes(sale),
         keys.sale_commits(sale), keys.sale_journal(sale), keys.sale_fence(sale), keys.sale_rostrum(sale),
     ]  # fmt: skip
-    return [*fixed, *lot_keys, *bidder_keys]
+    return [*fixed, *lot_keys, *bidder_keys, *answer_keys]
 
 
 def commit_args(
@@ -250,11 +259,13 @@ def commit_args(
     bidders: dict[int, BidderRecord] | None = None,
     chain: Chain = Chain(),
     journal: bytes | None = None,
+    answer_ttl_ms: int = IDEMPOTENCY_WINDOW_MS,
 ) -> list[bytes]:
     """The script's ARGV: its arguments packed into one msgpack array (see commit.lua). `journal` is the
-    commit's journal entry when the caller has already encoded it (journal_entry)."""
+    commit's journal entry when the caller has already encoded it (journal_entry); each answer is kept for
+    `answer_ttl_ms`."""
     journal = journal_entry(chain.store, plan) if journal is None else journal
-    head: list[str | bytes | int] = [chain.store, chain.token, chain.previous, chain.fence, journal]
+    head: list[str | bytes | int] = [chain.store, chain.token, chain.previous, chain.fence, journal, answer_ttl_ms]
     return [pack_args([*head, *_body_args(items, plan, writes, bidders)])]
 
 
@@ -307,11 +318,8 @@ def _body_args(
             args += [keys.exposure_field(lot), owed]
         args += [len(del_fields), *(keys.exposure_field(lot) for lot in del_fields)]
     args += _rostrum_args(plan)
-    answers = [(item.dedupe, encode_answer(o)) for item, o in zip(items, plan.outcomes, strict=True) if item.dedupe]
-    args.append(len(answers))
-    for dedupe, answer in answers:
-        args += [dedupe, answer]
-    return args
+    answers = [encode_answer(o) for item, o in zip(items, plan.outcomes, strict=True) if item.dedupe is not None]
+    return [*args, len(answers), *answers]  # in the order of the dedupe keys, as their keys are
 
 
 def _rostrum_args(plan: Plan) -> list[str | bytes | int]:
@@ -351,6 +359,7 @@ def _close_score(state: LotState) -> str | int:
 
 
 __all__ = [
+    "IDEMPOTENCY_WINDOW_MS",
     "Chain",
     "Command",
     "Plan",

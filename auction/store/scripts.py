@@ -12,3 +12,5 @@ def _read(name: str) -> str:
 COMMIT_LUA = _read("commit.lua")
 CREATE_LUA = _read("create.lua")
 LEASE_LUA = _read("lease.lua")
+PURGE_LUA = _read("purge.lua")
+STANDING_LUA = _read("standing.lua")
