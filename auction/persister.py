@@ -45,15 +45,20 @@ class Persister:
         consumer: str = "persister-1",
         batch: int = 500,
         claim_idle_ms: int = 30_000,
+        only_sales: frozenset[int] | None = None,
     ) -> None:
+        """`only_sales` limits it to some sales (tests sharing a Redis with other tests' sales)."""
         self._redis = redis
         self._pg = pg
         self._consumer = consumer
         group = keys.PERSISTER_GROUP
-        self._events = SaleStreamGroup(redis, group, consumer, batch=batch, claim_idle_ms=claim_idle_ms)
-        self._journal = SaleStreamGroup(
-            redis, group, consumer, batch=batch, claim_idle_ms=claim_idle_ms, stream=keys.sale_journal
+        self._events = SaleStreamGroup(
+            redis, group, consumer, batch=batch, claim_idle_ms=claim_idle_ms, only_sales=only_sales
         )
+        self._journal = SaleStreamGroup(
+            redis, group, consumer, batch=batch, claim_idle_ms=claim_idle_ms, only_sales=only_sales,
+            stream=keys.sale_journal,
+        )  # fmt: skip
 
     async def run(self, stop: asyncio.Event) -> None:
         """Persist until `stop` is set; a failing Redis or PostgreSQL is retried, never fatal."""

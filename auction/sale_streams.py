@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -116,6 +116,56 @@ class SaleStreamGroup:
         done = await handle(sale, entries)
         await self._redis.xack(self._stream(sale), self.group, *[entry_id for entry_id, _ in entries])
         return done
+
+
+# ---- what every group has acknowledged (the janitor trims and retires by it) ----------------------------------
+
+# A stream entry's id as numbers, (milliseconds, sequence): ids compare in this order.
+StreamId = tuple[int, int]
+
+
+def parse_id(entry_id: bytes | str) -> StreamId:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def format_id(entry_id: StreamId) -> str:
+    return f"{entry_id[0]}-{entry_id[1]}"
+
+
+async def oldest_needed(redis: Redis, stream: str, groups: Sequence[str]) -> StreamId | None:
+    """The id of the oldest entry of `stream` that one of `groups` still needs (delivered and not acknowledged,
+    or never delivered): every entry before it was acknowledged by every group. None while a group is missing
+    (a consumer that has not started reads the stream from its start), or when there is no stream."""
+    if not await redis.exists(stream):
+        return None
+    found = {_text(info["name"]): info for info in await redis.xinfo_groups(stream)}
+    needed: list[StreamId] = []
+    for group in groups:
+        info = found.get(group)
+        if info is None:
+            return None
+        ms, seq = parse_id(info["last-delivered-id"])
+        needed.append((ms, seq + 1))  # everything delivered so far, unless some of it is pending still
+        if int(info["pending"]) > 0:
+            oldest_pending = (await redis.xpending(stream, group))["min"]
+            if oldest_pending is not None:  # None: acknowledged in between
+                needed.append(parse_id(oldest_pending))
+    return min(needed)
+
+
+async def all_acknowledged(redis: Redis, stream: str, groups: Sequence[str]) -> bool:
+    """Whether every group has acknowledged every entry of `stream` (true of a stream that is empty or absent)."""
+    newest: list[tuple[bytes, Any]] = await redis.xrevrange(stream, count=1)  # type: ignore[assignment]
+    if not newest:
+        return True
+    needed = await oldest_needed(redis, stream, groups)
+    return needed is not None and needed > parse_id(newest[0][0])
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 async def follow(

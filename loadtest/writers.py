@@ -58,8 +58,9 @@ from redis.asyncio import Redis
 
 from auction import audit, keys
 from auction.engine.journal import JOURNAL_DECODER, Committed
-from auction.engine.messages import EVENT_DECODER, BidAccepted, PlaceBid
+from auction.engine.messages import AnyEvent, BidAccepted, PlaceBid
 from auction.redis_adapter import connect
+from auction.sale_streams import all_acknowledged
 from auction.store import BACKGROUND_PRIORITY, LotStore, service_store
 from loadtest import own_cpu, scenarios, writers_report
 from loadtest.chaos_cluster import free_port, in_daemon_thread, log_tail
@@ -88,6 +89,7 @@ CHECK_TIMEOUT_S = 180.0  # the persister's drain and the verifier
 DRAIN_WAIT_S = 60.0
 LOG_LINES = 8
 JOURNAL_CHUNK = 2000  # journal entries read from Redis at a time
+RECORD_PAGE = 5000  # a lot's events read at a time
 # The store counters each gateway's /metrics has (auction/gateway/metrics.py). It has exported `fenced`,
 # `forwarded` and `served` too since the run in WRITERS.md, where forwarding was inferred as below.
 COUNTERS = ("commits", "commands", "batches", "conflicts", "busy", "deciding_seconds", "committing_seconds")
@@ -414,17 +416,16 @@ def _line(row: dict[str, Any]) -> str:
 # ---- the checks of one cell -----------------------------------------------------------------------------------
 
 
-async def record_checks(redis: Redis, sale: int, lots: Sequence[int], acks: Sequence[AckRecord]) -> dict[str, Any]:
-    """Every ack against the lots' event streams in Redis: its BidAccepted is there under its client id, at the
-    seq and price the ack names (a plain bid and no maximums: one event per acceptance, the price its amount);
-    each lot's seqs run 1, 2, 3... and the accepted amounts rise with them."""
+async def record_checks(store: LotStore, sale: int, lots: Sequence[int], acks: Sequence[AckRecord]) -> dict[str, Any]:
+    """Every ack against the lots' events (their streams in Redis, and the record in PostgreSQL for what the
+    janitor trimmed from them): its BidAccepted is there under its client id, at the seq and price the ack names
+    (a plain bid and no maximums: one event per acceptance, the price its amount); each lot's seqs run 1, 2, 3...
+    and the accepted amounts rise with them."""
     accepted: dict[tuple[int, str], BidAccepted] = {}
     gaps, not_rising, events = 0, 0, 0
     for lot in lots:
-        entries: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(keys.lot_events(sale, lot))  # type: ignore[assignment]
         last_amount = -1
-        for expected_seq, (_id, fields) in enumerate(entries, 1):
-            event = EVENT_DECODER.decode(fields[keys.EVENT_FIELD.encode()])
+        for expected_seq, event in enumerate(await _all_events(store, sale, lot), 1):
             events += 1
             if event.seq != expected_seq:
                 gaps += 1
@@ -457,6 +458,13 @@ async def record_checks(redis: Redis, sale: int, lots: Sequence[int], acks: Sequ
         "prices_not_rising": not_rising,
         "examples": examples,
     }
+
+
+async def _all_events(store: LotStore, sale: int, lot: int) -> list[AnyEvent]:
+    found: list[AnyEvent] = []
+    while page := await store.events_after(sale, lot, found[-1].seq if found else 0, RECORD_PAGE):
+        found += page
+    return found
 
 
 def _step_key(client_id: str) -> tuple[int, int] | None:
@@ -546,14 +554,13 @@ def answers_of(results: Sequence[StepResult]) -> dict[str, str]:
 async def persisted_checks(bench: scenarios.Bench, redis: Redis, sale: int) -> dict[str, Any]:
     """Once the persister has drained the sale (bounded): every ack in lot_events, and the verifier's replay."""
     lost = await scenarios.lost_acked_bids(bench, DRAIN_WAIT_S)
-    wanted = int(await redis.xlen(keys.sale_journal(sale)))
+    wanted = int(await redis.xlen(keys.sale_journal(sale)))  # what Redis still holds (the janitor trims the rest)
     deadline = time.monotonic() + DRAIN_WAIT_S
-    copied = 0
     while time.monotonic() < deadline:
-        copied = int(await bench.pg.fetchval("SELECT count(*) FROM sale_journal WHERE sale_id = $1", sale))
-        if copied >= wanted:
+        if await all_acknowledged(redis, keys.sale_journal(sale), [keys.PERSISTER_GROUP]):
             break
         await asyncio.sleep(0.2)
+    copied = int(await bench.pg.fetchval("SELECT count(*) FROM sale_journal WHERE sale_id = $1", sale))
     verification = await audit.verify(bench.pg, sale)
     return {
         "lost_acked_bids": lost["lost_acked_bids"],
@@ -641,7 +648,7 @@ async def _cell(ctx: Context, fleet: Fleet, cell: dict[str, Any]) -> None:
         acks = bench.acks.get(sale.id, [])
         cell["checks"] = {
             "answers": answer_checks(cell["steps"]),
-            "record": await record_checks(ctx.redis, sale.id, [lot.lot for lot in sale.lots], acks),
+            "record": await record_checks(ctx.store, sale.id, [lot.lot for lot in sale.lots], acks),
             "journal": await journal_checks(ctx.redis, sale.id, answers_of(results)),
             "persisted": await persisted_checks(bench, ctx.redis, sale.id),
         }

@@ -1,5 +1,6 @@
-"""`auction worker`: the persister (streams -> PostgreSQL), the scheduler (lots open and close on time) and the
-settlement service (invoices, payouts and non-payers, from the lots that close).
+"""`auction worker`: the persister (streams -> PostgreSQL), the scheduler (lots open and close on time), the
+settlement service (invoices, payouts and non-payers, from the lots that close) and the janitor (Redis's streams
+trimmed once recorded, finished sales retired, then purged: auction.janitor).
 
 An outage of PostgreSQL must not stop lots closing: the scheduler needs only Redis, the persister and the
 settlement service retry each failed pass, and the PostgreSQL pool connects on first use (min_size=0), so the
@@ -18,6 +19,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from auction.config import Durability, Writers
+from auction.janitor import Janitor
 from auction.persister import Persister
 from auction.redis_adapter import connect
 from auction.scheduler import Scheduler
@@ -48,6 +50,7 @@ async def run_worker(
         "persister": Persister(redis, pg).run,
         "scheduler": Scheduler(store, redis).run,
         "settlement": SettlementService(redis, pg).run,
+        "janitor": Janitor(redis, pg).run,
     }
     try:
         await asyncio.gather(*(supervised(name, run, stop) for name, run in loops.items()))

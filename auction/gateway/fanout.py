@@ -11,6 +11,11 @@ Subscribing without missing or repeating an event (PROTOCOL.md "Subscribe, snaps
    `resume`, the events after the client's seq, from the lot's own stream), which sets its `last_seq`;
 3. the buffer is flushed and the watch goes live. From then on an event is delivered only if its seq is
    `last_seq + 1`; an older one is skipped, and a gap (a newer one) is filled from the lot's stream first.
+
+The janitor keeps only a lot's last events in its stream (auction.janitor). A resume from further back than the
+stream holds gets a snapshot of the lot instead of the events; a gap that the stream can no longer fill drops
+the watcher as lagged (it reconnects, resumes, and gets a snapshot). Never a silent gap. Only Redis is read
+here, never the record: a reconnecting crowd must not land on PostgreSQL, nor wait for it during an outage.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from auction.engine.views import lot_view, public_event
 from auction.gateway.console import console_of
 from auction.gateway.protocol import Error, EventFrame, RecordFrame, RecordSnapshot, Snapshot, encode, text_frame
 from auction.redis_adapter import REDIS_ERRORS
-from auction.store import LotStore
+from auction.store import EventsTrimmed, LotStore
 
 log = logging.getLogger(__name__)
 
@@ -414,10 +419,20 @@ class Hub:
                 continue
             await watch.outbox.room()
             if lot in resume:
-                await self._send_after(watch, lot, resume[lot])
+                await self._resume(watch, lot, resume[lot])
             else:
                 await self._send_snapshot(watch, state)
         return None
+
+    async def _resume(self, watch: Watch, lot: int, after: int) -> None:
+        """The events after the client's seq; a snapshot instead when the lot's stream no longer holds them all.
+        The snapshot is read now, so that it is never older than events already sent."""
+        try:
+            await self._send_after(watch, lot, after)
+        except EventsTrimmed:
+            state = await self.store.state(watch.sale, lot)
+            if state is not None:
+                await self._send_snapshot(watch, state)
 
     async def _send_snapshot(self, watch: Watch, state: LotState) -> None:
         """A lot's snapshot; an operator's is the record's, with a live lot's console fields as of the same seq."""
@@ -436,7 +451,7 @@ class Hub:
         """The lot's events after `after` (up to `upto`), read from its own stream; moves `last_seq`."""
         watch.last_seq[lot] = after
         while upto is None or watch.last_seq[lot] < upto:
-            events = await self.store.events_after(watch.sale, lot, watch.last_seq[lot], PAGE)
+            events = await self.store.stream_events_after(watch.sale, lot, watch.last_seq[lot], PAGE)
             for event in events:
                 if upto is not None and event.seq > upto:
                     return
@@ -485,10 +500,15 @@ class Hub:
         return True
 
     async def _deliver(self, watch: Watch, lot: int, seq: int, frame: bytes) -> None:
-        """Send the event at `seq` exactly once and in order, filling a gap from the lot's stream first."""
+        """Send the event at `seq` exactly once and in order, filling a gap from the lot's stream first. A gap
+        the stream can't fill (trimmed, or lost with Redis) drops the watcher as lagged: it resumes and gets a
+        snapshot, rather than silently missing events."""
         if self._deliver_now(watch, lot, seq, frame):
             return
-        await self._send_after(watch, lot, watch.last_seq.get(lot, 0), upto=seq - 1)
-        if watch.last_seq[lot] < seq:  # even if the stream no longer had all of the gap, this one goes out
-            watch.outbox.put(frame)
-            watch.last_seq[lot] = seq
+        try:
+            await self._send_after(watch, lot, watch.last_seq.get(lot, 0), upto=seq - 1)
+        except EventsTrimmed:
+            watch.outbox.give_up()
+            return
+        if not self._deliver_now(watch, lot, seq, frame):
+            watch.outbox.give_up()
