@@ -25,7 +25,11 @@ GOOD = {"sale": 42, "lot": 9, "request_id": "r-1", "ask": 100_000, "paddle": 31,
         "amount": 5_000, "reason": "a reason"}  # fmt: skip
 
 ANY_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=600),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=600),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=6,
 )
