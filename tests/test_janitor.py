@@ -16,7 +16,9 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from auction import keys
+from auction import catalog, keys
+from auction.catalog import NewLot, NewSale, SaleSettings
+from auction.diamonds import Diamond
 from auction.engine.lot import LotTerms
 from auction.engine.messages import CloseLot, PlaceBid, Rejected
 from auction.gateway.fanout import Hub, Outbox, Watch
@@ -24,7 +26,7 @@ from auction.janitor import Janitor
 from auction.persister import Persister
 from auction.record import load_lot_events, rebuild_from_record
 from auction.sale_streams import Entry, SaleStreamGroup, follow
-from auction.store import Accepted, EventsTrimmed, LotStore, StoreError
+from auction.store import Accepted, EventsTrimmed, LotNotFound, LotStore, StoreError
 from tests.lots import END, START, bid, dedupe_key, terms_for
 
 T = START + 1000
@@ -68,9 +70,16 @@ async def pg_store(redis: Redis, pg: asyncpg.Pool) -> AsyncIterator[LotStore]:
 
 
 async def new_sale(
-    store: LotStore, redis: Redis, pg: asyncpg.Pool, sale: int, *, lots: int = 2, **janitor: int
+    store: LotStore,
+    redis: Redis,
+    pg: asyncpg.Pool,
+    sale: int,
+    *,
+    lots: int = 2,
+    in_catalogue: bool = False,
+    **janitor: int,
 ) -> Sale:
-    terms = [terms_for(sale, lot) for lot in range(1, lots + 1)]
+    terms = await catalogued(pg, sale, lots) if in_catalogue else [terms_for(sale, lot) for lot in range(1, lots + 1)]
     await store.create_lots(terms)
     clock = Clock()
     only = frozenset({sale})
@@ -96,7 +105,21 @@ async def rising(sale: Sale, lot: int, count: int, start: int = 100) -> None:
 
 async def close_all(sale: Sale) -> None:
     for terms in sale.lots:
-        await sale.store.execute(sale.id, terms.lot, CloseLot(at_ms=END))
+        await sale.store.execute(sale.id, terms.lot, CloseLot(at_ms=terms.end_ms))
+
+
+async def catalogued(pg: asyncpg.Pool, sale: int, lots: int) -> list[LotTerms]:
+    """A sale in the catalogue (the record's terms: what a purged sale is rebuilt from), open START to END."""
+    consignor = await catalog.add_consignor(pg, "Consignor", "Stones Ltd")
+    stone = Diamond(carat_points=120, shape="Round", colour="G", clarity="VS2")
+    new = NewSale(
+        id=sale, name="Janitor test", currency="USD", starts_at_ms=START, first_close_ms=END,
+        lots=[NewLot(lot=n, title=f"Lot {n}", consignor_id=consignor, diamond=stone, low_estimate=100_000,
+                     high_estimate=200_000, reserve=0, opening=100) for n in range(1, lots + 1)],
+        settings=SaleSettings(stagger_ms=1_000),
+    )  # fmt: skip
+    await catalog.insert_sale(pg, new)
+    return catalog.terms_for(new)
 
 
 async def record_and_settle(sale: Sale, persister: Persister) -> None:
@@ -217,6 +240,39 @@ async def test_a_finished_sale_is_retired_once_recorded_and_settled_and_purged_a
     for terms, state in zip(sale.lots, states, strict=True):
         assert await rebuild_from_record(pg, terms) == state  # what went can be rebuilt from the record
     assert (await sale.janitor.pass_once()).purged == 0
+
+
+async def test_a_purged_sale_reads_from_the_record(
+    pg_store: LotStore, redis: Redis, pg: asyncpg.Pool, new_sale_id: Callable[[], int]
+) -> None:
+    """For a store with a pool (every service's): its lots rebuilt, its events, and watchers given snapshots."""
+    sale = await new_sale(pg_store, redis, pg, new_sale_id(), in_catalogue=True)
+    await rising(sale, 1, 5)
+    await close_all(sale)
+    states, events = await pg_store.states(sale.id), await pg_store.events_after(sale.id, 1, 0)
+    await record_and_settle(sale, Persister(redis, pg))
+    await sale.janitor.pass_once()
+    sale.clock.now_ms += DAY_MS
+    assert (await sale.janitor.pass_once()).purged == 1
+
+    assert await pg_store.states(sale.id) == states
+    assert await pg_store.state(sale.id, 2) == states[1]
+    assert await pg_store.events_after(sale.id, 1, 0) == events
+    assert await pg_store.events_after(sale.id, 1, 3, limit=2) == events[3:5]
+    with pytest.raises(LotNotFound):  # nothing to bid on, and nothing written
+        await pg_store.execute(sale.id, 1, bid(END + 1, 1, 10_000))
+    assert not await is_active(redis, sale.id)
+    hub = Hub(redis, pg_store)
+    try:
+        watch = Watch(sale.id, None, Outbox())
+        assert await hub.subscribe(watch, {1: 2}) is None
+        frames = [json.loads(frame) for frame in await watch.outbox.take()]
+        assert [(f["type"], f["lot"], f["lot_state"]["seq"]) for f in frames] == [
+            ("snapshot", 1, states[0].seq),
+            ("snapshot", 2, states[1].seq),
+        ]
+    finally:
+        await hub.close()
 
 
 async def test_a_sale_whose_lots_are_not_loaded_yet_is_never_retired(

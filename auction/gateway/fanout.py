@@ -419,20 +419,23 @@ class Hub:
                 continue
             await watch.outbox.room()
             if lot in resume:
-                await self._resume(watch, lot, resume[lot])
+                await self._resume(watch, state, resume[lot])
             else:
                 await self._send_snapshot(watch, state)
         return None
 
-    async def _resume(self, watch: Watch, lot: int, after: int) -> None:
-        """The events after the client's seq; a snapshot instead when the lot's stream no longer holds them all.
-        The snapshot is read now, so that it is never older than events already sent."""
-        try:
+    async def _resume(self, watch: Watch, state: LotState, after: int) -> None:
+        """The events after the client's seq; a snapshot instead when the lot's stream no longer holds them all
+        (trimmed, or gone with its purged sale: `state` is newer than the stream's last). The snapshot is read
+        again now, so that it is never older than events already sent."""
+        lot = state.terms.lot
+        with contextlib.suppress(EventsTrimmed):
             await self._send_after(watch, lot, after)
-        except EventsTrimmed:
-            state = await self.store.state(watch.sale, lot)
-            if state is not None:
-                await self._send_snapshot(watch, state)
+            if watch.last_seq[lot] >= state.seq:
+                return
+        now = await self.store.state(watch.sale, lot)
+        if now is not None:
+            await self._send_snapshot(watch, now)
 
     async def _send_snapshot(self, watch: Watch, state: LotState) -> None:
         """A lot's snapshot; an operator's is the record's, with a live lot's console fields as of the same seq."""

@@ -31,7 +31,8 @@ repeat within it with the first answer, wherever the repeat is sent. After it, a
 
 Retired sales (auction.janitor). A write to a retired sale's journal (a commit, a lot created, a standing set)
 takes it out of retirement in the same atomic step, and the store puts it back among the active sales, so that
-the persister records the entry; the janitor retires it again once it has.
+the persister records the entry; the janitor retires it again once it has. Once the janitor has purged a sale's
+keys, its lots and events are read from the record (purged.py), for a store with a PostgreSQL pool.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ from .errors import EventsTrimmed, StoreClosed, StoreError, StoreUnavailable, tr
 from .forward import Forwarder
 from .lease import GATEWAY_PRIORITY, LEASE_MS, SaleLeases
 from .planner import IDEMPOTENCY_WINDOW_MS
+from .purged import PurgedSales
 from .scripts import CREATE_LUA, STANDING_LUA
 
 ROUTE_TIMEOUT_NS = 8_000_000_000  # a command waits for a sale's owner past a dead owner's lease, not forever
@@ -121,6 +123,7 @@ class LotStore:
         self.id = secrets.token_hex(6)  # this store among the sale's writers (commits, leases, replies)
         self._redis = redis
         self._pg = pg  # where trimmed events are read from (events_after)
+        self._purged = PurgedSales(redis, pg)  # sales the janitor purged, read from the record
         self._closed = False
         self.stats = StoreStats()
         self._leases = (
@@ -289,13 +292,17 @@ class LotStore:
     # ---- reads ----------------------------------------------------------------------------------------------
 
     async def state(self, sale: int, lot: int) -> LotState | None:
-        """The lot's committed state, read from Redis (not the cache)."""
+        """The lot's committed state, read from Redis (not the cache); a purged sale's, from the record."""
         with translate_errors("reading a lot"):
             data: bytes | None = await self._redis.hget(keys.lot_state(sale, lot), keys.STATE_FIELD)  # type: ignore[assignment]
-        return None if data is None else decode_state(data)
+        if data is not None:
+            return decode_state(data)
+        if await self._purged.is_purged(sale):
+            return (await self._purged.states(sale)).get(lot)
+        return None
 
     async def states(self, sale: int) -> list[LotState]:
-        """Every lot of the sale, in lot order."""
+        """Every lot of the sale, in lot order; a purged sale's, rebuilt from the record."""
         with translate_errors("reading a sale"):
             members: list[bytes] = await self._redis.zrange(keys.sale_lots(sale), 0, -1)  # type: ignore[assignment]
             lots = [int(lot) for lot in members]
@@ -303,6 +310,8 @@ class LotStore:
                 for lot in lots:
                     pipe.hget(keys.lot_state(sale, lot), keys.STATE_FIELD)
                 found: list[bytes | None] = await pipe.execute()
+        if not lots and await self._purged.is_purged(sale):
+            return [state for _lot, state in sorted((await self._purged.states(sale)).items())]
         return [decode_state(data) for data in found if data is not None]
 
     async def events_after(self, sale: int, lot: int, after_seq: int, limit: int = 1000) -> list[AnyEvent]:
@@ -310,11 +319,14 @@ class LotStore:
         or a lot's whole record. The janitor keeps only a lot's last events in its stream, and only once the
         record in PostgreSQL has the older ones: those are read from there (EventsTrimmed without a pool)."""
         try:
-            return await self.stream_events_after(sale, lot, after_seq, limit)
+            events = await self.stream_events_after(sale, lot, after_seq, limit)
         except EventsTrimmed as trimmed:
             if self._pg is None:
                 raise
             return await self._events_from_record(sale, lot, after_seq, trimmed.first_seq, limit)
+        if not events and await self._purged.is_purged(sale):  # no stream left: the record is all there is
+            return await self._purged.events_after(sale, lot, after_seq, limit)
+        return events
 
     async def stream_events_after(self, sale: int, lot: int, after_seq: int, limit: int = 1000) -> list[AnyEvent]:
         """`events_after` from the lot's stream in Redis alone: raises EventsTrimmed when the stream no longer
