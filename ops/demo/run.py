@@ -33,6 +33,7 @@ from auction.engine.premium import all_in
 from auction.record import rebuild_from_record
 from auction.redis_adapter import connect
 from auction.store import BACKGROUND_PRIORITY, LotStore, service_store
+from ops.demo import live as live_demo
 from ops.demo.bots import Bot, Temperament
 from ops.demo.sale import demo_sale, valuation
 from ops.demo.settlement import settle_demo_sale
@@ -241,6 +242,7 @@ async def run_demo(settings: Settings, options: DemoOptions) -> int:
         store = service_store(redis, pg, priority=BACKGROUND_PRIORITY)
         try:
             summary = await _run_sale(group.base_url, pg, store, rng, options, out)
+            summary["live"] = await _run_live(group.base_url, pg, store, rng, out)
         finally:
             await store.close()
             await pg.close()
@@ -248,7 +250,33 @@ async def run_demo(settings: Settings, options: DemoOptions) -> int:
     if options.json:
         print(json.dumps(summary))
     clean = summary["record_verified"] and summary["settlement"]["reconcile"] == "clean"
-    return 0 if clean else 1
+    return 0 if clean and summary["live"]["record_verified"] else 1
+
+
+async def _run_live(
+    base_url: str, pg: asyncpg.Pool, store: LotStore, rng: random.Random, out: TextIO
+) -> dict[str, Any]:
+    """The live sale (ops/demo/live.py), after the timed one, and its bills once settlement has made them."""
+    consignor = await catalog.add_consignor(pg, "Live Demo Consignor", "Demo Consignments Ltd")
+    sale = await live_demo.build(pg, store, rng, consignor, _now_ms())
+    print(f"\nlive sale {sale.sale.id}: the auctioneer takes the rostrum", file=out)
+    summary = await live_demo.run(base_url, pg, store, sale, out)
+    sold = sum(1 for lot in summary["lots"] if lot["status"] == "sold")
+    summary["billed"] = await _await_bills(pg, sale.sale.id, sold)
+    return summary
+
+
+async def _await_bills(pg: asyncpg.Pool, sale_id: int, sold: int, timeout_s: float = 20.0) -> int:
+    """The lots of the sale settlement has billed, once it has billed every sold one (or the time is up)."""
+    billed = 0
+    for _ in range(int(timeout_s / 0.2)):
+        billed = await pg.fetchval(
+            "SELECT count(DISTINCT lot_no) FROM invoice_lines WHERE sale_id = $1 AND source = 'hammer'", sale_id
+        )
+        if billed >= sold:
+            break
+        await asyncio.sleep(0.2)
+    return billed
 
 
 async def _run_sale(

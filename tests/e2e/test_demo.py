@@ -64,3 +64,13 @@ def test_demo_runs_a_timed_sale_and_its_record_rebuilds(redis_url: str, database
     assert settled["claims"] == 1
     # The progress went to stderr, so stdout held nothing but the JSON object.
     assert "Watch it at http://127.0.0.1:" in done.stderr
+    # The live sale: an auctioneer and a clerk at the rostrum, online bidders and the absentee book.
+    live = summary["live"]
+    assert live["record_verified"] is True
+    outcomes = {row["lot"]: row["status"] for row in live["lots"]}
+    assert outcomes == {1: "sold", 2: "sold", 3: "passed", 4: "withdrawn", 5: "sold"}
+    assert live["reopened"] == 1 and live["missed_bids"] == 1  # a bid just after the hammer, and a reopen
+    assert live["lots"][1]["paddle"] == 203  # the late bidder won the lot once it was reopened
+    assert live["lots"][4]["paddle"] == 203  # the higher commission bid won lot 5
+    assert live["fair_warnings"] >= 3
+    assert live["billed"] == 3  # settlement billed the three hammers
