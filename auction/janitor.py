@@ -45,7 +45,7 @@ from auction.engine.lifecycle import FINAL
 from auction.record import recorded_prefixes
 from auction.sale_streams import all_acknowledged, format_id, oldest_needed, parse_id
 from auction.store import StoreError, decode_state, translate_errors
-from auction.store.scripts import PURGE_LUA
+from auction.store.scripts import PURGE_LUA, TRIM_LUA
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,7 @@ class Janitor:
         self._clock = clock
         self._only = only_sales
         self._purge = redis.register_script(PURGE_LUA)
+        self._trim_counted = redis.register_script(TRIM_LUA)
 
     async def run(self, stop: asyncio.Event, every_s: float = PASS_EVERY_S) -> None:
         """A pass every `every_s` until `stop` is set; a failed pass (Redis or PostgreSQL out of reach) is
@@ -126,7 +127,7 @@ class Janitor:
         lots = await self._lots(sale)
         done = Tidied()
         done.trimmed += await self._trim_sale_stream(keys.sale_events(sale), EVENT_GROUPS)
-        done.trimmed += await self._trim_sale_stream(keys.sale_journal(sale), JOURNAL_GROUPS)
+        done.trimmed += await self._trim_sale_stream(keys.sale_journal(sale), JOURNAL_GROUPS, counted_in=sale)
         done.trimmed += await self._trim_lot_streams(sale, lots)
         done.retired += await self._retire_if_finished(sale, lots)
         return done
@@ -141,15 +142,20 @@ class Janitor:
 
     # ---- trimming -----------------------------------------------------------------------------------------
 
-    async def _trim_sale_stream(self, stream: str, groups: tuple[str, ...]) -> int:
-        """Remove the entries every group acknowledged, but for the stream's last STREAM_TAIL_MS."""
+    async def _trim_sale_stream(self, stream: str, groups: tuple[str, ...], counted_in: int | None = None) -> int:
+        """Remove the entries every group acknowledged, but for the stream's last STREAM_TAIL_MS; a journal's
+        (`counted_in` its sale) are counted as they go, so that its whole length stays known."""
         needed = await oldest_needed(self._redis, stream, groups)
         newest: list[tuple[bytes, object]] = await self._redis.xrevrange(stream, count=1)  # type: ignore[assignment]
         if needed is None or not newest:
             return 0
         tail_starts = (parse_id(newest[0][0])[0] - self._stream_tail_ms, 0)
-        keep_from = min(needed, tail_starts)
-        trimmed: int = await self._redis.xtrim(stream, minid=format_id(keep_from), approximate=False)
+        keep_from = format_id(min(needed, tail_starts))
+        trimmed: int
+        if counted_in is None:
+            trimmed = await self._redis.xtrim(stream, minid=keep_from, approximate=False)
+        else:
+            trimmed = await self._trim_counted(keys=[stream, keys.sale_trimmed(counted_in)], args=[keep_from])
         return trimmed
 
     async def _trim_lot_streams(self, sale: int, lots: list[int]) -> int:

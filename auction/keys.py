@@ -81,6 +81,15 @@ RETIRED_AT_FIELD = "at"
 PURGED_FIELD = "purged"
 
 
+def sale_trimmed(sale: int) -> str:
+    """Hash: `journal` -> how many entries the janitor trimmed from the sale's journal (all recorded first), so
+    that the journal's whole length is known once its oldest entries are gone (LotStore.journal_length)."""
+    return f"{sale_prefix(sale)}:trimmed"
+
+
+TRIMMED_JOURNAL_FIELD = "journal"
+
+
 def sale_commits(sale: int) -> str:
     """Hash: store id -> the token of that store's last commit applied in the sale. A commit decided on one
     still in flight names it, and is refused unless it is this field (LotStore, "Pipelining")."""

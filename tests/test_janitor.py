@@ -149,21 +149,25 @@ async def test_a_sale_stream_loses_only_what_every_group_acknowledged(
 ) -> None:
     sale = await new_sale(store, redis, pg, new_sale_id(), stream_tail_ms=0)
     await rising(sale, 1, 6)
+    await asyncio.sleep(0.01)  # the newest entries a millisecond of their own: all that a stream without tail keeps
+    await store.execute(sale.id, 1, CloseLot(at_ms=END))
     events, journal = keys.sale_events(sale.id), keys.sale_journal(sale.id)
     await Persister(redis, pg).drain_once()
+    written = await store.journal_length(sale.id)
 
     await sale.janitor.tidy_sale(sale.id)  # settlement has read nothing yet: every event stays
-    assert await redis.xlen(events) == 7  # opened + 6 bids
+    assert await redis.xlen(events) == 8  # opened, 6 bids, sold
     assert await only_the_newest_millisecond(redis, journal)  # the persister has it all
+    assert await redis.xlen(journal) < written == await store.journal_length(sale.id)  # what went is counted
 
     await redis.xgroup_create(events, keys.SETTLEMENT_GROUP, id="0")
     await redis.xreadgroup(keys.SETTLEMENT_GROUP, "slow", {events: ">"}, count=3)  # read, not acknowledged
     await sale.janitor.tidy_sale(sale.id)
-    assert await redis.xlen(events) == 7  # the group still needs all of them
+    assert await redis.xlen(events) == 8  # the group still needs all of them
 
     await sale.settle()  # another consumer of the group: the three "slow" holds stay pending
     await sale.janitor.tidy_sale(sale.id)
-    assert await redis.xlen(events) == 7
+    assert await redis.xlen(events) == 8
     held = [entry_id for entry_id, _ in await redis.xrange(events, count=3)]
     await redis.xack(events, keys.SETTLEMENT_GROUP, *held)
     await sale.janitor.tidy_sale(sale.id)

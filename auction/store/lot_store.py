@@ -368,10 +368,14 @@ class LotStore:
         return decode_bidder(fields).exposure
 
     async def journal_length(self, sale: int) -> int:
-        """Entries in the sale's journal in Redis: the persister has copied it all once PostgreSQL has as many."""
+        """Entries the sale's journal has had: those in Redis, and those the janitor trimmed once recorded. The
+        persister has copied it all once PostgreSQL has as many."""
         with translate_errors("reading the journal"):
-            length: int = await self._redis.xlen(keys.sale_journal(sale))
-        return length
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.xlen(keys.sale_journal(sale))
+                pipe.hget(keys.sale_trimmed(sale), keys.TRIMMED_JOURNAL_FIELD)
+                held, trimmed = await pipe.execute()
+        return int(held) + int(trimmed or 0)
 
     def in_flight(self) -> int:
         """Commits sent and not yet answered."""
