@@ -319,8 +319,9 @@ async def add_bidder(pg: asyncpg.Pool, name: str, company: str) -> tuple[Bidder,
         company_id = await conn.fetchval(
             "INSERT INTO companies (legal_name, registration_number, country, trade_licence, bank_reference, "
             "kp_declaration, aml_declaration, status, approved_until) "
-            "VALUES ($1, 'fiat-' || gen_random_uuid(), 'GB', 'fiat', 'fiat', true, true, 'approved', "
-            "now() + interval '365 days') RETURNING id",
+            # a bank reference of its own: a shared one would tie every company made by fiat to the others
+            "VALUES ($1, 'fiat-' || gen_random_uuid(), 'GB', 'fiat', 'fiat-' || gen_random_uuid(), true, true, "
+            "'approved', now() + interval '365 days') RETURNING id",
             company,
         )
         email = f"{secrets.token_hex(8)}@fiat.invalid"

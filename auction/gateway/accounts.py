@@ -246,7 +246,8 @@ class AccountsApi:
         with translated():
             company, accounts = await vetting.apply(self.pg, body, self.sanctioned, by)
         if by is not None and caller.consignor is not None:  # a consignor applying for their own buyer company
-            await vetting.link_consignor(self.pg, None, company, caller.consignor, "applied as a consignor", by)
+            # with the store: companies tied to the new one are barred from the consignor's lots at once
+            await vetting.link_consignor(self.pg, self.store, company, caller.consignor, "applied as a consignor", by)
         return reply(Applied(company, "pending", [_me(a) for a in accounts]), 201)
 
     async def companies(self, request: web.Request) -> web.Response:

@@ -11,6 +11,8 @@ representatives bid. Each step changes the company's standing, which is publishe
     documents         the documents a company uploads, kept with their size and SHA-256
     decisions         which decision may follow which status (TRANSITIONS); recording them, approval's 12 months
     consignors        links between a company and consignors: it can't bid on their lots
+    relations         companies tied by a shared owner, director or bank reference; the consignors a company is
+                      barred from (its own links and its ties')
     companies         a company's file read back, and the list of companies
     registrations     per-sale registrations: requested, approved with paddle, limit and deposit, refused; deposits
     standings         a company's BidderStanding in a sale, computed from PostgreSQL and published to the engine
@@ -18,12 +20,12 @@ representatives bid. Each step changes the company's standing, which is publishe
     errors            the package's exception tree
     times             times as vetting shows them (epoch milliseconds)
 
-Inside the package dependencies run one way: errors, times and audit_log use nothing else of it, standings
-only times; applications, documents, decisions, consignors and registrations use those four; companies (the
-read side) uses applications, decisions and documents. The request bodies of the HTTP routes live at the edge
-(auction/gateway/accounts.py); the types here are the domain's, shared by the gateway, the CLI, the demo,
-settlement and the load generator. The public names are re-exported here (`vetting.apply`,
-`vetting.publish_standing`, ...), and that is how the rest of the house uses them.
+Inside the package dependencies run one way: errors, times, audit_log and relations use nothing else of it,
+standings only times and relations; applications, documents, decisions, consignors and registrations use those;
+companies (the read side) uses applications, decisions, documents and relations. The request bodies of the
+HTTP routes live at the edge (auction/gateway/accounts.py); the types here are the domain's, shared by the
+gateway, the CLI, the demo, settlement and the load generator. The public names are re-exported here
+(`vetting.apply`, `vetting.publish_standing`, ...), and that is how the rest of the house uses them.
 """
 
 from auction.vetting.applications import (
@@ -39,7 +41,7 @@ from auction.vetting.applications import (
 )
 from auction.vetting.audit_log import audit
 from auction.vetting.companies import CompanyFile, CompanyRow, CompanyView, company_file, list_companies
-from auction.vetting.consignors import link_consignor
+from auction.vetting.consignors import link_consignor, publish_with_ties
 from auction.vetting.decisions import (
     APPROVAL_PERIOD,
     TRANSITIONS,
@@ -60,6 +62,7 @@ from auction.vetting.registrations import (
     refuse_registration,
     request_registration,
 )
+from auction.vetting.relations import Tie, barred_consignors, ties_of
 from auction.vetting.standings import (
     NO_LIMIT,
     STANDING_LOCK,
@@ -95,6 +98,7 @@ __all__ = [
     "Representative",
     "StandingStore",
     "Text",
+    "Tie",
     "VettingError",
     "VettingRefused",
     "add_document",
@@ -102,6 +106,7 @@ __all__ = [
     "apply",
     "approve_registration",
     "audit",
+    "barred_consignors",
     "company_file",
     "decide",
     "decide_by_system",
@@ -111,9 +116,11 @@ __all__ = [
     "list_registrations",
     "publish_company",
     "publish_standing",
+    "publish_with_ties",
     "record_deposit",
     "refuse_registration",
     "request_registration",
     "resync",
     "standing_of",
+    "ties_of",
 ]

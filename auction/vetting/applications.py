@@ -41,6 +41,9 @@ class Representative(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Application(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a company sends. `directors` names its directors (people, by name): with the owners and the bank
+    reference, they tie it to other companies (auction.vetting.relations)."""
+
     legal_name: Text
     registration_number: Text
     country: Country  # ISO 3166-1 alpha-2
@@ -51,6 +54,7 @@ class Application(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     aml_declaration: bool
     owners: Annotated[list[Owner], msgspec.Meta(max_length=3)] = []
     bourse_membership: Text | None = None
+    directors: Annotated[list[Text], msgspec.Meta(max_length=20)] = []
 
 
 def application_problems(app: Application, sanctioned: frozenset[str]) -> list[tuple[str, str]]:
@@ -93,8 +97,8 @@ async def _insert_company(conn: asyncpg.Connection, app: Application) -> int:
     try:
         company_id: int = await conn.fetchval(
             "INSERT INTO companies (legal_name, registration_number, country, trade_licence, bourse_membership,"
-            " owners, bank_reference, kp_declaration, aml_declaration) "
-            "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9) RETURNING id",
+            " owners, bank_reference, kp_declaration, aml_declaration, directors) "
+            "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10::jsonb) RETURNING id",
             app.legal_name,
             app.registration_number,
             app.country,
@@ -104,6 +108,7 @@ async def _insert_company(conn: asyncpg.Connection, app: Application) -> int:
             app.bank_reference,
             app.kp_declaration,
             app.aml_declaration,
+            msgspec.json.encode(app.directors).decode(),
         )
     except asyncpg.UniqueViolationError as exc:
         raise Conflict("conflict", "registration_number", "this company has applied already") from exc

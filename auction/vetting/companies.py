@@ -9,6 +9,7 @@ import msgspec
 from auction.vetting.applications import Owner
 from auction.vetting.decisions import CompanyStatus, DecisionView, decision_view
 from auction.vetting.documents import DocumentView, document_view
+from auction.vetting.relations import Tie, barred_consignors, ties_of
 from auction.vetting.times import epoch_ms
 
 
@@ -24,15 +25,20 @@ class CompanyView(msgspec.Struct, frozen=True):
     status: CompanyStatus
     approved_until_ms: int | None
     representatives: list[str]  # their names
-    consignor_ids: list[int]
+    consignor_ids: list[int]  # the consignors linked to the company itself
+    directors: list[str] = []
 
 
 class CompanyFile(msgspec.Struct, frozen=True):
-    """Everything on record about a company: what it sent, what it uploaded, what was decided."""
+    """Everything on record about a company: what it sent, what it uploaded, what was decided; the companies tied
+    to it (a shared owner, director or bank reference) and the consignors on whose lots it may therefore not bid
+    (`barred_consignor_ids`: its own links and its ties', which the engine refuses `own_lot`)."""
 
     company: CompanyView
     documents: list[DocumentView]
     decisions: list[DecisionView]
+    ties: list[Tie] = []
+    barred_consignor_ids: list[int] = []
 
 
 class CompanyRow(msgspec.Struct, frozen=True):
@@ -45,7 +51,7 @@ class CompanyRow(msgspec.Struct, frozen=True):
 
 async def company_file(pg: asyncpg.Pool, company_id: int) -> CompanyFile | None:
     row = await pg.fetchrow(
-        "SELECT c.*, owners::text AS owners_json, "
+        "SELECT c.*, owners::text AS owners_json, directors::text AS directors_json, "
         "(SELECT coalesce(array_agg(name ORDER BY id), '{}') FROM accounts a WHERE a.company_id = c.id) AS reps, "
         "(SELECT coalesce(array_agg(consignor_id ORDER BY consignor_id), '{}') FROM consignor_links l "
         " WHERE l.company_id = c.id) AS consignors "
@@ -60,7 +66,13 @@ async def company_file(pg: asyncpg.Pool, company_id: int) -> CompanyFile | None:
         company_id,
     )
     decisions = await pg.fetch("SELECT * FROM company_decisions WHERE company_id = $1 ORDER BY id", company_id)
-    return CompanyFile(_company_view(row), [document_view(d) for d in docs], [decision_view(d) for d in decisions])
+    return CompanyFile(
+        _company_view(row),
+        [document_view(d) for d in docs],
+        [decision_view(d) for d in decisions],
+        await ties_of(pg, company_id),
+        list(await barred_consignors(pg, company_id)),
+    )
 
 
 def _company_view(row: asyncpg.Record) -> CompanyView:
@@ -68,6 +80,7 @@ def _company_view(row: asyncpg.Record) -> CompanyView:
         row["id"], row["legal_name"], row["registration_number"], row["country"], row["trade_licence"],
         row["bourse_membership"], msgspec.json.decode(row["owners_json"], type=list[Owner]), row["bank_reference"],
         row["status"], epoch_ms(row["approved_until"]), list(row["reps"]), list(row["consignors"]),
+        msgspec.json.decode(row["directors_json"], type=list[str]),
     )  # fmt: skip
 
 

@@ -1,5 +1,6 @@
-"""Links between buyer companies and consignors: a company can't bid on the lots of a consignor linked to it
-(the engine refuses such a bid `own_lot`, reading the links in the company's standing)."""
+"""Links between buyer companies and consignors: a company can't bid on the lots of a consignor linked to it, nor
+on those of a consignor linked to a company tied to it (auction.vetting.relations); the engine refuses such a bid
+`own_lot`, reading the consignors in the company's standing."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import asyncpg
 from auction.identity import Account
 from auction.vetting.audit_log import audit
 from auction.vetting.errors import VettingError
+from auction.vetting.relations import ties_of
 from auction.vetting.standings import StandingStore, publish_company
 
 
 async def link_consignor(
     pg: asyncpg.Pool, store: StandingStore | None, company_id: int, consignor_id: int, reason: str, by: Account
 ) -> None:
-    """Record that a consignor belongs to a buyer company: the company can't bid on that consignor's lots."""
+    """Record that a consignor belongs to a buyer company: the company, and every company tied to it, can't bid
+    on that consignor's lots from now on. Their standings are published again at once."""
     async with pg.acquire() as conn, conn.transaction():
         try:
             await conn.execute(
@@ -26,4 +29,13 @@ async def link_consignor(
             raise VettingError("not_found", "consignor_id", "no such company or consignor") from exc
         await audit(conn, by, "consignor_linked", f"company:{company_id}", reason, {"consignor": consignor_id})
     if store is not None:
-        await publish_company(pg, store, company_id)
+        await publish_with_ties(pg, store, company_id)
+
+
+async def publish_with_ties(pg: asyncpg.Pool, store: StandingStore, company_id: int) -> int:
+    """Publish the standing of a company and of every company tied to it, in every sale each is registered in:
+    what one of them is linked to bars them all. Returns how many standings were published."""
+    published = await publish_company(pg, store, company_id)
+    for tie in await ties_of(pg, company_id):
+        published += await publish_company(pg, store, tie.company)
+    return published

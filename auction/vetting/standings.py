@@ -1,11 +1,11 @@
 """A company's standing in a sale (auction.engine.standing.BidderStanding): computed from PostgreSQL and
 published where the engine reads it, so that the engine decides a bid against it in the same atomic step.
 
-What the engine needs (approved? suspended? registered? deposit in? limit? consignors of the company?) is
-computed by `standing_of` and written by `publish_standing`, which every change to any of those inputs calls
-(`publish_company` for every sale of a company; `resync`, which `auction vetting resync` runs, for everything at
-once). Publishing holds a PostgreSQL advisory lock per (sale, company) from the read to the write, so two
-publishers can't leave an older standing on top of a newer one.
+What the engine needs (approved? suspended? registered? deposit in? limit? the consignors on whose lots the
+company may not bid, auction.vetting.relations?) is computed by `standing_of` and written by `publish_standing`,
+which every change to any of those inputs calls (`publish_company` for every sale of a company; `resync`, which
+`auction vetting resync` runs, for everything at once). Publishing holds a PostgreSQL advisory lock per (sale,
+company) from the read to the write, so two publishers can't leave an older standing on top of a newer one.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Protocol
 import asyncpg
 
 from auction.engine.standing import BidderStanding, Refusal
+from auction.vetting.relations import barred_consignors
 from auction.vetting.times import epoch_ms
 
 NO_LIMIT = 10**15  # a registration made by fiat (catalog.register) with no limit: far above any sale
@@ -30,9 +31,7 @@ class StandingStore(Protocol):
 async def standing_of(db: asyncpg.Pool | asyncpg.Connection, sale_id: int, company_id: int) -> BidderStanding:
     row = await db.fetchrow(
         "SELECT c.status, c.approved_until, r.status AS reg, r.paddle, r.bid_limit, r.deposit_required, "
-        "r.deposit_received, "
-        "(SELECT coalesce(array_agg(consignor_id ORDER BY consignor_id), '{}') FROM consignor_links l "
-        " WHERE l.company_id = c.id) AS consignors "
+        "r.deposit_received "
         "FROM companies c LEFT JOIN registrations r ON r.company_id = c.id AND r.sale_id = $1 WHERE c.id = $2",
         sale_id,
         company_id,
@@ -46,7 +45,7 @@ async def standing_of(db: asyncpg.Pool | asyncpg.Connection, sale_id: int, compa
         limit=(row["bid_limit"] or NO_LIMIT) if approved else 0,
         refusal=_refusal(row),
         approved_until_ms=epoch_ms(row["approved_until"]) or 0,
-        consignor_ids=tuple(row["consignors"]),
+        consignor_ids=await barred_consignors(db, company_id),
     )
 
 
