@@ -53,6 +53,10 @@ HTTP_RULES: dict[tuple[str, str], frozenset[Principal]] = {
     # a live sale's console: commission bids entered for a paddle, and the rostrum's view (auction/gateway/rostrum*)
     ("POST", "/api/sales/{sale}/lots/{lot}/absentee"): CLERKS,
     ("GET", "/api/sales/{sale}/rostrum"): OPERATORS,
+    # the house's oversight of bidding (auction/gateway/oversight.py): cancelling a buyer's bids for cause is a
+    # ruling on how the sale is conducted, the auctioneer's (and an admin's); not the clerk's, whose console jobs
+    # are mechanical (the newest bid taken back), nor vetting's, whose remedy is suspension (which cancels too)
+    ("POST", "/api/sales/{sale}/lots/{lot}/cancellations"): ROSTRUM,
     # identity
     ("POST", "/api/login"): ANYONE,
     ("POST", "/api/logout"): SIGNED_IN,
@@ -81,6 +85,8 @@ HTTP_RULES: dict[tuple[str, str], frozenset[Principal]] = {
     # settlement: operators record what buyers and consignors tell the house (a buyer's answer to a
     # second-chance offer included) until buyers get their own views of invoices and offers
     ("GET", "/api/settlement/sales/{sale}"): SETTLEMENT,
+    ("GET", "/api/settlement/sales/{sale}/invoices"): SETTLEMENT,  # the desk's lists (settlement/desk_http.py)
+    ("GET", "/api/settlement/sales/{sale}/defaults"): SETTLEMENT,
     ("GET", "/api/settlement/sales/{sale}/invoices/{buyer}"): SETTLEMENT,
     ("GET", "/api/settlement/sales/{sale}/invoices/{buyer}/print"): SETTLEMENT,
     ("POST", "/api/settlement/invoices/{invoice}/payments"): SETTLEMENT,
