@@ -6,6 +6,8 @@ auction db migrate
 auction vetting resync [--sale S]       publish every registration's standing to the engine again
 auction admin create EMAIL NAME         the house's first admin (password from AUCTION_ADMIN_PASSWORD or asked)
 auction audit verify SALE [LOT]         replay the record through the engine; exit 1 on any difference
+auction bids cancel SALE LOT (--bidder B | --paddle P) --reason R --by EMAIL
+                                        cancel a buyer's bids on a lot for cause (an auctioneer or admin)
 auction gateway / auction worker        the group's children, started by `serve`
 """
 
@@ -15,6 +17,7 @@ import argparse
 import asyncio
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
@@ -68,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     from settlement.cli import add_commands as add_settlement_commands
 
     add_settlement_commands(commands)
+    from ops.oversight_cli import add_commands as add_oversight_commands
+
+    add_oversight_commands(commands)
     db = commands.add_parser("db", help="database administration")
     db.add_subparsers(dest="db_command", required=True).add_parser("migrate", help="apply pending migrations")
     vet = commands.add_parser("vetting", help="buyer vetting administration")
@@ -124,6 +130,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return _run(run_demo(settings, options))
         case "settlement":
             return _settlement(args, settings)
+        case "bids":
+            return _bids(args, settings)
         case "db":
             return asyncio.run(_migrate(settings))
         case "vetting":
@@ -144,6 +152,17 @@ def _settlement(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(run_settlement(redis_url, database_url))
         return 0
     return asyncio.run(_with_database(settings, lambda pg, redis_url: cli.command(pg, redis_url, args)))
+
+
+def _bids(args: argparse.Namespace, settings: Settings) -> int:
+    from ops import oversight_cli
+
+    now_ms = time.time_ns() // 1_000_000  # the command's time, as the gateway stamps a request's
+
+    async def cancel(pg: asyncpg.Pool, redis_url: str) -> int:
+        return await oversight_cli.cancel(pg, redis_url, args, settings.writers, now_ms)
+
+    return asyncio.run(_with_database(settings, cancel))
 
 
 async def _with_database(settings: Settings, action: Callable[[asyncpg.Pool, str], Awaitable[int]]) -> int:

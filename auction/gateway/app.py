@@ -9,6 +9,7 @@ Gateway
  |- HttpApi      the JSON API and the watch page (http.py)
  |- RostrumApi   commission bids and the console's view of a live sale (rostrum_http.py, console.py)
  |- AccountsApi  login, tokens, accounts, companies, registrations, consignor view, audit (accounts.py)
+ |- OversightApi cancelling a buyer's bids for cause (oversight.py)
  |- authorise    the middleware that checks every route against access.HTTP_RULES (http.py)
  `- Metrics      GET /metrics (metrics.py)
 
@@ -31,6 +32,7 @@ from auction.gateway.fanout import Hub
 from auction.gateway.http import HttpApi, authorise_with, errors
 from auction.gateway.identities import Identities
 from auction.gateway.metrics import CONTENT_TYPE, Metrics
+from auction.gateway.oversight import OversightApi
 from auction.gateway.rostrum import RostrumDesk
 from auction.gateway.rostrum_http import RostrumApi
 from auction.httpkit import TEXT, ErrorBody, Reply, Route, openapi_route
@@ -57,6 +59,7 @@ class Gateway:
         self.http = HttpApi(redis, pg, store, self.hub, self.identities, self.desk)
         self.rostrum_http = RostrumApi(store, self.hub, self.rostrum)
         self.accounts = AccountsApi(pg, store, self.identities, sanctioned)
+        self.oversight = OversightApi(pg, store)
 
     async def metrics_page(self, request: web.Request) -> web.Response:
         body = await self.metrics.render(self.redis)
@@ -70,7 +73,8 @@ class Gateway:
                    503: Reply("The token can't be checked now (PostgreSQL out of reach); try again", ErrorBody)}),
             Route("GET", "/metrics", self.metrics_page, "Prometheus metrics", {200: Reply("Metrics", media=TEXT)}),
         ]  # fmt: skip
-        return [*self.http.routes(), *self.rostrum_http.routes(), *self.accounts.routes(), *own]
+        return [*self.http.routes(), *self.rostrum_http.routes(), *self.accounts.routes(), *self.oversight.routes(),
+                *own]  # fmt: skip
 
     def application(self, routes: Sequence[Route]) -> web.Application:
         """An application serving `routes` (this gateway's and any others), each checked by the gateway's
