@@ -6,6 +6,8 @@ auction db migrate
 auction vetting resync [--sale S]       publish every registration's standing to the engine again
 auction admin create EMAIL NAME         the house's first admin (password from AUCTION_ADMIN_PASSWORD or asked)
 auction audit verify SALE [LOT]         replay the record through the engine; exit 1 on any difference
+auction audit replay SALE [LOT]         each lot's result re-derived from the record against what was hammered
+                                        and invoiced; exit 1 on any difference
 auction bids cancel SALE LOT (--bidder B | --paddle P) --reason R --by EMAIL
                                         cancel a buyer's bids on a lot for cause (an auctioneer or admin)
 auction gateway / auction worker        the group's children, started by `serve`
@@ -82,11 +84,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     resync.add_argument("--sale", type=_positive, default=None)
     audit = commands.add_parser("audit", help="check the record")
-    verify = audit.add_subparsers(dest="audit_command", required=True).add_parser(
+    audits = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audits.add_parser(
         "verify", help="replay a sale's record (PostgreSQL alone) through the engine; exit 1 on any difference"
     )
-    verify.add_argument("sale", type=_positive)
-    verify.add_argument("lot", type=_positive, nargs="?", default=None)
+    replay = audits.add_parser(
+        "replay", help="re-derive every lot's result from the record and compare it with what was hammered and "
+        "invoiced; exit 1 on any difference",
+    )  # fmt: skip
+    for sub in (verify, replay):
+        sub.add_argument("sale", type=_positive)
+        sub.add_argument("lot", type=_positive, nargs="?", default=None)
     admin = commands.add_parser("admin", help="the house's first admin account")
     create = admin.add_subparsers(dest="admin_command", required=True).add_parser(
         "create", help="create the first admin (refused once an admin exists: admins make accounts over HTTP)"
@@ -138,6 +146,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return asyncio.run(_resync(settings, args.sale))
         case "admin":
             return asyncio.run(_create_admin(settings, args.email, args.name, _admin_password()))
+        case "audit" if args.audit_command == "replay":
+            return asyncio.run(_replay(settings, args.sale, args.lot))
         case "audit":
             return asyncio.run(_verify(settings, args.sale, args.lot))
     return 0
@@ -269,6 +279,17 @@ async def _verify(settings: Settings, sale: int, lot: int | None) -> int:
         return 0 if verification.ok else 1
 
     return await _with_database(settings, verify)
+
+
+async def _replay(settings: Settings, sale: int, lot: int | None) -> int:
+    from auction import audit
+
+    async def replay(pg: asyncpg.Pool, _redis_url: str) -> int:
+        replayed = await audit.replay(pg, sale, lot)
+        print(replayed.report())
+        return 0 if replayed.ok else 1
+
+    return await _with_database(settings, replay)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
