@@ -31,13 +31,13 @@ import asyncpg
 from auction.config import settings_from_env
 from auction.redis_adapter import connect
 from auction.store import BACKGROUND_PRIORITY, service_store
-from loadtest import report, scenarios
+from loadtest import live, report, scenarios
 from loadtest.baseline import redis_benchmark
 from loadtest.generator import BidderPool, raise_nofile
 from ops.runner import process_group
 
 RAMP_RATES = [500.0, 1000.0, 2000.0, 4000.0, 6000.0, 8000.0, 10000.0, 12000.0]
-SCENARIOS = ("ramp", "steady", "hot", "spike", "fanout1k", "fanout10k")
+SCENARIOS = ("ramp", "steady", "hot", "spike", "fanout1k", "fanout10k", "live")
 
 
 def _free_port() -> int:
@@ -166,6 +166,10 @@ async def _scenarios(
     if "fanout1k" in only:
         raw["fanout_1000"] = await scenarios.fanout(
             bench, pool, 100 if quick else 1000, 1, 10.0, 2.0 if quick else 4.0, 1 if quick else options.runs
+        )
+    if "live" in only:
+        raw["live_sale"] = await live.live_sale(
+            bench, 1 if quick else options.runs, lots=2 if quick else 4, watchers=50 if quick else 200
         )
     if "fanout10k" in only and not quick:
         fan_profiler: list[subprocess.Popen[bytes] | None] = []

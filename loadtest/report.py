@@ -15,6 +15,10 @@ TARGETS = {
     "fanout_p99_ms_10000_watchers": ("<=", 250.0),
     "idle_10000_watchers_rss_mib": ("<=", 300.0),
     "lost_acked_bids": ("<=", 0.0),
+    # A live sale (issue 13): the room hears what happens at the rostrum within 50 ms.
+    "live_online_to_clerk_p99_ms": ("<=", 50.0),
+    "live_online_to_200_watchers_p99_ms": ("<=", 50.0),
+    "live_floor_to_bidders_p99_ms": ("<=", 50.0),
 }
 
 
@@ -36,6 +40,7 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
     bare = raw["baseline"]["bare"].get("committed_per_s") or raw["baseline"]["bare"]["calls_per_s"]
     bench = raw["baseline"].get("redis_benchmark") or {}
     ten = raw.get("fanout_10000") or {}
+    live = raw.get("live_sale") or {}
     summary: dict[str, Any] = {
         "accepted_bids_per_s": accepted,
         "bare_redis_calls_per_s": bare,
@@ -59,6 +64,10 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
         "watcher_connect_retries_10000": ten.get("watcher_connect_retries"),
         "watchers_failed_10000": ten.get("watchers_failed"),
         "watchers_connect_s_10000": ten.get("connect_s"),
+        "live_online_to_clerk_p99_ms": live.get("online_to_clerk_p99_median"),
+        "live_online_to_200_watchers_p99_ms": live.get("online_to_watchers_p99_median"),
+        "live_floor_to_bidders_p99_ms": live.get("floor_to_bidders_p99_median"),
+        "live_online_ack_p99_ms": live.get("online_ack_p99_median"),
         "lost_acked_bids": raw["lost"]["lost_acked_bids"],
         "acked_bids_checked": raw["lost"]["acked_bids_checked"],
         "cores": raw["cores"],
@@ -70,10 +79,18 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
             if bench.get("set_per_s")
             else None,
             "bare_over_redis_benchmark_set": round(bare / bench["set_per_s"], 3) if bench.get("set_per_s") else None,
+            # a live room's watchers against a timed lot's (1,000 watchers, bid due -> receipt), same run
+            "live_watchers_over_timed_fanout_1000": _ratio(
+                live.get("online_to_watchers_p99_median"), raw["fanout_1000"].get("bid_due_to_watcher_p99_ms_median")
+            ),
         },
     }
     summary["targets"] = {name: verdict(summary.get(name), *rule) for name, rule in TARGETS.items()}
     return summary
+
+
+def _ratio(top: float | None, bottom: float | None) -> float | None:
+    return round(top / bottom, 3) if top is not None and bottom else None
 
 
 def verdict(value: Any, op: str, target: float) -> dict[str, Any]:
@@ -161,7 +178,16 @@ def markdown(summary: dict[str, Any], raw: dict[str, Any]) -> str:
         )
     lines += _cores_table(raw["ramp"])
     lines += ["", "## Scenarios", ""]
-    for name in ("steady_1000", "hot_lot", "closing_spike", "fanout_1000", "fanout_10000", "baseline", "lost"):
+    for name in (
+        "steady_1000",
+        "hot_lot",
+        "closing_spike",
+        "fanout_1000",
+        "fanout_10000",
+        "live_sale",
+        "baseline",
+        "lost",
+    ):
         if raw.get(name) is not None:
             lines += [f"### {name}", "", "```json", json.dumps(_trim(raw[name]), indent=1)[:6000], "```", ""]
     lines += ["![latency against offered load](latency.png)", ""]
