@@ -55,3 +55,26 @@ def diamond_problem(stone: Diamond) -> str | None:
     if stone.carat_points > REPORT_REQUIRED_ABOVE_POINTS and not has_report and not stone.report_override_reason:
         return "a stone over 1 ct needs a grading report, or an operator's override with a reason"
     return None
+
+
+def carats(points: int) -> str:
+    """A weight in points as the trade writes it: 152 -> "1.52 ct"."""
+    return f"{points // 100}.{points % 100:02d} ct"
+
+
+def description(stone: Diamond) -> str:
+    """The stone in one line, as an invoice or a statement names it: weight and shape, the grades it has (a
+    mounted stone's ranges), and its grading report."""
+    grades = [
+        stone.colour or stone.colour_range,
+        f"fancy {stone.fancy_colour}" if stone.fancy_colour else None,
+        stone.clarity or stone.clarity_range,
+        f"cut {stone.cut}" if stone.cut else None,
+        f"polish {stone.polish}" if stone.polish else None,
+        f"symmetry {stone.symmetry}" if stone.symmetry else None,
+        f"fluorescence {stone.fluorescence}" if stone.fluorescence else None,
+    ]
+    text = ", ".join([f"{carats(stone.carat_points)} {stone.shape}", *(g for g in grades if g)])
+    if stone.lab and stone.report_number:
+        text += f"; {stone.lab} report {stone.report_number}"
+    return text

@@ -26,6 +26,7 @@ from auction.store import GATEWAY_PRIORITY, LotStore, service_store
 from ops.listening import BACKLOG, listen
 from settlement.desk_http import routes as desk_routes
 from settlement.http import routes as settlement_routes
+from settlement.party_http import routes as party_routes
 from settlement.shipping_http import routes as shipping_routes
 from settlement.unsold_http import routes as unsold_routes
 
@@ -41,7 +42,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def settlement_http_routes(pg: asyncpg.Pool, store: LotStore) -> list[Route]:
-    return [*settlement_routes(pg), *desk_routes(pg), *unsold_routes(pg, store), *shipping_routes(pg)]
+    return [*settlement_routes(pg), *desk_routes(pg), *party_routes(pg), *unsold_routes(pg, store),
+            *shipping_routes(pg)]  # fmt: skip
 
 
 def make_app(

@@ -15,6 +15,7 @@ import asyncpg
 import msgspec
 from aiohttp import web
 
+from auction.house_details import DEFAULT_HOUSE, HouseDetails
 from auction.httpkit import (
     HTML,
     WHO_REFUSALS,
@@ -23,11 +24,12 @@ from auction.httpkit import (
     Handler,
     Reply,
     Route,
+    caller_of,
     int_param,
     json_body,
     reply,
 )
-from settlement import billing, defaults
+from settlement import billing, defaults, party_views
 from settlement.errors import (
     InvalidState,
     Missing,
@@ -37,6 +39,9 @@ from settlement.errors import (
     SettlementError,
     ShippingRefused,
 )
+from settlement.invoice_document import InvoiceDocument, invoice_document
+from settlement.invoice_print import invoice_html, zone_named
+from settlement.owners import refuse_unless_own
 from settlement.reconcile import reconcile, settlement_summary
 from settlement.service import wall_clock_ms
 from settlement.unsold_rules import BAD_INPUT
@@ -101,20 +106,35 @@ def _translated(handler: Handler) -> Handler:
     return handle
 
 
-def routes(pg: asyncpg.Pool) -> list[Route]:
+def _sale_buyer(request: web.Request) -> tuple[int, int]:
+    """The sale and buyer a route names, refused unless the caller is the house or that buyer (owners.py)."""
+    sale = int_param(request.match_info["sale"], "sale")
+    buyer = int_param(request.match_info["buyer"], "buyer")
+    refuse_unless_own(caller_of(request), "buyer", buyer)
+    return sale, buyer
+
+
+def routes(pg: asyncpg.Pool, house: HouseDetails = DEFAULT_HOUSE) -> list[Route]:
+    """The routes; `house` is the issuer's particulars that invoices print."""
+
     async def summary(request: web.Request) -> web.Response:
         return reply(await settlement_summary(pg, int_param(request.match_info["sale"], "sale")))
 
     async def invoice(request: web.Request) -> web.Response:
-        sale = int_param(request.match_info["sale"], "sale")
-        buyer = int_param(request.match_info["buyer"], "buyer")
+        sale, buyer = _sale_buyer(request)
         return reply(await billing.invoice(pg, await billing.invoice_id_for(pg, sale, buyer)))
 
+    async def document(request: web.Request) -> web.Response:
+        sale, buyer = _sale_buyer(request)
+        return reply(await invoice_document(pg, sale, buyer, house))
+
     async def printable(request: web.Request) -> web.Response:
-        sale = int_param(request.match_info["sale"], "sale")
-        buyer = int_param(request.match_info["buyer"], "buyer")
-        view = await billing.invoice(pg, await billing.invoice_id_for(pg, sale, buyer))
-        return web.Response(text=billing.invoice_html(view), content_type="text/html")
+        sale, buyer = _sale_buyer(request)
+        zone = zone_named(request.query.get("tz"))
+        if zone is None:
+            raise ApiError("invalid", "tz", "tz must be an IANA time zone such as Europe/Antwerp")
+        page = invoice_html(await invoice_document(pg, sale, buyer, house), zone)
+        return web.Response(text=page, content_type="text/html")
 
     async def pay(request: web.Request) -> web.Response:
         invoice_id = int_param(request.match_info["invoice"], "invoice")
@@ -130,6 +150,10 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
     async def answer(request: web.Request) -> web.Response:
         offer = int_param(request.match_info["offer"], "offer")
         body: OfferAnswer = await json_body(request, OfferAnswer)
+        caller = caller_of(request)
+        if caller.role == "buyer" and await party_views.second_chance_buyer(pg, offer) != caller.company:
+            # the same answer for an offer made to someone else as for none: nobody learns of another's offers
+            raise ApiError("not_found", "offer", f"no second-chance offer {offer} made to you")
         return reply(DefaultResolution(await defaults.answer_offer(pg, offer, body.accept, wall_clock_ms())))
 
     async def check(request: web.Request) -> web.Response:
@@ -139,21 +163,30 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
     bad = Reply("A parameter or the body is invalid", ErrorBody)
     missing = Reply("No such sale, invoice, lot or offer", ErrorBody)
     conflict = Reply("Not possible in its current state (overpayment, resolved, expired...)", ErrorBody)
+    not_yours = Reply("A buyer asking for another company's invoice (code not_allowed, field buyer)", ErrorBody)
+    invoices = "/api/settlement/sales/{sale}/invoices/{buyer}"
     tags = ("settlement",)
     return translating([
         Route("GET", "/api/settlement/sales/{sale}", summary, "A sale's settlement summary",
               {200: Reply("Summary"), 400: bad}, secured=True, tags=tags),
-        Route("GET", "/api/settlement/sales/{sale}/invoices/{buyer}", invoice, "A buyer's invoice for a sale",
-              {200: Reply("Invoice", billing.InvoiceView), 400: bad, 404: missing}, secured=True, tags=tags),
-        Route("GET", "/api/settlement/sales/{sale}/invoices/{buyer}/print", printable, "The invoice, printable",
-              {200: Reply("HTML", media=HTML), 400: bad, 404: missing}, secured=True, tags=tags),
+        Route("GET", f"{invoices}", invoice, "A buyer's invoice for a sale (a buyer: their own)",
+              {200: Reply("Invoice", billing.InvoiceView), 400: bad, 403: not_yours, 404: missing}, secured=True,
+              tags=tags),
+        Route("GET", f"{invoices}/document", document,
+              "The invoice as a document: the house, the buyer company, each lot's stone, the rates charged",
+              {200: Reply("The document", InvoiceDocument), 400: bad, 403: not_yours, 404: missing}, secured=True,
+              tags=tags),
+        Route("GET", f"{invoices}/print", printable, "The invoice, printable; ?tz=<IANA zone> for its dates (UTC)",
+              {200: Reply("HTML", media=HTML), 400: bad, 403: not_yours, 404: missing}, secured=True,
+              tags=tags),
         Route("POST", "/api/settlement/invoices/{invoice}/payments", pay, "Record a cleared payment (partial ok)",
               {200: Reply("Invoice after it", billing.InvoiceView), 400: bad, 404: missing, 409: conflict},
               body=PaymentBody, secured=True, tags=tags),
         Route("POST", "/api/settlement/sales/{sale}/lots/{lot}/default", resolve, "Resolve a defaulted lot",
               {200: Reply("Resolution", DefaultResolution), 400: bad, 404: missing, 409: conflict},
               body=ResolveBody, secured=True, tags=tags),
-        Route("POST", "/api/settlement/offers/{offer}", answer, "Answer a second-chance offer",
+        Route("POST", "/api/settlement/offers/{offer}", answer,
+              "Answer a second-chance offer (a buyer: one made to them, else 404)",
               {200: Reply("Result", DefaultResolution), 400: bad, 404: missing, 409: conflict},
               body=OfferAnswer, secured=True, tags=tags),
         Route("GET", "/api/settlement/reconcile", check, "Reconcile the ledger and the records",

@@ -206,6 +206,15 @@ async def shipments_for(pg: asyncpg.Pool | asyncpg.Connection, sale_id: int, lot
     return await _views(pg, rows)
 
 
+async def shipments_of(pg: asyncpg.Pool | asyncpg.Connection, purpose: Purpose, party_id: int) -> list[ShipmentView]:
+    """Every shipment to one party, newest first: a buyer company's purchases (`to_buyer`), or a consignor's
+    stones coming back to them (`to_consignor`), with each parcel's tracking history."""
+    rows = await pg.fetch(
+        "SELECT * FROM shipments WHERE purpose = $1 AND party_id = $2 ORDER BY id DESC LIMIT 1000", purpose, party_id
+    )
+    return await _views(pg, rows)
+
+
 async def shipment(pg: asyncpg.Pool | asyncpg.Connection, shipment_id: int) -> ShipmentView:
     rows = await pg.fetch("SELECT * FROM shipments WHERE id = $1", shipment_id)
     if not rows:

@@ -82,17 +82,26 @@ HTTP_RULES: dict[tuple[str, str], frozenset[Principal]] = {
     # consignors and the audit log
     ("GET", "/api/consignor/lots"): frozenset({"consignor"}),
     ("GET", "/api/audit"): ADMIN,
-    # settlement: operators record what buyers and consignors tell the house (a buyer's answer to a
-    # second-chance offer included) until buyers get their own views of invoices and offers
+    # settlement: operators record what buyers and consignors tell the house; a buyer reads their own invoices
+    # and answers the second-chance offers made to them (settlement/http.py and owners.py refuse anyone else's)
     ("GET", "/api/settlement/sales/{sale}"): SETTLEMENT,
     ("GET", "/api/settlement/sales/{sale}/invoices"): SETTLEMENT,  # the desk's lists (settlement/desk_http.py)
     ("GET", "/api/settlement/sales/{sale}/defaults"): SETTLEMENT,
-    ("GET", "/api/settlement/sales/{sale}/invoices/{buyer}"): SETTLEMENT,
-    ("GET", "/api/settlement/sales/{sale}/invoices/{buyer}/print"): SETTLEMENT,
+    ("GET", "/api/settlement/sales/{sale}/invoices/{buyer}"): SETTLEMENT | BUYERS,
+    ("GET", "/api/settlement/sales/{sale}/invoices/{buyer}/document"): SETTLEMENT | BUYERS,
+    ("GET", "/api/settlement/sales/{sale}/invoices/{buyer}/print"): SETTLEMENT | BUYERS,
     ("POST", "/api/settlement/invoices/{invoice}/payments"): SETTLEMENT,
     ("POST", "/api/settlement/sales/{sale}/lots/{lot}/default"): SETTLEMENT,
-    ("POST", "/api/settlement/offers/{offer}"): SETTLEMENT,
+    ("POST", "/api/settlement/offers/{offer}"): SETTLEMENT | BUYERS,  # a buyer: an offer made to them
     ("GET", "/api/settlement/reconcile"): SETTLEMENT,
+    # a buyer's and a consignor's own settlement across sales (settlement/party_http.py): each names its party, and
+    # a buyer or consignor naming anyone else is refused; the settlement desk reads any party's
+    ("GET", "/api/settlement/buyers/{buyer}/invoices"): BUYERS | SETTLEMENT,
+    ("GET", "/api/settlement/buyers/{buyer}/second-chances"): BUYERS | SETTLEMENT,
+    ("GET", "/api/settlement/buyers/{buyer}/shipments"): BUYERS | SETTLEMENT,
+    ("GET", "/api/settlement/consignors/{consignor}/statements"): CONSIGNORS | SETTLEMENT,
+    ("GET", "/api/settlement/consignors/{consignor}/payouts"): CONSIGNORS | SETTLEMENT,
+    ("GET", "/api/settlement/consignors/{consignor}/shipments"): CONSIGNORS | SETTLEMENT,
     # the post-sale window of passed lots (settlement/unsold_http.py): a consignor only for their own lots, a
     # buyer only on offers made to them; operators see everything and record any party's answer
     ("GET", "/api/settlement/sales/{sale}/passed"): OPERATORS | CONSIGNORS,
