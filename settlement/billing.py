@@ -14,7 +14,7 @@ import asyncpg
 import msgspec
 
 from auction.catalog import SaleSettings
-from settlement import ledger
+from settlement import agreements, ledger
 from settlement.errors import InvalidState, NotFound
 from settlement.rules import (
     DAY_MS,
@@ -89,7 +89,8 @@ async def bill_lot(
     """
     facts = await sale_facts(conn, sale_id)
     consignor_id = await lot_consignor(conn, sale_id, lot_no)
-    c = lot_charges(hammer, buyer_id, facts.settings.premium, facts.terms)
+    terms = await agreements.consignor_terms(conn, consignor_id, facts.terms)  # commission as they agreed
+    c = lot_charges(hammer, buyer_id, facts.settings.premium, terms)
     posting = ledger.Posting(
         idem_key=idem_key,
         kind=f"lot_{source}",
@@ -145,10 +146,22 @@ async def bill_lot(
         at_ms,
         txn_id,
     )
+    await settle_if_covered(conn, invoice_id, at_ms)  # a credit a reopen left on the invoice may cover it
     return line_id
 
 
-async def void_line(conn: asyncpg.Connection, line_id: int, at_ms: int, reason: str) -> None:
+VoidReason = Literal["default", "reopened"]
+# Why a line is voided -> its reversal's idempotency key prefix (the line's id follows) and ledger kind.
+_VOIDS: dict[VoidReason, tuple[str, str]] = {
+    "default": ("void-line", "lot_void"),  # its buyer defaulted
+    "reopened": ("reopen-line", "lot_reopened"),  # the lot was reopened after the hammer: it was never sold so
+}
+REOPENED_KIND = _VOIDS["reopened"][1]
+
+
+async def void_line(
+    conn: asyncpg.Connection, line_id: int, at_ms: int, reason: str, why: VoidReason = "default"
+) -> None:
     """Reverse a billed lot exactly (its buyer no longer owes it, its consignor is no longer owed it)."""
     line = await conn.fetchrow("SELECT * FROM invoice_lines WHERE id = $1 FOR UPDATE", line_id)
     if line is None:
@@ -162,9 +175,10 @@ async def void_line(conn: asyncpg.Connection, line_id: int, at_ms: int, reason: 
         "JOIN ledger_transactions t ON t.id = e.txn_id WHERE e.txn_id = $1",
         line["txn_id"],
     )
+    prefix, kind = _VOIDS[why]
     posting = ledger.Posting(
-        idem_key=f"void-line:{line_id}",
-        kind="lot_void",
+        idem_key=f"{prefix}:{line_id}",
+        kind=kind,
         currency=rows[0]["currency"].strip(),
         at_ms=at_ms,
         sale_id=line["sale_id"],
@@ -174,6 +188,19 @@ async def void_line(conn: asyncpg.Connection, line_id: int, at_ms: int, reason: 
     )
     txn_id = await ledger.post(conn, posting)
     await conn.execute("UPDATE invoice_lines SET status = 'voided', void_txn_id = $2 WHERE id = $1", line_id, txn_id)
+
+
+async def unbill_reopened(conn: asyncpg.Connection, line_id: int, at_ms: int, reason: str) -> None:
+    """Take a lot off its buyer's invoice because it was reopened after the hammer, in the caller's transaction:
+    the line reversed exactly, the interest recomputed without it, and the invoice paid if what was paid on it
+    now covers it (any excess stays on it as the buyer's credit; docs/SETTLEMENT.md says why)."""
+    invoice_id: int | None = await conn.fetchval("SELECT invoice_id FROM invoice_lines WHERE id = $1", line_id)
+    if invoice_id is None:
+        raise NotFound(f"no invoice line {line_id}")
+    await _locked_invoice(conn, invoice_id)  # the invoice before its line, as payments and defaults lock them
+    await void_line(conn, line_id, at_ms, reason, "reopened")
+    await _interest_without(conn, invoice_id, line_id)
+    await settle_if_covered(conn, invoice_id, at_ms)
 
 
 # ---- invoices -----------------------------------------------------------------------------------------------
@@ -339,7 +366,7 @@ async def accrue_interest(conn: asyncpg.Connection, inv: asyncpg.Record, now_ms:
     await ledger.post(
         conn,
         ledger.Posting(
-            idem_key=f"interest:{inv['id']}:{owed}",
+            idem_key=await _interest_key(conn, inv["id"], owed),
             kind="interest",
             currency=inv["currency"].strip(),
             at_ms=now_ms,
@@ -349,6 +376,64 @@ async def accrue_interest(conn: asyncpg.Connection, inv: asyncpg.Record, now_ms:
     )
     await conn.execute("UPDATE invoices SET interest_posted = $2 WHERE id = $1", inv["id"], owed)
     return owed
+
+
+async def _interest_key(conn: asyncpg.Connection, invoice_id: int, owed: int) -> str:
+    """The key of the posting that brings the invoice's interest to `owed`. Between two reopens that gave interest
+    back, what is posted only grows, so `owed` names the posting; after the n-th, the key says so too, so that a
+    total reached again is not taken for one posted before."""
+    given_back: int = await conn.fetchval(
+        "SELECT count(*) FROM ledger_transactions WHERE kind = 'interest' AND idem_key LIKE $1",
+        f"interest:{invoice_id}:back:%",
+    )
+    return f"interest:{invoice_id}:{owed}" + (f":{given_back}" if given_back else "")
+
+
+async def _interest_without(conn: asyncpg.Connection, invoice_id: int, line_id: int) -> None:
+    """Interest is owed only on what the buyer bought. With a line voided by a reopen, the interest posted is
+    recomputed on the lines left, as of the last time interest was posted, and what it charged on the voided
+    line is posted back. (A reopen comes before the next lot opens, days before the invoice falls due, so there
+    is hardly ever any; only a reopen that reaches settlement very late meets posted interest.)"""
+    inv = await conn.fetchrow("SELECT * FROM invoices WHERE id = $1", invoice_id)
+    if inv is None or inv["interest_posted"] == 0 or inv["status"] == "defaulted":
+        return
+    last: int = await conn.fetchval(
+        "SELECT max(at_ms) FROM ledger_transactions WHERE kind = 'interest' AND idem_key LIKE $1",
+        f"interest:{invoice_id}:%",
+    )
+    terms = await load_terms(conn, inv["sale_id"])
+    principal, payments = await _principal_and_payments(conn, invoice_id)
+    fair = late_interest(principal, payments, inv["due_ms"], last, terms.interest_bp_per_month)
+    back = inv["interest_posted"] - fair
+    if back <= 0:
+        return
+    await ledger.post(
+        conn,
+        ledger.Posting(
+            idem_key=f"interest:{invoice_id}:back:{line_id}",
+            kind="interest",
+            currency=inv["currency"].strip(),
+            at_ms=last,
+            sale_id=inv["sale_id"],
+            memo=f"interest charged on line {line_id}, voided by a reopen",
+            entries=ledger.entries((ledger.buyer(inv["buyer_id"]), -back), (ledger.HOUSE_INTEREST, back)),
+        ),
+    )
+    await conn.execute("UPDATE invoices SET interest_posted = $2 WHERE id = $1", invoice_id, fair)
+
+
+async def settle_if_covered(conn: asyncpg.Connection, invoice_id: int, at_ms: int) -> bool:
+    """An open invoice that what was paid on it now covers (a line voided by a reopen; a line added to an invoice
+    holding a credit) is paid, as of `at_ms`; True if so. An invoice left with nothing on it is paid too: nothing
+    is owed, so nothing may fall into default. Call in the caller's transaction."""
+    inv = await _locked_invoice(conn, invoice_id)
+    if inv["status"] != "open":
+        return False
+    principal, payments = await _principal_and_payments(conn, invoice_id)
+    if principal + inv["interest_posted"] - sum(amount for _, amount in payments) > 0:
+        return False
+    await conn.execute("UPDATE invoices SET status = 'paid', paid_ms = $2 WHERE id = $1", invoice_id, at_ms)
+    return True
 
 
 async def pay(pg: asyncpg.Pool, invoice_id: int, amount: int, reference: str, at_ms: int) -> InvoiceView:
@@ -496,9 +581,14 @@ async def release_payouts(pg: asyncpg.Pool, now_ms: int) -> list[PayoutView]:
     return made
 
 
+# A lot on a consignor's statement: awaiting its buyer's payment, held, payable, paid out; its sale undone by a
+# default or by a reopen (the lot then appears again as it was sold after, or as unsold); unsold.
+StatementStatus = Literal["awaiting_payment", "held", "payable", "paid_out", "defaulted", "reopened", "unsold"]
+
+
 class StatementLine(msgspec.Struct, frozen=True):
     lot: int
-    status: Literal["awaiting_payment", "held", "payable", "paid_out", "defaulted", "unsold"]
+    status: StatementStatus
     hammer: int
     commission: int
     fees: int
@@ -523,17 +613,18 @@ async def consignor_statement(pg: asyncpg.Pool, consignor_id: int, sale_id: int,
     facts = await sale_facts(pg, sale_id)
     lines: list[StatementLine] = []
     rows = await pg.fetch(
-        "SELECT l.*, i.status AS invoice_status, i.paid_ms, p.line_id AS paid_out FROM invoice_lines l "
-        "JOIN invoices i ON i.id = l.invoice_id LEFT JOIN payout_lines p ON p.line_id = l.id "
+        "SELECT l.*, i.status AS invoice_status, i.paid_ms, p.line_id AS paid_out, v.kind AS void_kind "
+        "FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id LEFT JOIN payout_lines p ON p.line_id = l.id "
+        "LEFT JOIN ledger_transactions v ON v.id = l.void_txn_id "
         "WHERE l.consignor_id = $1 AND l.sale_id = $2 ORDER BY l.lot_no, l.id",
         consignor_id,
         sale_id,
     )
     for r in rows:
         release = payout_release_ms(r["paid_ms"], facts.terms) if r["paid_ms"] is not None else None
-        status: Literal["awaiting_payment", "held", "payable", "paid_out", "defaulted", "unsold"]
+        status: StatementStatus
         if r["status"] == "voided":
-            status = "defaulted"
+            status = "reopened" if r["void_kind"] == REOPENED_KIND else "defaulted"
         elif r["paid_out"] is not None:
             status = "paid_out"
         elif release is None:
@@ -546,12 +637,13 @@ async def consignor_statement(pg: asyncpg.Pool, consignor_id: int, sale_id: int,
         )  # fmt: skip
     for r in await pg.fetch(
         "SELECT p.lot_no, p.highest_bid FROM passed_lots p JOIN lots l ON l.sale_id = p.sale_id AND "
-        "l.lot_no = p.lot_no WHERE p.sale_id = $1 AND l.consignor_id = $2 AND p.status <> 'sold' ORDER BY p.lot_no",
+        "l.lot_no = p.lot_no WHERE p.sale_id = $1 AND l.consignor_id = $2 AND p.status NOT IN ('sold', 'reopened') "
+        "ORDER BY p.lot_no",
         sale_id,
         consignor_id,
     ):
         lines.append(StatementLine(r["lot_no"], "unsold", 0, 0, 0, 0))
-    live = [line for line in lines if line.status not in ("defaulted", "unsold")]
+    live = [line for line in lines if line.status not in ("defaulted", "reopened", "unsold")]
     paid_out = await pg.fetchval(
         "SELECT coalesce(sum(amount), 0) FROM payouts WHERE consignor_id = $1 AND sale_id = $2", consignor_id, sale_id
     )

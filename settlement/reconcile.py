@@ -5,11 +5,13 @@ Each check returns problems as sentences naming the row; an empty list means cle
   balances sum to zero (settlement.ledger.ledger_problems);
 - every invoice line: its posting charged the buyer its total and credited the consignor its net; a voided
   line's reversal took exactly the total back;
-- every invoice: its interest is what its interest postings say; a paid invoice owes nothing;
+- every invoice: its interest is what its interest postings say; a paid invoice owes nothing (a credit on it no
+  larger than what reopens took off it, interest included: a reopened lot's payment stays with the invoice);
 - every buyer account equals what their invoices say they owe (lines + interest - payments);
 - every consignor account equals what their lines earned less what was paid out;
 - every payment, payout and deposit agrees with its posting; every deposits account with the deposit rows;
-- every lot the record says was sold, in a catalogued sale, was billed (nothing missed);
+- every lot the record says was sold, in a catalogued sale, was billed (nothing missed), and is billed no more once
+  the record says it was reopened after (a live lot); a passed lot that was reopened is off the post-sale path;
 - every return's charges, accepted post-sale offer and relisting agree with the ledger and the catalogue, and
   no passed lot is both billed and returned or relisted (`unsold_problems`);
 - every approved or paid claim agrees with the ledger and stays within the declared value
@@ -22,7 +24,7 @@ from typing import Any
 
 import asyncpg
 
-from settlement import claims, ledger
+from settlement import billing, claims, closings, ledger
 
 
 async def reconcile(pg: asyncpg.Pool, sale_id: int | None = None) -> list[str]:
@@ -32,7 +34,7 @@ async def reconcile(pg: asyncpg.Pool, sale_id: int | None = None) -> list[str]:
     problems += await _invoices(pg)
     problems += await _accounts(pg)
     problems += await _payments_payouts_deposits(pg)
-    problems += await _missed(pg, sale_id)
+    problems += await _closes(pg, sale_id)
     problems += await unsold_problems(pg)
     problems += await claims.claim_problems(pg)
     return problems
@@ -79,18 +81,26 @@ async def _invoices(pg: asyncpg.Pool) -> list[str]:
         "SELECT i.id, i.status, i.interest_posted, "
         "(SELECT coalesce(sum(total), 0) FROM invoice_lines WHERE invoice_id = i.id AND status = 'active') AS lines, "
         "(SELECT coalesce(sum(amount), 0) FROM payments WHERE invoice_id = i.id) AS paid, "
+        "(SELECT coalesce(sum(l.total), 0) FROM invoice_lines l JOIN ledger_transactions v ON v.id = l.void_txn_id "
+        " WHERE l.invoice_id = i.id AND v.kind = $1) "
+        "- (SELECT coalesce(sum(e.amount), 0) FROM ledger_transactions t JOIN ledger_entries e ON e.txn_id = t.id "
+        " JOIN ledger_accounts a ON a.id = e.account_id WHERE t.kind = 'interest' AND a.code = 'buyer:' || i.buyer_id "
+        " AND t.idem_key LIKE 'interest:' || i.id || ':back:%') AS reopened, "
         "(SELECT coalesce(sum(e.amount), 0) FROM ledger_transactions t JOIN ledger_entries e ON e.txn_id = t.id "
         " JOIN ledger_accounts a ON a.id = e.account_id WHERE t.kind = 'interest' AND a.code = 'buyer:' || i.buyer_id "
         " AND t.idem_key LIKE 'interest:' || i.id || ':%') AS interest "
-        "FROM invoices i ORDER BY i.id"
+        "FROM invoices i ORDER BY i.id",
+        billing.REOPENED_KIND,
     )
     problems = []
     for r in rows:
         if r["interest"] != r["interest_posted"]:
             problems.append(f"invoice {r['id']}: interest {r['interest_posted']} but posted {r['interest']}")
         outstanding = r["lines"] + r["interest_posted"] - r["paid"]
-        if r["status"] == "paid" and outstanding != 0:
+        if r["status"] == "paid" and outstanding > 0:
             problems.append(f"invoice {r['id']}: marked paid with {outstanding} outstanding")
+        if r["status"] == "paid" and -outstanding > r["reopened"]:
+            problems.append(f"invoice {r['id']}: a credit of {-outstanding}, more than reopens took off it")
         if r["status"] == "open" and outstanding < 0:
             problems.append(f"invoice {r['id']}: overpaid by {-outstanding}")
     return problems
@@ -156,15 +166,72 @@ async def _payments_payouts_deposits(pg: asyncpg.Pool) -> list[str]:
     return problems
 
 
-async def _missed(pg: asyncpg.Pool, sale_id: int | None) -> list[str]:
-    rows = await pg.fetch(
-        "SELECT e.sale_id, e.lot_no FROM lot_events e JOIN lots c ON c.sale_id = e.sale_id AND c.lot_no = e.lot_no "
-        "WHERE e.type = 'LotSold' AND ($1::bigint IS NULL OR e.sale_id = $1) "
-        "AND NOT EXISTS (SELECT 1 FROM invoice_lines l WHERE l.sale_id = e.sale_id "
-        "AND l.lot_no = e.lot_no AND l.source = 'hammer') ORDER BY 1, 2",
+async def _closes(pg: asyncpg.Pool, sale_id: int | None) -> list[str]:
+    """Every close in the record of a catalogued sale was followed (settlement.closings): each LotSold that no
+    LotReopened followed was billed (under its own key, or, for a lot that was never reopened, the key of before
+    reopens); each one that a reopen followed is billed no more; and a passed lot whose pass was reopened is off
+    the post-sale path, its sale in the window (if any) undone."""
+    events = await pg.fetch(
+        "SELECT e.sale_id, e.lot_no, e.seq, e.type FROM lot_events e JOIN lots c ON c.sale_id = e.sale_id "
+        "AND c.lot_no = e.lot_no WHERE e.type IN ('LotSold', 'LotPassed', 'LotReopened') "
+        "AND ($1::bigint IS NULL OR e.sale_id = $1) ORDER BY 1, 2, 3",
         sale_id,
     )
-    return [f"sale {r['sale_id']} lot {r['lot_no']}: sold but not billed" for r in rows]
+    billed = {
+        r["idem_key"]: r["status"]
+        for r in await pg.fetch(
+            "SELECT t.idem_key, l.status FROM invoice_lines l JOIN ledger_transactions t ON t.id = l.txn_id "
+            "WHERE l.source = 'hammer' AND ($1::bigint IS NULL OR l.sale_id = $1)",
+            sale_id,
+        )
+    }
+    passed = {
+        (r["sale_id"], r["lot_no"]): r
+        for r in await pg.fetch(
+            "SELECT p.sale_id, p.lot_no, p.status, p.pass_seq, EXISTS (SELECT 1 FROM invoice_lines l "
+            "WHERE l.sale_id = p.sale_id AND l.lot_no = p.lot_no AND l.status = 'active' AND l.source = 'post_sale') "
+            "AS sold_in_window FROM passed_lots p WHERE $1::bigint IS NULL OR p.sale_id = $1",
+            sale_id,
+        )
+    }
+    lots: dict[tuple[int, int], list[tuple[int, str]]] = {}
+    for r in events:
+        lots.setdefault((r["sale_id"], r["lot_no"]), []).append((r["seq"], r["type"]))
+    problems = []
+    for (sale, lot), closes in lots.items():
+        problems += _hammers_followed(sale, lot, closes, billed)
+        problems += _pass_followed(sale, lot, closes, passed.get((sale, lot)))
+    return problems
+
+
+def _hammers_followed(sale: int, lot: int, closes: list[tuple[int, str]], billed: dict[str, str]) -> list[str]:
+    reopens = [seq for seq, kind in closes if kind == "LotReopened"]
+    problems = []
+    for seq, kind in closes:
+        if kind != "LotSold":
+            continue
+        status = billed.get(closings.hammer_key(sale, lot, seq))
+        if status is None and not reopens:
+            status = billed.get(closings.legacy_hammer_key(sale, lot))
+        reopened = any(later > seq for later in reopens)
+        if status is None and not reopened:
+            problems.append(f"sale {sale} lot {lot}: sold (seq {seq}) but not billed")
+        if status == "active" and reopened:
+            problems.append(f"sale {sale} lot {lot}: sold (seq {seq}) and reopened, but still billed")
+    return problems
+
+
+def _pass_followed(sale: int, lot: int, closes: list[tuple[int, str]], passed: asyncpg.Record | None) -> list[str]:
+    if passed is None:
+        return []
+    where = f"passed lot {lot} of sale {sale}"
+    if passed["status"] == "reopened" and passed["sold_in_window"]:
+        return [f"{where}: reopened, but still billed to the buyer who took it in its window"]
+    pass_seq = passed["pass_seq"]
+    reopened = pass_seq is not None and any(seq > pass_seq and kind == "LotReopened" for seq, kind in closes)
+    if reopened and passed["status"] in ("post_sale", "sold"):
+        return [f"{where}: its pass (seq {pass_seq}) was reopened, but it is still {passed['status']}"]
+    return []
 
 
 async def consignor_charges(pg: asyncpg.Pool) -> dict[tuple[str, str], int]:

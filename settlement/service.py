@@ -4,15 +4,18 @@ It reads every active sale's event stream (`sale:{S}:events`, sales listed in `a
 consumer group, `settlement`, exactly as the persister does with its group: first its own pending entries
 (delivered before a crash, never acked), then entries another settlement consumer abandoned, then new ones.
 
-Commit, then acknowledge. A LotSold is billed, and a LotPassed recorded (its top bidder offered it at the
-reserve), each in one PostgreSQL transaction whose ledger posting is keyed `lot-sold:<sale>:<lot>` (unique),
-and the entry is XACKed only after that commit.
-A crash anywhere re-delivers the entry; the key turns the second attempt into a no-op, and the partial unique
-index on active invoice lines refuses a second bill for a lot whatever key it came with. So killed and
-restarted at any point, the service neither misses a close nor bills one twice.
+Commit, then acknowledge. A LotSold is billed, a LotPassed recorded (its top bidder offered it at the reserve),
+and a LotReopened (a live lot reopened after the hammer) undoes what the lot's earlier close left, each in one
+PostgreSQL transaction that also keeps the event in `lot_closings` (settlement.closings); the entry is XACKed
+only after that commit. A crash anywhere re-delivers the entry; its row turns the second attempt into a no-op,
+each hammer's posting is keyed by its own event (`lot-sold:<sale>:<lot>:<seq>`), and the partial unique index on
+active invoice lines refuses a second bill for a lot whatever key it came with. So killed and restarted at any
+point, the service neither misses a close nor bills one twice. Every other event (bids, a tender's viewing,
+sealed bids, reveal, and its AcceptanceOffered: the lot waits for its consignor) is none of settlement's business.
 
-A close whose sale isn't in the catalogue (no premium schedule, no consignor) can't be billed: it is logged and
-acknowledged, and `reconcile` lists every sold lot of a catalogued sale that has no bill.
+A close whose sale isn't in the catalogue (no premium schedule, no consignor) can't be billed, and one settlement
+refuses (a reopen of a lot whose consignor was paid already) can't be undone: each is logged and acknowledged,
+and `reconcile` lists every sold lot of a catalogued sale that has no bill, or is still billed after a reopen.
 """
 
 from __future__ import annotations
@@ -27,11 +30,11 @@ import asyncpg
 from redis.asyncio import Redis
 
 from auction import keys
-from auction.engine.messages import EVENT_DECODER, LotPassed, LotSold
+from auction.engine.messages import EVENT_DECODER, LotPassed, LotReopened, LotSold
 from auction.redis_adapter import connect
 from auction.sale_streams import Entry, SaleStreamGroup, follow
-from settlement import billing, defaults, shipping, suspensions, unsold_lots, unsold_sweep, unsold_window
-from settlement.errors import NotFound, SettlementError, translate_errors
+from settlement import billing, closings, defaults, shipping, suspensions, unsold_sweep
+from settlement.errors import InvalidState, NotFound, SettlementError, translate_errors
 
 log = logging.getLogger(__name__)
 
@@ -46,25 +49,10 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-async def settle_close(pg: asyncpg.Pool, sale_id: int, lot_no: int, event: LotSold | LotPassed) -> bool:
-    """Bill a sold lot or record a passed one, in one transaction; False if it was done before."""
-    async with pg.acquire() as conn, conn.transaction():
-        if isinstance(event, LotSold):
-            line = await billing.bill_lot(
-                conn,
-                sale_id=sale_id,
-                lot_no=lot_no,
-                buyer_id=event.bidder,
-                hammer=event.hammer,
-                at_ms=event.at_ms,
-                source="hammer",
-                idem_key=f"lot-sold:{sale_id}:{lot_no}",
-            )
-            return line is not None
-        recorded = await unsold_lots.record_passed(conn, sale_id, lot_no, event.highest_bid, event.at_ms)
-        if recorded and event.highest_bid > 0:
-            await unsold_window.open_window(conn, sale_id, lot_no, event.at_ms)  # the reserve offer to the top bidder
-        return recorded
+async def settle_close(pg: asyncpg.Pool, sale_id: int, lot_no: int, event: closings.Closing) -> bool:
+    """Bill a sold lot, record a passed one, or undo a reopened one's close, in one transaction; False if it was
+    done before."""
+    return await closings.settle(pg, sale_id, lot_no, event)
 
 
 async def sweep(
@@ -133,13 +121,16 @@ class SettlementService:
 
     async def _settle_entry(self, sale: int, fields: dict[bytes, bytes]) -> int:
         event = EVENT_DECODER.decode(fields[_EVENT])
-        if not isinstance(event, LotSold | LotPassed):
+        if not isinstance(event, LotSold | LotPassed | LotReopened):
             return 0
         lot = int(fields[_LOT])
         try:
             return int(await settle_close(self._pg, sale, lot, event))
         except NotFound as exc:
             log.warning("settlement: sale %s lot %s closed but can't be settled: %s", sale, lot, exc)
+            return 0
+        except InvalidState as exc:  # retrying can't help, and would hold up the sale's every later close
+            log.error("settlement: sale %s lot %s: %s refused, left for an operator: %s", sale, lot, event, exc)
             return 0
 
 

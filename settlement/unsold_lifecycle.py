@@ -16,6 +16,11 @@ operator's choice: default_unsold -> post_sale (second chances ran out, or the r
 window is already over), default_relisted -> relist, default_cancelled -> returning, which the sweep then sends
 back (returning -sent_back-> returning: the return posted and shipped).
 
+A live lot may be reopened after the hammer, until the next lot opens (LotReopened): a passed lot then leaves the
+post-sale path, lot_reopened -> reopened (from post_sale, or from sold when an offer was accepted in the seconds
+before: that sale is undone), and comes back to it if it passes again (reopened -lot_passed-> post_sale, a new
+window from the new close). A reopened lot that is sold instead stays reopened: it is no passed lot any more.
+
 `relist` is both "waiting for a later sale" and "relisted into one": the lot's `relistings` row tells them apart
 (a status of its own would need passed_lots' CHECK constraint changed by a migration).
 `settlement.unsold_lots` makes every move, and refuses one this table lacks.
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-PassedStatus = Literal["post_sale", "sold", "relist", "returning", "returned"]
+PassedStatus = Literal["post_sale", "sold", "relist", "returning", "returned", "reopened"]
 
 PassedEvent = Literal[
     "lot_passed",  # the hammer fell below the reserve (LotPassed): the post-sale window opens
@@ -36,6 +41,7 @@ PassedEvent = Literal[
     "default_unsold",  # its buyer defaulted and nobody else took it: second chances ran out, or no re-award
     "default_relisted",  # its buyer defaulted and the operator relists it at its own reserve
     "default_cancelled",  # its buyer defaulted and the operator cancels its sale: it goes back, charged nothing
+    "lot_reopened",  # the auctioneer reopened the lot after the hammer (LotReopened, or a later close of it)
 ]
 
 # (status now, or None for a lot that isn't a passed lot yet; event) -> status after. Anything else is a bug.
@@ -53,6 +59,9 @@ TRANSITIONS: dict[tuple[PassedStatus | None, PassedEvent], PassedStatus] = {
     ("sold", "default_unsold"): "post_sale",
     ("sold", "default_relisted"): "relist",
     ("sold", "default_cancelled"): "returning",
+    ("post_sale", "lot_reopened"): "reopened",
+    ("sold", "lot_reopened"): "reopened",  # an offer accepted before the reopen: its sale is undone
+    ("reopened", "lot_passed"): "post_sale",  # passed again: a new window from the new close
 }
 
 

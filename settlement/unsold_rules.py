@@ -12,16 +12,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from auction.engine.messages import AnyEvent, BidAccepted, BidsCancelled, ProxyBidPlaced
+from auction.engine.messages import AcceptanceOffered, AnyEvent, BidAccepted, BidsCancelled, BidUndone, ProxyBidPlaced
+from auction.engine.state import HOUSE
 
 OfferKind = Literal["reserve", "buyer"]
-OfferStatus = Literal["open", "accepted", "declined", "closed", "expired", "replaced"]
+# withdrawn: the lot was reopened after the hammer (an accepted offer too: that sale is undone)
+OfferStatus = Literal["open", "accepted", "declined", "closed", "expired", "replaced", "withdrawn"]
 
 # Why an offer, an answer or a consent is refused: the reason code the caller gets, with the field at fault.
 Refusal = Literal[
     "window_closed",  # the post-sale window has passed (or the offer expired with it)
     "lot_sold",  # the lot was sold (in the window, to someone) and takes no more offers
-    "lot_not_open",  # the lot is relisted or on its way back
+    "lot_not_open",  # the lot is relisted, on its way back, or reopened (back on the block, or sold at it)
     "bad_amount",  # not a positive whole number of minor units
     "bad_reserve",  # a relist reserve that isn't lower than the old one
     "offer_closed",  # the offer was answered already, replaced, closed or expired
@@ -45,14 +47,15 @@ def window_open(window_ms: int, now_ms: int) -> bool:
 
 
 def top_bidder(events: Sequence[AnyEvent]) -> int | None:
-    """Who led the lot when it closed: the bidder of the last bid or proxy bid the engine made, if anyone bid."""
+    """Who led the lot when it closed, if a buyer did: the bidder of the last bid or proxy bid the engine made,
+    as a taken-back bid or struck bids left it; in a tender, the bidder whose top bid the consignor was offered."""
     leader: int | None = None
     for event in events:
-        if isinstance(event, BidAccepted | ProxyBidPlaced):
+        if isinstance(event, BidAccepted | ProxyBidPlaced | AcceptanceOffered):
             leader = event.bidder
-        elif isinstance(event, BidsCancelled):  # a suspended bidder's bids struck: whoever the record left
+        elif isinstance(event, BidsCancelled | BidUndone):  # struck, or taken back: whoever the record left
             leader = event.leader
-    return leader
+    return None if leader == HOUSE else leader  # the house's own bid (a live sale's) stands for no buyer
 
 
 def lot_refusal(status: str, window_ms: int, now_ms: int) -> Refusal | None:

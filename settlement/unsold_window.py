@@ -5,7 +5,8 @@ The window runs `SettlementTerms.post_sale_window_ms` from the close (`unsold_ru
 makes the reserve offer as it records the pass (`open_window`; the sweep is a backstop); registered buyers make
 offers (`make_offer`), which the consignor accepts or declines (`answer_offer`). The first accepted offer sells
 the lot, billed through `billing.bill_lot` with the sale's own premium, and closes every other; when the window
-ends unsold, the sweep expires what is still open (`expire_offers`).
+ends unsold, the sweep expires what is still open (`expire_offers`). A lot reopened after the hammer takes its
+offers with it (`withdraw_offers`, called by settlement.closings).
 
 Each function is safe to repeat: the same offer (buyer, client id) is recorded once, the same answer twice
 returns the same status. Refusals are `errors.PostSaleRefused`, naming the field at fault and a reason code
@@ -32,7 +33,9 @@ from settlement.unsold_rules import (
 from settlement.unsold_views import PostSaleOffer
 
 MAX_CLIENT_ID = 64
-HOUSE_CLIENT_ID = "reserve"  # the client id of the house's reserve offer (kind 'reserve', so never a buyer's)
+# The client id of the house's reserve offer (kind 'reserve', so never a buyer's); a lot reopened and passed again
+# gets another, "reserve-2" and so on, since the earlier one stays on the record, withdrawn.
+HOUSE_CLIENT_ID = "reserve"
 
 
 def _refuse_lot(lot: asyncpg.Record, window_ms: int, now_ms: int, field: str) -> None:
@@ -61,13 +64,19 @@ async def open_window(conn: asyncpg.Connection, sale_id: int, lot_no: int, now_m
     when nobody bid (or the lot is no longer in its window). Call inside a transaction. Idempotent."""
     lot = await locked_lot(conn, sale_id, lot_no)
     existing: int | None = await conn.fetchval(
-        "SELECT id FROM post_sale_offers WHERE sale_id = $1 AND lot_no = $2 AND kind = 'reserve'", sale_id, lot_no
+        "SELECT id FROM post_sale_offers WHERE sale_id = $1 AND lot_no = $2 AND kind = 'reserve' "
+        "AND status <> 'withdrawn'",
+        sale_id,
+        lot_no,
     )
     if existing is not None or lot["highest_bid"] <= 0 or lot["reserve"] <= 0:
         return existing
     if lot_refusal(lot["status"], lot["window_ms"], now_ms) is not None:
         return None
-    leader = top_bidder(await load_lot_events(conn, sale_id, lot_no))
+    events = await load_lot_events(conn, sale_id, lot_no)
+    if lot["pass_seq"] is not None:  # who led when this pass fell, not after a reopen the record may hold already
+        events = [event for event in events if event.seq <= lot["pass_seq"]]
+    leader = top_bidder(events)
     if leader is None or await conn.fetchval(
         "SELECT 1 FROM lot_defaults WHERE sale_id = $1 AND lot_no = $2 AND defaulter = $3", sale_id, lot_no, leader
     ):
@@ -79,11 +88,20 @@ async def open_window(conn: asyncpg.Connection, sale_id: int, lot_no: int, now_m
         lot_no,
         leader,
         lot["reserve"],
-        HOUSE_CLIENT_ID,
+        await _reserve_client_id(conn, sale_id, lot_no),
         now_ms,
         lot["window_ms"],
     )
     return offer_id
+
+
+async def _reserve_client_id(conn: asyncpg.Connection, sale_id: int, lot_no: int) -> str:
+    """The client id of a lot's next reserve offer: "reserve" for its first; after a reopen withdrew n of them,
+    "reserve-<n + 1>"."""
+    withdrawn: int = await conn.fetchval(
+        "SELECT count(*) FROM post_sale_offers WHERE sale_id = $1 AND lot_no = $2 AND kind = 'reserve'", sale_id, lot_no
+    )
+    return HOUSE_CLIENT_ID if withdrawn == 0 else f"{HOUSE_CLIENT_ID}-{withdrawn + 1}"
 
 
 def _check_offer_input(amount: object, client_id: object) -> None:
@@ -95,7 +113,13 @@ def _check_offer_input(amount: object, client_id: object) -> None:
 
 
 async def make_offer(
-    pg: asyncpg.Pool, sale_id: int, lot_no: int, buyer_id: int, amount: int, client_id: str, now_ms: int
+    pg: asyncpg.Pool,
+    sale_id: int,
+    lot_no: int,
+    buyer_id: int,
+    amount: int,
+    client_id: str,
+    now_ms: int,
 ) -> PostSaleOffer:
     """A registered buyer's offer for a passed lot, for its consignor to answer. It replaces the buyer's earlier
     open offer on the lot; the same `client_id` again returns the first offer unchanged."""
@@ -215,3 +239,16 @@ async def expire_offers(conn: asyncpg.Connection, sale_id: int, lot_no: int, now
         lot_no,
         now_ms,
     )
+
+
+async def withdraw_offers(conn: asyncpg.Connection, sale_id: int, lot_no: int, now_ms: int) -> int:
+    """The lot was reopened: every offer on it still open, or accepted (its sale undone with the reopen), is
+    withdrawn; how many. Call in the transaction that moves the lot to `reopened`, with the lot locked."""
+    withdrawn: list[asyncpg.Record] = await conn.fetch(
+        "UPDATE post_sale_offers SET status = 'withdrawn', answered_ms = $3 WHERE sale_id = $1 AND lot_no = $2 "
+        "AND status IN ('open', 'accepted') RETURNING id",
+        sale_id,
+        lot_no,
+        now_ms,
+    )
+    return len(withdrawn)

@@ -13,8 +13,21 @@ from redis.asyncio import Redis
 from auction import catalog, keys
 from auction.catalog import NewLot, NewSale, SaleSettings
 from auction.diamonds import Diamond
-from auction.engine.lot import LotState, decide, evolve, new_lot
-from auction.engine.messages import EVENT_ENCODER, AnyEvent, CloseLot, PlaceBid, Rejected
+from auction.engine.lifecycle import Format
+from auction.engine.lot import LotState, LotTerms, decide, evolve, new_lot
+from auction.engine.messages import (
+    EVENT_ENCODER,
+    AnyCommand,
+    AnyEvent,
+    CloseLot,
+    HammerLot,
+    OpenLot,
+    PassLot,
+    PlaceBid,
+    Rejected,
+    ReopenLot,
+    TakeBid,
+)
 from auction.record import event_row, write_events
 
 START = 1_700_000_000_000
@@ -29,7 +42,14 @@ def bid(bidder: int, amount: int, at_ms: int = START + 1000, kind: str = "bid") 
 
 
 async def make_sale(
-    pg: asyncpg.Pool, sale_id: int, lots: int, reserve: int = 0, settings: SaleSettings | None = None
+    pg: asyncpg.Pool,
+    sale_id: int,
+    lots: int,
+    reserve: int = 0,
+    settings: SaleSettings | None = None,
+    sale_format: Format = "timed",
+    opening: int = 100,
+    estimate: int = 10**12,
 ) -> tuple[NewSale, int]:
     consignor = await catalog.add_consignor(pg, "Ruth Abrams", "Abrams Fine Gems")
     stone = Diamond(carat_points=90, shape="Round", colour="G", clarity="VS2")
@@ -40,11 +60,12 @@ async def make_sale(
         starts_at_ms=START,
         first_close_ms=CLOSE,
         lots=[
-            NewLot(lot=n, title=f"stone {n}", consignor_id=consignor, diamond=stone, low_estimate=10**12,
-                   high_estimate=10**12, reserve=reserve, opening=100)
+            NewLot(lot=n, title=f"stone {n}", consignor_id=consignor, diamond=stone, low_estimate=estimate,
+                   high_estimate=estimate, reserve=reserve, opening=opening)
             for n in range(1, lots + 1)
         ],
         settings=settings or SaleSettings(),
+        format=sale_format,
     )  # fmt: skip
     await catalog.insert_sale(pg, sale)
     return sale, consignor
@@ -80,3 +101,65 @@ async def publish(redis: Redis, pg: asyncpg.Pool, sale_id: int, lot: int, events
 
 async def forget(redis: Redis, sale_id: int) -> None:
     await redis.srem(keys.ACTIVE_SALES, sale_id)
+
+
+async def registered_buyers(pg: asyncpg.Pool, sale_id: int, count: int, limit: int | None = None) -> list[int]:
+    """`count` approved companies registered for the sale (paddles 11, 12, ...), with `limit` (None: none): who
+    may buy after the hammer is who may bid, so second chances and post-sale offers need real buyers."""
+    companies = []
+    for n in range(count):
+        bidder, _token = await catalog.add_bidder(pg, f"Buyer {n}", f"Settlement Buyer Co {sale_id}-{n}")
+        await catalog.register(pg, sale_id, bidder.id, 11 + n, limit)
+        companies.append(bidder.id)
+    return companies
+
+
+class EngineLot:
+    """A lot of any format run through the engine's own decide, command by command: each step's events are
+    what the store would commit, to publish and settle one step at a time."""
+
+    def __init__(self, terms: LotTerms) -> None:
+        self.state: LotState = new_lot(terms)
+        self.at_ms = terms.start_ms
+
+    def run(self, *commands: AnyCommand) -> list[AnyEvent]:
+        """The events of the commands, each decided on the state the ones before left; a refusal is a bug."""
+        events: list[AnyEvent] = []
+        for command in commands:
+            decision = decide(self.state, command)
+            assert not isinstance(decision, Rejected), (command, decision)
+            for event in decision:
+                self.state = evolve(self.state, event)
+                events.append(event)
+        return events
+
+    def tick(self) -> int:
+        self.at_ms += 1_000
+        return self.at_ms
+
+
+class LiveLot(EngineLot):
+    """A live lot at the rostrum: opened, bid on from the floor at the ask, hammered, passed, reopened."""
+
+    def open(self) -> list[AnyEvent]:
+        return self.run(OpenLot(self.tick()))
+
+    def bid(self, bidder: int) -> list[AnyEvent]:
+        """A floor bid at the ask for `bidder` (paddle 100 + bidder, as `bid` gives)."""
+        return self.run(TakeBid(self.tick(), bidder, 100 + bidder, "floor", f"f{next(_clients)}"))
+
+    def bid_to(self, bidder: int, at_least: int, rival: int) -> list[AnyEvent]:
+        """`bidder` and `rival` bid in turn until `bidder` leads at `at_least` or more."""
+        events: list[AnyEvent] = []
+        while self.state.leader != bidder or self.state.price < at_least:
+            events += self.bid(rival if self.state.leader == bidder else bidder)
+        return events
+
+    def hammer(self) -> list[AnyEvent]:
+        return self.run(HammerLot(self.tick()))
+
+    def pass_lot(self) -> list[AnyEvent]:
+        return self.run(PassLot(self.tick()))
+
+    def reopen(self) -> list[AnyEvent]:
+        return self.run(ReopenLot(self.tick(), "a missed bid"))

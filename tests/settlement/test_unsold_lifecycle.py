@@ -1,7 +1,7 @@
 """The passed lot's transition table (settlement.unsold_lifecycle), walked: every move in it is made by some code
-path (scenarios through the service, the window, relisting, the sweep and the operator's choices after a default,
-each move seen as unsold_lots logs it), and none that it lacks: such a move is refused before anything is written,
-and no module but unsold_lots writes a passed lot's status."""
+path (scenarios through the service, the window, relisting, the sweep, the operator's choices after a default and
+a live lot reopened at the rostrum, each move seen as unsold_lots logs it), and none that it lacks: such a move is
+refused before anything is written, and no module but unsold_lots writes a passed lot's status."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from auction import catalog
 from auction.catalog import NewLot, NewSale
 from auction.diamonds import Diamond
+from auction.engine.messages import AnyEvent
 from settlement import billing, defaults, shipping, unsold_lots, unsold_sweep, unsold_views
 from settlement.errors import IllegalPassedLotMove
 from settlement.rules import DAY_MS, HOUR_MS
@@ -27,7 +28,17 @@ from settlement.service import SettlementService
 from settlement.unsold_lifecycle import TRANSITIONS, PassedEvent, PassedStatus, after
 from settlement.unsold_relisting import consent_relist, withdraw_relist
 from settlement.unsold_window import answer_offer, make_offer
-from tests.settlement.helpers import START, USD, bid, forget, publish, run_lot
+from tests.settlement.helpers import (
+    START,
+    USD,
+    LiveLot,
+    bid,
+    forget,
+    make_sale,
+    publish,
+    registered_buyers,
+    run_lot,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 RESERVE = 5_000 * USD
@@ -53,10 +64,15 @@ def test_every_status_is_reached_and_only_returned_is_final() -> None:
 
 
 def test_the_statuses_are_the_databases() -> None:
-    migration = (ROOT / "ops" / "migrations" / "0003_settlement.sql").read_text()
-    found = re.search(r"CREATE TABLE passed_lots \(.*?CHECK \(status IN \(([^)]*)\)\)", migration, re.S)
-    assert found is not None
-    assert {word.strip(" '") for word in found.group(1).split(",")} == set(get_args(PassedStatus))
+    """The statuses the last migration to set passed_lots' CHECK allows (0003 made it, 0009 added `reopened`)."""
+    allowed: str | None = None
+    for migration in sorted((ROOT / "ops" / "migrations").glob("*.sql")):
+        text = migration.read_text()
+        made = re.search(r"CREATE TABLE passed_lots \(.*?CHECK \(status IN \(([^)]*)\)\)", text, re.S)
+        found = re.search(r"passed_lots_status_check\s+CHECK \(status IN \(([^)]*)\)\)", text) or made
+        allowed = found.group(1) if found is not None else allowed
+    assert allowed is not None
+    assert {word.strip(" '\n") for word in allowed.split(",")} == set(get_args(PassedStatus))
 
 
 def _writes_passed_lots(path: Path) -> bool:
@@ -211,13 +227,40 @@ async def _sold_in_the_window_then_defaulted(redis: Redis, pg: asyncpg.Pool, sal
     await _the_operators_choices(pg, sale_id, await _defaulted(pg, sale_id, buyer, closed))
 
 
+async def _reopened_at_the_rostrum(redis: Redis, pg: asyncpg.Pool, sale_id: int) -> None:
+    """A live lot passed, reopened, passed again and taken at its reserve by its top bidder at once; then
+    reopened again (that sale undone) and hammered."""
+    sale, _ = await make_sale(
+        pg, sale_id, lots=1, reserve=RESERVE, sale_format="live", opening=4_000 * USD, estimate=6_000 * USD
+    )
+    a, b = await registered_buyers(pg, sale_id, 2)
+    lot = LiveLot(catalog.terms_for(sale)[0])
+
+    async def settle(events: list[AnyEvent]) -> None:
+        await publish(redis, pg, sale_id, 1, events)
+        try:
+            await SettlementService(redis, pg, only_sales=frozenset({sale_id})).drain_once()
+        finally:
+            await forget(redis, sale_id)
+
+    await settle(lot.open() + lot.bid(a) + lot.pass_lot())
+    await settle(lot.reopen())
+    passed_again = lot.bid(b) + lot.pass_lot()
+    await settle(passed_again)
+    [offer] = [o for o in (await unsold_views.passed_lots(pg, sale_id))[0].offers if o.status == "open"]
+    await answer_offer(pg, offer.id, True, passed_again[-1].at_ms + 1, buyer_id=b)
+    await settle(lot.reopen() + lot.bid_to(a, RESERVE, b) + lot.hammer())
+    assert await _status(pg, sale_id, 1) == "reopened"
+
+
 async def test_the_code_makes_every_move_in_the_table(
     redis: Redis, pg: asyncpg.Pool, new_sale_id: Callable[[], int], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger=unsold_lots.__name__)
-    sales = {new_sale_id(), new_sale_id(), new_sale_id()}
-    window, at_the_hammer, in_the_window = sorted(sales)
+    sales = {new_sale_id(), new_sale_id(), new_sale_id(), new_sale_id()}
+    window, at_the_hammer, in_the_window, reopened = sorted(sales)
     await _the_window(redis, pg, window)
     await _sold_at_the_hammer_then_defaulted(redis, pg, at_the_hammer)
     await _sold_in_the_window_then_defaulted(redis, pg, in_the_window)
+    await _reopened_at_the_rostrum(redis, pg, reopened)
     assert _moves(caplog, sales) == set(TRANSITIONS)
