@@ -15,6 +15,11 @@ Then per lot, `resolve(pg, sale, lot, choice, now_ms)`:
                  when nobody is left the lot joins the passed lots
   reaward        strike the defaulter's bids and recompute the lot from the record (settlement.rules.reaward,
                  the engine's own decide); bill the new winner, or pass the lot if the reserve is no longer met
+
+Who is offered a second chance, and who wins a re-award, is someone who may buy the lot at that price now, as
+the engine holds every bidder (settlement.eligibility: standing in the sale, not suspended, within their limit
+with what they owe in the sale); an underbidder who may not is passed over, a new winner who may not has their
+bids struck as well, and an acceptance is checked again.
   relist         the lot waits for a later sale at its own reserve; `settlement.unsold_relisting.relist_into` makes it
                  a lot of that sale, as it does for unsold stones whose consignor agreed
   cancel         the sale of the lot is cancelled and the stone goes back to its consignor
@@ -28,9 +33,10 @@ import asyncpg
 import msgspec
 
 from auction import catalog
-from auction.engine.messages import LotSold
+from auction.engine.lot import LotTerms
+from auction.engine.messages import LotPassed, LotSold
 from auction.record import load_lot_events
-from settlement import billing, buyers, ledger, unsold_lots, unsold_relisting
+from settlement import billing, buyers, eligibility, ledger, unsold_lots, unsold_relisting
 from settlement.errors import InvalidState, NotFound
 from settlement.rules import Underbidder, forfeit, in_default, reaward, reminders_due, underbidders
 
@@ -166,19 +172,32 @@ async def _set(conn: asyncpg.Connection, dflt: asyncpg.Record, resolution: str, 
 
 
 async def eligible_underbidders(
-    conn: asyncpg.Connection, sale_id: int, lot_no: int, defaulter: int
+    conn: asyncpg.Connection, sale_id: int, lot_no: int, defaulter: int, now_ms: int
 ) -> list[Underbidder]:
-    """Underbidders in turn, leaving out anyone suspended or in default in this sale."""
+    """Underbidders in turn, leaving out anyone in default in this sale and anyone who may not buy the lot at
+    their last bid now: their standing in the sale, settlement's suspension, their limit (settlement.eligibility)."""
     events = await load_lot_events(conn, sale_id, lot_no)
-    barred = {
+    in_default = {
         r["buyer_id"]
-        for r in await conn.fetch(
-            f"{buyers.SUSPENDED_BUYERS} UNION "
-            "SELECT buyer_id FROM invoices WHERE sale_id = $1 AND status = 'defaulted'",
-            sale_id,
-        )
+        for r in await conn.fetch("SELECT buyer_id FROM invoices WHERE sale_id = $1 AND status = 'defaulted'", sale_id)
     }
-    return [u for u in underbidders(events, excluding=defaulter) if u.bidder not in barred]
+    consignor = await billing.lot_consignor(conn, sale_id, lot_no)
+    eligible = []
+    for candidate in underbidders(events, excluding=defaulter):
+        if candidate.bidder in in_default:
+            continue
+        refused = await eligibility.refusal(
+            conn,
+            sale_id=sale_id,
+            lot_no=lot_no,
+            consignor_id=consignor,
+            buyer_id=candidate.bidder,
+            price=candidate.last_bid,
+            now_ms=now_ms,
+        )
+        if refused is None:
+            eligible.append(candidate)
+    return eligible
 
 
 async def _offer_next(conn: asyncpg.Connection, line_id: int, now_ms: int) -> str:
@@ -189,7 +208,7 @@ async def _offer_next(conn: asyncpg.Connection, line_id: int, now_ms: int) -> st
     offered = {r["buyer_id"] for r in rows}
     rank = len(offered) + 1
     terms = await billing.load_terms(conn, sale_id)
-    for candidate in await eligible_underbidders(conn, sale_id, lot_no, dflt["defaulter"]):
+    for candidate in await eligible_underbidders(conn, sale_id, lot_no, dflt["defaulter"], now_ms):
         if candidate.bidder in offered:
             continue
         await conn.execute(
@@ -234,7 +253,8 @@ async def offers(pg: asyncpg.Pool, sale_id: int, lot_no: int | None = None) -> l
 
 
 async def answer_offer(pg: asyncpg.Pool, offer_id: int, accept: bool, now_ms: int) -> str:
-    """The underbidder accepts (billed at their last bid) or declines (the next one is offered)."""
+    """The underbidder accepts (billed at their last bid, if they may still buy it: PostSaleRefused naming
+    `buyer` or `offer` if not) or declines (the next one is offered)."""
     async with pg.acquire() as conn, conn.transaction():
         offer = await conn.fetchrow("SELECT * FROM second_chance_offers WHERE id = $1 FOR UPDATE", offer_id)
         if offer is None:
@@ -246,6 +266,16 @@ async def answer_offer(pg: asyncpg.Pool, offer_id: int, accept: bool, now_ms: in
         if not accept:
             await conn.execute("UPDATE second_chance_offers SET status = 'declined' WHERE id = $1", offer_id)
             return await _offer_next(conn, offer["line_id"], now_ms)
+        await eligibility.refuse(
+            conn,
+            sale_id=offer["sale_id"],
+            lot_no=offer["lot_no"],
+            consignor_id=await billing.lot_consignor(conn, offer["sale_id"], offer["lot_no"]),
+            buyer_id=offer["buyer_id"],
+            price=offer["amount"],
+            now_ms=now_ms,
+            price_field="offer",
+        )  # their standing or their other purchases may have changed since the offer was made
         await conn.execute("UPDATE second_chance_offers SET status = 'accepted' WHERE id = $1", offer_id)
         await billing.bill_lot(
             conn,
@@ -267,8 +297,7 @@ async def _reaward(conn: asyncpg.Connection, dflt: asyncpg.Record, now_ms: int) 
     terms = next((t for t in await catalog.stored_terms(conn, sale_id) if t.lot == lot_no), None)
     if terms is None:
         raise NotFound(f"sale {sale_id} has no lot {lot_no}")
-    events = await load_lot_events(conn, sale_id, lot_no)
-    result = reaward(terms, events, striking=dflt["defaulter"])
+    result = await _reaward_to_who_may_buy(conn, dflt, terms, now_ms)
     if not isinstance(result, LotSold):
         await unsold_lots.join_after_default(conn, sale_id, lot_no, "default_unsold", now_ms)
         return await _set(conn, dflt, "unsold", now_ms)
@@ -283,3 +312,28 @@ async def _reaward(conn: asyncpg.Connection, dflt: asyncpg.Record, now_ms: int) 
         idem_key=f"reaward:{dflt['line_id']}",
     )
     return await _set(conn, dflt, "reawarded", now_ms)
+
+
+async def _reaward_to_who_may_buy(
+    conn: asyncpg.Connection, dflt: asyncpg.Record, terms: LotTerms, now_ms: int
+) -> LotSold | LotPassed:
+    """The lot recomputed without the defaulter's bids; and while its new winner may not buy it at that price now
+    (standing, suspension, limit: settlement.eligibility), without theirs too, as the engine refuses their bids."""
+    events = await load_lot_events(conn, dflt["sale_id"], dflt["lot_no"])
+    struck = {dflt["defaulter"]}
+    while True:
+        result = reaward(terms, events, striking=frozenset(struck))
+        if not isinstance(result, LotSold):
+            return result
+        refused = await eligibility.refusal(
+            conn,
+            sale_id=dflt["sale_id"],
+            lot_no=dflt["lot_no"],
+            consignor_id=terms.consignor,
+            buyer_id=result.bidder,
+            price=result.hammer,
+            now_ms=now_ms,
+        )
+        if refused is None:
+            return result
+        struck.add(result.bidder)

@@ -190,17 +190,19 @@ def underbidders(events: Sequence[AnyEvent], excluding: int) -> list[Underbidder
     return [Underbidder(bidder, paddle, amount) for bidder, (amount, _, paddle) in ranked]
 
 
-def reaward(terms: LotTerms, events: Sequence[AnyEvent], striking: int) -> LotSold | LotPassed:
-    """The lot's result had `striking` never bid: the recorded bids of everyone else folded through the
-    engine's own `decide`, then closed when it originally closed (or at its recomputed end, if later).
+def reaward(terms: LotTerms, events: Sequence[AnyEvent], striking: int | frozenset[int]) -> LotSold | LotPassed:
+    """The lot's result had `striking` (a bidder, or several) never bid: the recorded bids of everyone else
+    folded through the engine's own `decide`, then closed when it originally closed (or at its recomputed end,
+    if later).
 
     Bids a BidsCancelled struck stay struck (`live_bids`). A bid the engine now refuses (say, a plain bid from
     who has become the leader) is dropped, as it would have been refused at the time.
     """
+    struck = striking if isinstance(striking, frozenset) else frozenset({striking})
     state = new_lot(terms)
     close_at = max((e.at_ms for e in events if isinstance(e, LotSold | LotPassed)), default=terms.end_ms)
     for bid in live_bids(events):
-        if bid.bidder == striking:
+        if bid.bidder in struck:
             continue
         decision = decide(state, bid)
         if isinstance(decision, Rejected):

@@ -8,7 +8,9 @@ The composition root (ops/app.py) mounts them next to settlement.http's: `unsold
 Who may call each route at all is auction/gateway/access.py's table; whose lot or offer it is comes after, here:
 a consignor acting on another's lot, or a buyer on an offer not made to them, gets 403 `not_allowed` naming
 `lot` or `offer`. A refusal by the window's rules is 409 `refused` naming the field at fault (403 when it is
-about who asks: not registered, suspended, the lot's own consignor); malformed input is 400 `invalid`.
+about who asks: not registered, suspended, the lot's own consignor; 409 naming `amount` or `offer` when it would
+take the buyer over their limit, `over_limit`); the reason's code is in the message. Malformed input, an amount
+above the protocol's MAX_AMOUNT included, is 400 `invalid`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from auction.store import LotStore
 from settlement import unsold_relisting, unsold_views, unsold_window
 from settlement.http import translating
 from settlement.service import wall_clock_ms
+from settlement.unsold_rules import MAX_AMOUNT
 from settlement.unsold_views import BuyerPostSale, PassedLot, PostSaleOffer, RelistConsent, Relisting
 from settlement.unsold_window import MAX_CLIENT_ID
 
@@ -31,7 +34,7 @@ MAX_LOT = 2**31 - 1
 
 
 class OfferBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    amount: Annotated[int, msgspec.Meta(gt=0)]  # minor units of the sale's currency, premium not included
+    amount: Annotated[int, msgspec.Meta(gt=0, le=MAX_AMOUNT)]  # minor units of the sale's currency, no premium
     client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CLIENT_ID)]  # sent twice: one offer
 
 
@@ -40,7 +43,7 @@ class AnswerBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class ConsentBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    reserve: Annotated[int, msgspec.Meta(ge=0)]  # the new reserve, lower than the one the stone failed to reach
+    reserve: Annotated[int, msgspec.Meta(ge=0, le=MAX_AMOUNT)]  # lower than the reserve the stone failed to reach
 
 
 class Answered(msgspec.Struct, frozen=True):
@@ -52,7 +55,8 @@ def _sale_lot(request: web.Request) -> tuple[int, int]:
 
 
 def routes(pg: asyncpg.Pool, store: LotStore | None = None) -> list[Route]:
-    """The routes; `store` is the gateway's, so that lots relisted into a loaded sale are created in the engine."""
+    """The routes; `store` is the gateway's, so that lots relisted into a loaded sale are created in the engine, and
+    a buyer's limit counts what they lead or won in the sale that settlement has not billed yet."""
 
     async def passed(request: web.Request) -> web.Response:
         sale = int_param(request.match_info["sale"], "sale")
@@ -71,7 +75,9 @@ def routes(pg: asyncpg.Pool, store: LotStore | None = None) -> list[Route]:
         body = await json_body(request, OfferBody)
         company = caller_of(request).company
         assert company is not None
-        offer = await unsold_window.make_offer(pg, sale, lot, company, body.amount, body.client_id, wall_clock_ms())
+        offer = await unsold_window.make_offer(
+            pg, sale, lot, company, body.amount, body.client_id, wall_clock_ms(), live=store
+        )
         return reply(offer, status=201)
 
     async def answer(request: web.Request) -> web.Response:
@@ -80,7 +86,7 @@ def routes(pg: asyncpg.Pool, store: LotStore | None = None) -> list[Route]:
         caller = caller_of(request)
         buyer, consignor = (None, None) if caller.is_operator else (caller.company, caller.consignor)
         status = await unsold_window.answer_offer(
-            pg, offer, body.accept, wall_clock_ms(), buyer_id=buyer, consignor_id=consignor
+            pg, offer, body.accept, wall_clock_ms(), buyer_id=buyer, consignor_id=consignor, live=store
         )
         return reply(Answered(status))
 

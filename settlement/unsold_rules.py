@@ -19,12 +19,16 @@ OfferKind = Literal["reserve", "buyer"]
 # withdrawn: the lot was reopened after the hammer (an accepted offer too: that sale is undone)
 OfferStatus = Literal["open", "accepted", "declined", "closed", "expired", "replaced", "withdrawn"]
 
+# The largest amount anyone may offer or be billed, in minor units: the live protocol's bound on every amount
+# (auction.gateway.protocol.MAX_AMOUNT, which settlement may not import; a test holds the two equal).
+MAX_AMOUNT = 10**13
+
 # Why an offer, an answer or a consent is refused: the reason code the caller gets, with the field at fault.
 Refusal = Literal[
     "window_closed",  # the post-sale window has passed (or the offer expired with it)
     "lot_sold",  # the lot was sold (in the window, to someone) and takes no more offers
     "lot_not_open",  # the lot is relisted, on its way back, or reopened (back on the block, or sold at it)
-    "bad_amount",  # not a positive whole number of minor units
+    "bad_amount",  # not a positive whole number of minor units, or above MAX_AMOUNT
     "bad_reserve",  # a relist reserve that isn't lower than the old one
     "offer_closed",  # the offer was answered already, replaced, closed or expired
     "bad_client_id",  # the buyer's id for their offer is missing or too long
@@ -36,6 +40,7 @@ Refusal = Literal[
     "approval_expired",
     "suspended",
     "deposit_missing",
+    "over_limit",  # all-in, on top of what the buyer owes and leads in the sale, it passes their limit
 ]
 # Refusals of a malformed input (a 400 over HTTP).
 BAD_INPUT: frozenset[str] = frozenset({"bad_amount", "bad_reserve", "bad_client_id"})
@@ -70,8 +75,8 @@ def lot_refusal(status: str, window_ms: int, now_ms: int) -> Refusal | None:
 
 
 def amount_refusal(amount: object) -> Refusal | None:
-    """An offer is a positive whole number of minor units (a bool is not a number here)."""
-    if type(amount) is not int or amount <= 0:
+    """An offer is a positive whole number of minor units, at most MAX_AMOUNT (a bool is not a number here)."""
+    if type(amount) is not int or not 0 < amount <= MAX_AMOUNT:
         return "bad_amount"
     return None
 

@@ -8,6 +8,10 @@ the lot, billed through `billing.bill_lot` with the sale's own premium, and clos
 ends unsold, the sweep expires what is still open (`expire_offers`). A lot reopened after the hammer takes its
 offers with it (`withdraw_offers`, called by settlement.closings).
 
+Who may buy is who may bid, limit included: an offer is refused when the buyer's standing in the sale refuses
+them, or when its amount all-in, on top of what they owe and lead in the sale, passes their limit; acceptance
+(of the house's reserve offer, or of a buyer's offer by the consignor) checks both again (settlement.eligibility).
+
 Each function is safe to repeat: the same offer (buyer, client id) is recorded once, the same answer twice
 returns the same status. Refusals are `errors.PostSaleRefused`, naming the field at fault and a reason code
 from `unsold_rules.Refusal`.
@@ -17,14 +21,12 @@ from __future__ import annotations
 
 import asyncpg
 
-from auction import vetting
-from auction.engine.standing import refusal as standing_refusal
 from auction.record import load_lot_events
-from settlement import billing, buyers, unsold_views
+from settlement import billing, eligibility, unsold_views
+from settlement.eligibility import LiveExposure
 from settlement.errors import NotFound, NotYours, PostSaleRefused
 from settlement.unsold_lots import locked_lot, move, must_be_own
 from settlement.unsold_rules import (
-    Refusal,
     amount_refusal,
     answered_status,
     lot_refusal,
@@ -46,17 +48,28 @@ def _refuse_lot(lot: asyncpg.Record, window_ms: int, now_ms: int, field: str) ->
         )
 
 
-async def _refuse_buyer(conn: asyncpg.Connection, lot: asyncpg.Record, buyer_id: int, now_ms: int) -> None:
-    """The engine's own rule for who may bid on this lot now (approved, registered, not suspended, not the
-    consignor or linked to them), and settlement's suspension record as well."""
-    standing = await vetting.standing_of(conn, lot["sale_id"], buyer_id)
-    reason: Refusal | None = standing_refusal(standing, lot["consignor_id"], now_ms)
-    if reason is None and await buyers.is_suspended(conn, buyer_id):
-        reason = "suspended"
-    if reason is not None:
-        raise PostSaleRefused(
-            "buyer", reason, f"buyer {buyer_id} may not buy lot {lot['lot_no']}: {reason.replace('_', ' ')}"
-        )
+async def _refuse_buyer(
+    conn: asyncpg.Connection,
+    lot: asyncpg.Record,
+    buyer_id: int,
+    price: int,
+    now_ms: int,
+    *,
+    price_field: str,
+    live: LiveExposure | None,
+) -> None:
+    """Who may buy the lot at `price` now: the engine's standing and limit rules (settlement.eligibility)."""
+    await eligibility.refuse(
+        conn,
+        sale_id=lot["sale_id"],
+        lot_no=lot["lot_no"],
+        consignor_id=lot["consignor_id"],
+        buyer_id=buyer_id,
+        price=price,
+        now_ms=now_ms,
+        price_field=price_field,
+        live=live,
+    )
 
 
 async def open_window(conn: asyncpg.Connection, sale_id: int, lot_no: int, now_ms: int) -> int | None:
@@ -120,9 +133,12 @@ async def make_offer(
     amount: int,
     client_id: str,
     now_ms: int,
+    *,
+    live: LiveExposure | None = None,
 ) -> PostSaleOffer:
     """A registered buyer's offer for a passed lot, for its consignor to answer. It replaces the buyer's earlier
-    open offer on the lot; the same `client_id` again returns the first offer unchanged."""
+    open offer on the lot; the same `client_id` again returns the first offer unchanged. Refused when the buyer
+    may not buy the lot at that amount (settlement.eligibility; `live`: the engine's exposures, when at hand)."""
     _check_offer_input(amount, client_id)
     async with pg.acquire() as conn, conn.transaction():
         lot = await locked_lot(conn, sale_id, lot_no)
@@ -137,7 +153,7 @@ async def make_offer(
         if earlier is not None:
             return await unsold_views.offer(conn, earlier)
         _refuse_lot(lot, lot["window_ms"], now_ms, "lot")
-        await _refuse_buyer(conn, lot, buyer_id, now_ms)
+        await _refuse_buyer(conn, lot, buyer_id, amount, now_ms, price_field="amount", live=live)
         await conn.execute(
             "UPDATE post_sale_offers SET status = 'replaced', answered_ms = $4 WHERE sale_id = $1 AND lot_no = $2 "
             "AND buyer_id = $3 AND kind = 'buyer' AND status = 'open'",
@@ -180,10 +196,12 @@ async def answer_offer(
     *,
     buyer_id: int | None = None,
     consignor_id: int | None = None,
+    live: LiveExposure | None = None,
 ) -> str:
     """Accept or decline an offer; the offer's status after. Accepting sells the lot at the offer's amount:
-    billed to the buyer (premium from the sale's schedule) and every other open offer on it closed. The same
-    answer twice returns the same status; a different answer to an answered offer is refused."""
+    billed to the buyer (premium from the sale's schedule) and every other open offer on it closed, once the
+    buyer's standing and limit allow it now (settlement.eligibility). The same answer twice returns the same
+    status; a different answer to an answered offer is refused."""
     async with pg.acquire() as conn, conn.transaction():
         where = await conn.fetchrow("SELECT sale_id, lot_no FROM post_sale_offers WHERE id = $1", offer_id)
         if where is None:
@@ -198,7 +216,7 @@ async def answer_offer(
             raise PostSaleRefused("offer", "offer_closed", f"offer {offer_id} is {offer['status']}")
         _refuse_lot(lot, offer["expires_ms"], now_ms, "offer")
         if accept:
-            await _refuse_buyer(conn, lot, offer["buyer_id"], now_ms)
+            await _refuse_buyer(conn, lot, offer["buyer_id"], offer["amount"], now_ms, price_field="offer", live=live)
             await _sell(conn, offer, now_ms)
         else:
             await conn.execute(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import asyncpg
 import pytest
@@ -14,7 +15,7 @@ from settlement.errors import InvalidState, Unbalanced
 from settlement.reconcile import reconcile, settlement_summary
 from settlement.rules import DAY_MS, SettlementTerms
 from settlement.service import SettlementService
-from tests.settlement.helpers import START, USD, bid, forget, make_sale, publish, run_lot
+from tests.settlement.helpers import START, USD, bid, forget, make_sale, publish, registered_buyers, run_lot
 
 NOW = 1_800_000_000_000
 
@@ -87,56 +88,68 @@ async def test_partial_payments_interest_and_consignor_payout(
     assert await reconcile(pg, sale_id) == []
 
 
-async def _defaulted_sale(redis: Redis, pg: asyncpg.Pool, sale_id: int) -> tuple[int, int]:
-    """Lot 1: buyer 11 wins over 12 (last bid 3,000) and 13 (last bid 2,000); 11 never pays. Returns due_ms."""
+@dataclass
+class Defaulted:
+    due_ms: int
+    consignor: int
+    winner: int  # who never pays
+    under: int  # underbidder, last bid 3,000 (a maximum)
+    third: int  # last bid 2,000
+
+
+async def _defaulted_sale(redis: Redis, pg: asyncpg.Pool, sale_id: int) -> Defaulted:
+    """Lot 1: the winner's maximum of 5,000 beats the underbidder's 3,000 and the third's 2,000; the winner never
+    pays. All three are registered buyers of the sale, with no limit."""
     sale, consignor = await make_sale(pg, sale_id, lots=1, reserve=1_000 * USD)
-    bids = [bid(13, 2_000 * USD), bid(12, 3_000 * USD, kind="max"), bid(11, 5_000 * USD, kind="max")]
+    winner, under, third = await registered_buyers(pg, sale_id, 3)
+    bids = [bid(third, 2_000 * USD), bid(under, 3_000 * USD, kind="max"), bid(winner, 5_000 * USD, kind="max")]
     await publish(redis, pg, sale_id, 1, run_lot(sale, 1, bids))
-    await billing.take_deposit(pg, 11, "USD", 500 * USD, f"dep-{sale_id}", 0)
+    await billing.take_deposit(pg, winner, "USD", 500 * USD, f"dep-{sale_id}", 0)
     try:
         await SettlementService(redis, pg, only_sales=frozenset({sale_id})).drain_once()
     finally:
         await forget(redis, sale_id)
-    inv = await billing.invoice(pg, await billing.invoice_id_for(pg, sale_id, 11))
-    return inv.due_ms, consignor
+    inv = await billing.invoice(pg, await billing.invoice_id_for(pg, sale_id, winner))
+    return Defaulted(inv.due_ms, consignor, winner, under, third)
 
 
 async def test_default_then_second_chance_sale(redis: Redis, pg: asyncpg.Pool, new_sale_id: Callable[[], int]) -> None:
     sale_id = new_sale_id()
-    due, consignor = await _defaulted_sale(redis, pg, sale_id)
-    await defaults.sweep(pg, due + DAY_MS)
+    d = await _defaulted_sale(redis, pg, sale_id)
+    await defaults.sweep(pg, d.due_ms + DAY_MS)
     assert await pg.fetchval("SELECT count(*) FROM reminders r JOIN invoices i ON i.id = r.invoice_id "
                              "WHERE i.sale_id = $1", sale_id) == 1  # fmt: skip
-    await defaults.sweep(pg, due + 14 * DAY_MS)
-    inv = await billing.invoice(pg, await billing.invoice_id_for(pg, sale_id, 11))
+    await defaults.sweep(pg, d.due_ms + 14 * DAY_MS)
+    inv = await billing.invoice(pg, await billing.invoice_id_for(pg, sale_id, d.winner))
     assert inv.status == "defaulted" and [line.status for line in inv.lines] == ["voided"]
-    assert await pg.fetchval("SELECT count(*) FROM strikes WHERE buyer_id = 11 AND sale_id = $1", sale_id) == 1
+    assert await pg.fetchval("SELECT count(*) FROM strikes WHERE buyer_id = $1 AND sale_id = $2", d.winner,
+                             sale_id) == 1  # fmt: skip
     forfeited = await pg.fetchval(
         "SELECT amount FROM deposits d JOIN ledger_transactions t ON t.id = d.txn_id WHERE d.kind = 'forfeited' "
         "AND t.sale_id = $1",
         sale_id,
     )
     assert forfeited == 500 * USD  # the loss (premium + commission) is larger than the deposit
-    t0 = due + 15 * DAY_MS
+    t0 = d.due_ms + 15 * DAY_MS
     assert await defaults.resolve(pg, sale_id, 1, "second_chance", t0) == "second_chance"
     first = (await defaults.offers(pg, sale_id, 1))[-1]
-    assert (first.buyer, first.amount, first.rank) == (12, 3_000 * USD, 1)  # the underbidder, at their last bid
+    assert (first.buyer, first.amount, first.rank) == (d.under, 3_000 * USD, 1)  # the underbidder, at their last bid
     await defaults.answer_offer(pg, first.id, accept=False, now_ms=t0 + 1)
     second = (await defaults.offers(pg, sale_id, 1))[-1]
-    assert (second.buyer, second.amount) == (13, 2_000 * USD)
+    assert (second.buyer, second.amount) == (d.third, 2_000 * USD)
     with pytest.raises(InvalidState):
         await defaults.answer_offer(pg, second.id, accept=True, now_ms=second.expires_ms)
     assert await defaults.answer_offer(pg, second.id, accept=True, now_ms=t0 + 2) == "second_chance_sold"
     rows = await _billed(pg, sale_id)
-    assert rows[0]["hammer"] > 3_000 * USD  # 11's maximum answered 12's
+    assert rows[0]["hammer"] > 3_000 * USD  # the winner's maximum answered the underbidder's
     assert [(r["buyer_id"], r["status"], r["source"]) for r in rows] == [
-        (11, "voided", "hammer"),
-        (13, "active", "second_chance"),
+        (d.winner, "voided", "hammer"),
+        (d.third, "active", "second_chance"),
     ]
     assert [(r["buyer_id"], r["hammer"], r["status"], r["source"]) for r in rows[1:]] == [
-        (13, 2_000 * USD, "active", "second_chance"),
+        (d.third, 2_000 * USD, "active", "second_chance"),
     ]
-    assert await ledger.balance(pg, ledger.consignor(consignor), "USD") == -1_800 * USD
+    assert await ledger.balance(pg, ledger.consignor(d.consignor), "USD") == -1_800 * USD
     assert await reconcile(pg, sale_id) == []
     summary = await settlement_summary(pg, sale_id)
     assert summary["defaults"] == 1 and summary["second_chance_sales"] == 1 and summary["invoices"] == 2
@@ -147,18 +160,19 @@ async def test_default_then_reaward_from_the_recorded_bids(
     redis: Redis, pg: asyncpg.Pool, new_sale_id: Callable[[], int]
 ) -> None:
     sale_id = new_sale_id()
-    due, _ = await _defaulted_sale(redis, pg, sale_id)
-    await defaults.sweep(pg, due + 14 * DAY_MS)
-    assert await defaults.resolve(pg, sale_id, 1, "reaward", due + 15 * DAY_MS) == "reawarded"
+    d = await _defaulted_sale(redis, pg, sale_id)
+    await defaults.sweep(pg, d.due_ms + 14 * DAY_MS)
+    assert await defaults.resolve(pg, sale_id, 1, "reaward", d.due_ms + 15 * DAY_MS) == "reawarded"
     rows = await _billed(pg, sale_id)
-    # Without 11, 12's maximum of 3,000 meets 13's 2,000 with one increment: the engine's ladder decides.
+    # Without the winner, the underbidder's maximum of 3,000 meets the third's 2,000 with one increment: the
+    # engine's ladder decides.
     assert (
-        rows[-1]["buyer_id"] == 12
+        rows[-1]["buyer_id"] == d.under
         and rows[-1]["source"] == "reaward"
         and 2_000 * USD < rows[-1]["hammer"] <= 3_000 * USD
     )
     with pytest.raises(InvalidState):
-        await defaults.resolve(pg, sale_id, 1, "cancel", due + 16 * DAY_MS)
+        await defaults.resolve(pg, sale_id, 1, "cancel", d.due_ms + 16 * DAY_MS)
     assert await reconcile(pg, sale_id) == []
 
 

@@ -467,7 +467,7 @@ async def test_buyers_consignors_and_operators_over_http(
         refused = await http.post(f"{base}/lots/2/offers", json={"amount": 100, "client_id": "s1"}, headers=as_stranger)
         error = (await refused.json())["error"]
         assert refused.status == 403 and (error["code"], error["field"]) == ("refused", "buyer")
-        assert "not registered" in error["message"]
+        assert "not_registered" in error["message"]
 
         seen = await (await http.get(f"{base}/passed", headers=as_consignor)).json()
         assert [(o["kind"], o["buyer"], o["amount"]) for o in seen[0]["offers"]] == [
