@@ -150,8 +150,17 @@ class Racing(RuleBasedStateMachine):
         try:
             self.run(asyncio.wait_for(self._finish(), 60))
         finally:
-            self.run(self._close())
+            self.run(self._close_or_show_what_hangs())
             self.loop.close()
+
+    async def _close_or_show_what_hangs(self) -> None:
+        """Closing a store must end: if it hangs, fail naming the tasks still waiting, instead of hanging."""
+        try:
+            await asyncio.wait_for(self._close(), 30)
+        except TimeoutError:
+            stuck = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            stacks = "\n".join(f"{task.get_name()}: {task.get_stack(limit=3)}" for task in stuck)
+            raise AssertionError(f"closing the stores hung; tasks still waiting:\n{stacks}") from None
 
     async def _finish(self) -> None:
         await asyncio.gather(*self.pending, return_exceptions=True)

@@ -17,6 +17,7 @@ from auction.engine.messages import PlaceBid
 from auction.record import load_lot_events
 from auction.store import BACKGROUND_PRIORITY, Accepted, LotStore, Outcome, StoreUnavailable
 from tests.lots import START, bid, dedupe_key, terms_for
+from tests.redis_faults import Gate, hooked_client
 
 T = START + 1000
 
@@ -100,6 +101,33 @@ async def test_a_dead_owner_is_replaced_once_its_lease_lapses(
     assert isinstance(outcome, Accepted) and outcome.state.price == 200
     assert await owner_of(redis, lot.sale) == heir.id
     assert waited < lease_ms / 1000 + 1.0
+
+
+async def test_a_sale_lost_and_taken_back_at_once_still_hears_its_inbox(
+    stores: Callable[..., LotStore], redis_url: str, redis: Redis, lot: LotTerms
+) -> None:
+    """The owner loses the sale (a fenced commit) and takes it back before its unsubscribe reaches Redis: it must
+    end subscribed to the sale's inbox, or every other store's commands find an owner that renews its lease and
+    never answers."""
+    gate = Gate()
+    client = hooked_client(redis_url, gate.hook)
+    owner, other = LotStore(client), stores()
+    try:
+        assert isinstance(await send(owner, lot, bid(T, 1, 100)), Accepted)
+        gate.hold(b"UNSUBSCRIBE", "send")
+        assert owner._leases is not None
+        owner._leases.drop(lot.sale)  # as a commit that came back 'fenced' does
+        await gate.until_waiting(b"UNSUBSCRIBE", "send")
+        retaken = send(owner, lot, bid(T + 1, 2, 200))  # takes the lease back, and subscribes again
+        await asyncio.sleep(0.1)
+        gate.release(b"UNSUBSCRIBE", "send")  # the old unsubscribe reaches Redis only now
+        assert isinstance(await retaken, Accepted)
+        forwarded = await asyncio.wait_for(send(other, lot, bid(T + 2, 3, 300)), 10)
+        assert isinstance(forwarded, Accepted) and forwarded.state.price == 300
+        assert owner.stats.served == 1
+    finally:
+        await owner.close()
+        await client.aclose()
 
 
 async def test_a_sales_time_never_goes_backwards(stores: Callable[..., LotStore], redis: Redis, lot: LotTerms) -> None:

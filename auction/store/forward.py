@@ -82,7 +82,9 @@ class Forwarder:
         self._waiting: dict[int, asyncio.Future[Outcome]] = {}
         self._answers: dict[str, list[_Reply]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._serving: set[int] = set()
+        self._serving: set[int] = set()  # the sales we hold: their inboxes should be subscribed
+        self._subscribed: set[int] = set()  # the inboxes that are
+        self._subscribing = asyncio.Lock()
         self._stats = stats
 
     # ---- sending commands to an owner ---------------------------------------------------------------------
@@ -142,26 +144,42 @@ class Forwarder:
     # ---- serving the sales we own -----------------------------------------------------------------------------
 
     async def serve(self, sale: int) -> None:
-        """Take the commands other stores send for `sale` (we hold its lease)."""
-        if sale in self._serving:
-            return
-        await self._listen()
-        assert self._pubsub is not None
-        with translate_errors("subscribing to a sale's inbox"):
-            await self._pubsub.subscribe(keys.sale_inbox(sale))
+        """Take the commands other stores send for `sale` (we hold its lease): returns once subscribed."""
         self._serving.add(sale)
+        try:
+            await self._match_subscription(sale)
+        except StoreError:
+            self._serving.discard(sale)
+            raise
 
     def stop_serving(self, sale: int) -> None:
         """We no longer hold `sale`: commands sent meanwhile reach no one and their senders route again."""
         if sale in self._serving:
             self._serving.discard(sale)
-            if self._pubsub is not None:
-                self._later(self._unsubscribe(keys.sale_inbox(sale)))
+            self._later(self._unsubscribe_quietly(sale))
 
-    async def _unsubscribe(self, channel: str) -> None:
-        if self._pubsub is not None:
-            with contextlib.suppress(*REDIS_ERRORS):
-                await self._pubsub.unsubscribe(channel)
+    async def _unsubscribe_quietly(self, sale: int) -> None:
+        with contextlib.suppress(StoreError):
+            await self._match_subscription(sale)
+
+    async def _match_subscription(self, sale: int) -> None:
+        """Subscribe to or unsubscribe from the sale's inbox, whichever `_serving` says now. One change at a
+        time, each deciding when its turn comes: a sale lost and at once taken again ends subscribed, whatever
+        order the two requests would have reached Redis in (an owner deaf to its inbox is a sale nobody can
+        bid on while its lease is renewed)."""
+        async with self._subscribing:
+            channel = keys.sale_inbox(sale)
+            wanted = sale in self._serving
+            if wanted and sale not in self._subscribed:
+                await self._listen()
+                assert self._pubsub is not None
+                with translate_errors("subscribing to a sale's inbox"):
+                    await self._pubsub.subscribe(channel)
+                self._subscribed.add(sale)
+            elif not wanted and sale in self._subscribed and self._pubsub is not None:
+                with translate_errors("unsubscribing from a sale's inbox"):
+                    await self._pubsub.unsubscribe(channel)
+                self._subscribed.discard(sale)
 
     def _on_requests(self, sale: int, data: bytes) -> None:
         requests = _REQUESTS.decode(data)
