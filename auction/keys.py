@@ -120,9 +120,10 @@ def sale_rostrum(sale: int) -> str:
     return f"{sale_prefix(sale)}:rostrum"
 
 
-def sale_inbox(sale: int) -> str:
-    """Pub/sub channel on which other stores send the sale's owner their commands (auction.store.forward)."""
-    return f"{sale_prefix(sale)}:inbox"
+def store_inbox(store: str) -> str:
+    """Pub/sub channel on which other stores send a store the commands of the sales it owns
+    (auction.store.forward)."""
+    return f"auction:store:{store}:inbox"
 
 
 def store_replies(store: str) -> str:

@@ -1,16 +1,21 @@
 """Commands for a sale that another store owns go to that store: over Redis pub/sub, batched, answered in kind.
 
-A store that doesn't hold a sale's lease publishes the command on the sale's inbox channel
-(`sale:{S}:inbox`); the owner is the one subscriber, executes it as its own, and publishes the answer on the
-sender's replies channel (`auction:store:<id>:replies`). Commands that arrive together go as one message per
-sale, and answers ready together as one message per sender.
+A store that doesn't hold a sale's lease learns from the lease which store does, and publishes the command on
+that store's inbox (`auction:store:<id>:inbox`); the store executes it as its own and publishes the answer on
+the sender's replies channel (`auction:store:<id>:replies`). Commands that arrive together go as one message
+per sale, and answers ready together as one message per sender.
+
+A command goes to one store only, never to a channel that two stores might hear: during a handover the old
+owner and the new one would both execute it. A store that receives a command for a sale it no longer holds
+routes it on like any command of its own (to the new owner, or taking the lease), and answers the sender once
+it has the answer: one decision, one answer.
 
 Nothing here is durable, and nothing needs to be: a command lost on the way was never executed, and one whose
 answer is lost was executed once. Either way the sender times out, tells its caller the outcome is unknown
 (StoreUnavailable), and the caller resends with the same client id, which returns the first answer if there
-was one. A publish that reaches no subscriber means the sale has no live owner: the sender is told (None) and
-routes the commands again, taking the lease itself once it has expired. A sender publishes one sale's batches
-one after another, each once the one before has reached the owner, and the owner takes them in the order they
+was one. A publish that reaches no subscriber means the owner is gone: the sender is told (None) and routes
+the commands again, taking the lease itself once it has expired. A sender publishes one sale's batches one
+after another, each once the one before has reached the owner, and the owner takes them in the order they
 arrive: commands for a sale keep the order they were submitted in.
 """
 
@@ -56,6 +61,7 @@ class _Request(msgspec.Struct, frozen=True, array_like=True):
 
 class _Requests(msgspec.Struct, frozen=True, array_like=True):
     origin: str
+    sale: int
     items: list[_Request]
 
 
@@ -82,18 +88,15 @@ class Forwarder:
         self._waiting: dict[int, asyncio.Future[Outcome]] = {}
         self._answers: dict[str, list[_Reply]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._serving: set[int] = set()  # the sales we hold: their inboxes should be subscribed
-        self._subscribed: set[int] = set()  # the inboxes that are
-        self._subscribing = asyncio.Lock()
         self._stats = stats
 
     # ---- sending commands to an owner ---------------------------------------------------------------------
 
-    async def publish(self, sale: int, batch: list[Pending]) -> list[asyncio.Future[Outcome]] | None:
-        """Send a batch of one sale's commands, in order, to the sale's owner: the futures of their answers, or
-        None when no store listens on the sale's inbox (route them again). An answer that doesn't come within
+    async def publish(self, sale: int, owner: str, batch: list[Pending]) -> list[asyncio.Future[Outcome]] | None:
+        """Send a batch of one sale's commands, in order, to the store `owner`: the futures of their answers, or
+        None when that store doesn't listen (it is gone: route them again). An answer that doesn't come within
         ANSWER_TIMEOUT_S fails with StoreUnavailable (the outcome is unknown). Raises StoreUnavailable."""
-        await self._listen()
+        await self.listen()
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[Outcome]] = []
         requests: list[_Request] = []
@@ -104,9 +107,9 @@ class Forwarder:
             requests.append(request)
             futures.append(future)
         try:
-            message = _ENCODER.encode(_Requests(self._id, requests))
+            message = _ENCODER.encode(_Requests(self._id, sale, requests))
             with translate_errors("forwarding commands"):
-                listeners = await self._redis.publish(keys.sale_inbox(sale), message)
+                listeners = await self._redis.publish(keys.store_inbox(owner), message)
         except StoreUnavailable:
             self._forget([r.request for r in requests])
             raise
@@ -141,52 +144,15 @@ class Forwarder:
             else:
                 future.set_exception(StoreUnavailable(reply.message))
 
-    # ---- serving the sales we own -----------------------------------------------------------------------------
+    # ---- executing what other stores send us ------------------------------------------------------------------
 
-    async def serve(self, sale: int) -> None:
-        """Take the commands other stores send for `sale` (we hold its lease): returns once subscribed."""
-        self._serving.add(sale)
-        try:
-            await self._match_subscription(sale)
-        except StoreError:
-            self._serving.discard(sale)
-            raise
-
-    def stop_serving(self, sale: int) -> None:
-        """We no longer hold `sale`: commands sent meanwhile reach no one and their senders route again."""
-        if sale in self._serving:
-            self._serving.discard(sale)
-            self._later(self._unsubscribe_quietly(sale))
-
-    async def _unsubscribe_quietly(self, sale: int) -> None:
-        with contextlib.suppress(StoreError):
-            await self._match_subscription(sale)
-
-    async def _match_subscription(self, sale: int) -> None:
-        """Subscribe to or unsubscribe from the sale's inbox, whichever `_serving` says now. One change at a
-        time, each deciding when its turn comes: a sale lost and at once taken again ends subscribed, whatever
-        order the two requests would have reached Redis in (an owner deaf to its inbox is a sale nobody can
-        bid on while its lease is renewed)."""
-        async with self._subscribing:
-            channel = keys.sale_inbox(sale)
-            wanted = sale in self._serving
-            if wanted and sale not in self._subscribed:
-                await self._listen()
-                assert self._pubsub is not None
-                with translate_errors("subscribing to a sale's inbox"):
-                    await self._pubsub.subscribe(channel)
-                self._subscribed.add(sale)
-            elif not wanted and sale in self._subscribed and self._pubsub is not None:
-                with translate_errors("unsubscribing from a sale's inbox"):
-                    await self._pubsub.unsubscribe(channel)
-                self._subscribed.discard(sale)
-
-    def _on_requests(self, sale: int, data: bytes) -> None:
+    def _on_requests(self, data: bytes) -> None:
+        """Commands sent to us: executed as our own (routed on if the sale is no longer ours)."""
         requests = _REQUESTS.decode(data)
         for request in requests.items:
             self._stats.served += 1
             try:
-                future = self._submit(sale, request.lot, request.command, request.dedupe)
+                future = self._submit(requests.sale, request.lot, request.command, request.dedupe)
             except StoreError as exc:
                 self._answer(requests.origin, _failure(request.request, exc))
                 continue
@@ -213,11 +179,13 @@ class Forwarder:
 
     # ---- the one subscription of this store ---------------------------------------------------------------
 
-    async def _listen(self) -> None:
+    async def listen(self) -> None:
+        """Subscribe to our replies and our inbox (once), and read them in a task of their own: before this
+        store takes any sale's lease, since other stores send the sale's commands to it from then on."""
         if self._pubsub is None:
             self._pubsub = self._redis.pubsub()
             with translate_errors("subscribing to replies"):
-                await self._pubsub.subscribe(keys.store_replies(self._id))
+                await self._pubsub.subscribe(keys.store_replies(self._id), keys.store_inbox(self._id))
         if self._listener is None or self._listener.done():
             self._listener = asyncio.create_task(self._listen_forever(self._pubsub), name="lot-store-forwarder")
 
@@ -240,7 +208,7 @@ class Forwarder:
             if channel == replies:
                 self._on_replies(message["data"])
             else:
-                self._on_requests(_sale_of_inbox(channel), message["data"])
+                self._on_requests(message["data"])
         except Exception:  # a bad message must not stop the listener
             log.exception("a forwarded message could not be handled")
 
@@ -263,11 +231,6 @@ class Forwarder:
         for future in self._waiting.values():
             if not future.done():
                 future.set_exception(StoreUnavailable("the store closed before the owner answered"))
-
-
-def _sale_of_inbox(channel: bytes) -> int:
-    """`sale:{S}:inbox` -> S."""
-    return int(channel[channel.index(b"{") + 1 : channel.index(b"}")])
 
 
 def _failure(request: int, error: BaseException) -> _Reply:

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -60,14 +59,12 @@ class SaleLeases:
         priority: int,
         *,
         lease_ms: int = LEASE_MS,
-        on_lost: Callable[[int], None] = lambda sale: None,
     ) -> None:
         self._redis = redis
         self._id = store_id
         self._priority = priority
         self._lease_ms = lease_ms
         self._trusted_s = lease_ms * (1 - 1 / RENEWALS_PER_TERM) / 1000
-        self._on_lost = on_lost
         self._script = redis.register_script(LEASE_LUA)
         self._held: dict[int, Lease] = {}
         self._renewer: asyncio.Task[None] | None = None
@@ -94,8 +91,7 @@ class SaleLeases:
 
     def drop(self, sale: int) -> None:
         """The sale changed hands behind our back (a commit came back 'fenced'): stop writing it."""
-        if self._held.pop(sale, None) is not None:
-            self._on_lost(sale)
+        self._held.pop(sale, None)
 
     async def release_all(self) -> None:
         """On close: give every sale back at once, so the next store needn't wait for the leases to expire."""

@@ -80,6 +80,7 @@ class _Route:
     queue: deque[Pending] = field(default_factory=deque)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    owner: str = ""  # the store that holds the sale, as the lease said last
     owner_answers: bool = False  # the last batch reached the owner: forward the next without asking for the lease
 
 
@@ -127,7 +128,7 @@ class LotStore:
         self._closed = False
         self.stats = StoreStats()
         self._leases = (
-            SaleLeases(redis, self.id, priority, lease_ms=lease_ms, on_lost=self._lost) if writers == "single" else None
+            SaleLeases(redis, self.id, priority, lease_ms=lease_ms) if writers == "single" else None
         )
         self._committer = Committer(
             redis, self.id, self.stats, durability=durability, pg=pg, max_pending=max_pending,
@@ -209,18 +210,19 @@ class LotStore:
         """One step: True once the sale is ours (everything waiting went to the committer)."""
         assert self._leases is not None
         if not route.owner_answers:
-            fence, _owner = await self._leases.acquire(sale)
+            await self._forwarder.listen()  # others forward to us as soon as we hold the lease
+            fence, owner = await self._leases.acquire(sale)
             if fence is not None:
-                await self._forwarder.serve(sale)
                 del self._routes[sale]  # from now on commands go straight to the committer, after these
                 for item in route.queue:
                     self._committer.enqueue(item)
                 route.queue.clear()
                 return True
+            route.owner = owner or ""
         batch = list(route.queue)
         route.queue.clear()
         try:
-            futures = await self._forwarder.publish(sale, batch)
+            futures = await self._forwarder.publish(sale, route.owner, batch)
         except StoreError as exc:  # not sent, or sent and not confirmed: unknown either way, the caller resends
             route.owner_answers = False
             _fail_all(batch, exc)
@@ -261,9 +263,6 @@ class LotStore:
     def _fenced(self, sale: int) -> None:
         if self._leases is not None:
             self._leases.drop(sale)
-
-    def _lost(self, sale: int) -> None:
-        self._forwarder.stop_serving(sale)
 
     # ---- what identity and the catalogue write --------------------------------------------------------------
 
