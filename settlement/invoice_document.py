@@ -30,6 +30,7 @@ class BuyerParty(msgspec.Struct, frozen=True):
     legal_name: str
     registration_number: str
     country: str  # ISO 3166-1 alpha-2
+    address: list[str]  # postal, a line each; empty for a company that applied before it was asked
     paddle: int | None  # in this sale
 
 
@@ -95,11 +96,14 @@ async def invoice_document(pg: asyncpg.Pool, sale_id: int, buyer_id: int, house:
 
 async def _buyer(pg: asyncpg.Pool, sale_id: int, buyer_id: int) -> BuyerParty:
     row = await pg.fetchrow(
-        "SELECT c.legal_name, c.registration_number, c.country, r.paddle FROM companies c "
+        "SELECT c.legal_name, c.registration_number, c.country, c.address, r.paddle FROM companies c "
         "LEFT JOIN registrations r ON r.company_id = c.id AND r.sale_id = $2 WHERE c.id = $1",
         buyer_id,
         sale_id,
     )
     if row is None:  # an invoice is only ever made out to a vetted company; this is a broken record
         raise NotFound(f"no company {buyer_id} on file for its invoice")
-    return BuyerParty(buyer_id, row["legal_name"], row["registration_number"], row["country"].strip(), row["paddle"])
+    address = [line.strip() for line in row["address"].splitlines() if line.strip()]
+    return BuyerParty(
+        buyer_id, row["legal_name"], row["registration_number"], row["country"].strip(), address, row["paddle"]
+    )

@@ -15,7 +15,7 @@ import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from auction.engine.premium import BASIS_POINTS, PremiumBand
+from auction.engine.premium import PremiumBand
 from settlement.invoice_document import DocumentLine, InvoiceDocument
 
 STYLESHEET = "/static/account/invoice.css"
@@ -103,6 +103,7 @@ def _parties(doc: InvoiceDocument, zone: ZoneInfo) -> str:
         f"<dt>Sale</dt><dd>{_e(doc.sale_name)} (no. {doc.sale})</dd>"
         f"<dt>Status</dt><dd>{_e(_STATUS.get(inv.status, inv.status))}</dd></dl></section>"
         f'<section class="buyer"><h2>Bill to</h2><p><strong>{_e(buyer.legal_name)}</strong>'
+        f"{'<br>' + _lines(buyer.address) if buyer.address else ''}"
         f"<br>Registration no. {_e(buyer.registration_number)}<br>Country {_e(buyer.country)}{paddle}</p></section>"
         "</header>"
     )

@@ -40,6 +40,9 @@ class Representative(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     password: Password
 
 
+Address = Annotated[str, msgspec.Meta(max_length=1000)]  # a postal address, its lines separated by newlines
+
+
 class Application(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """What a company sends. `directors` names its directors (people, by name): with the owners and the bank
     reference, they tie it to other companies (auction.vetting.relations)."""
@@ -55,6 +58,7 @@ class Application(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     owners: Annotated[list[Owner], msgspec.Meta(max_length=3)] = []
     bourse_membership: Text | None = None
     directors: Annotated[list[Text], msgspec.Meta(max_length=20)] = []
+    address: Address = ""  # the registered office, as its invoices are addressed
 
 
 def application_problems(app: Application, sanctioned: frozenset[str]) -> list[tuple[str, str]]:
@@ -97,8 +101,8 @@ async def _insert_company(conn: asyncpg.Connection, app: Application) -> int:
     try:
         company_id: int = await conn.fetchval(
             "INSERT INTO companies (legal_name, registration_number, country, trade_licence, bourse_membership,"
-            " owners, bank_reference, kp_declaration, aml_declaration, directors) "
-            "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10::jsonb) RETURNING id",
+            " owners, bank_reference, kp_declaration, aml_declaration, directors, address) "
+            "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10::jsonb, $11) RETURNING id",
             app.legal_name,
             app.registration_number,
             app.country,
@@ -109,6 +113,7 @@ async def _insert_company(conn: asyncpg.Connection, app: Application) -> int:
             app.kp_declaration,
             app.aml_declaration,
             msgspec.json.encode(app.directors).decode(),
+            app.address.strip(),
         )
     except asyncpg.UniqueViolationError as exc:
         raise Conflict("conflict", "registration_number", "this company has applied already") from exc

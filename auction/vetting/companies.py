@@ -27,6 +27,7 @@ class CompanyView(msgspec.Struct, frozen=True):
     representatives: list[str]  # their names
     consignor_ids: list[int]  # the consignors linked to the company itself
     directors: list[str] = []
+    address: str = ""  # postal, lines separated by newlines; "" for a company that applied before it was asked
 
 
 class CompanyFile(msgspec.Struct, frozen=True):
@@ -80,7 +81,7 @@ def _company_view(row: asyncpg.Record) -> CompanyView:
         row["id"], row["legal_name"], row["registration_number"], row["country"], row["trade_licence"],
         row["bourse_membership"], msgspec.json.decode(row["owners_json"], type=list[Owner]), row["bank_reference"],
         row["status"], epoch_ms(row["approved_until"]), list(row["reps"]), list(row["consignors"]),
-        msgspec.json.decode(row["directors_json"], type=list[str]),
+        msgspec.json.decode(row["directors_json"], type=list[str]), row["address"],
     )  # fmt: skip
 
 

@@ -56,6 +56,7 @@ async def sold_sale(redis: Redis, pg: asyncpg.Pool, sale_id: int) -> SoldSale:
         assert await SettlementService(redis, pg, only_sales=frozenset({sale_id})).drain_once() == 2
     finally:
         await forget(redis, sale_id)
+    await pg.execute("UPDATE companies SET address = $2 WHERE id = $1", winner, "Hoveniersstraat 30\n2018 Antwerpen")
     name = await pg.fetchval("SELECT legal_name FROM companies WHERE id = $1", winner)
     return SoldSale(sale_id, consignor, winner, runner, name)
 
@@ -97,6 +98,7 @@ async def test_a_buyer_opens_their_own_invoice_and_no_one_elses(
 
         status, doc = await get(http, f"{invoice}/document", winner)
         assert status == 200 and doc["buyer"]["legal_name"] == sale.winner_name
+        assert doc["buyer"]["address"] == ["Hoveniersstraat 30", "2018 Antwerpen"]
         assert doc["invoice"]["total"] == view["total"]
         assert doc["lines"][0]["stone"].startswith("0.90 ct Round, G, VS2")
         assert doc["rates"]["premium"][0] == [0, 2600]
@@ -104,6 +106,7 @@ async def test_a_buyer_opens_their_own_invoice_and_no_one_elses(
         status, page = await get(http, f"{invoice}/print?tz=Europe/Brussels", winner)
         assert status == 200
         assert sale.winner_name in page and f"Invoice {doc['number']}" in page
+        assert "Hoveniersstraat 30<br>2018 Antwerpen" in page  # the buyer company's address, as it applied
         assert "November 2023" in page and "Europe/Brussels" in page  # the sale closed on 14 November 2023
         assert str(view["due_ms"]) not in page and str(view["issued_ms"]) not in page  # never epoch ms
         assert f"buyer {sale.winner}" not in page.lower()
