@@ -15,6 +15,8 @@ AUCTION_SANCTIONED_COUNTRIES  ISO 3166 alpha-2 codes, comma-separated, whose com
                        (default KP,IR,SY,CU,RU,BY; set it empty for none)
 AUCTION_EMBEDDED_PG    pgserver or path: which PostgreSQL to start when no URL is given (default: the pgserver
                        wheel if installed, else initdb/postgres on PATH)
+AUCTION_SHILL_THRESHOLD the shill monitor's score (0 to 100) from which operators see a bidder flagged
+                       (default 50; auction.engine.shill)
 AUCTION_ADMIN_PASSWORD the first admin's password for `auction admin create` (`admin_password`; kept out of
                        Settings so that it never appears where settings are printed)
 """
@@ -37,6 +39,8 @@ EmbeddedPg = Literal["pgserver", "path"]
 # North Korea, Iran, Syria, Cuba, Russia, Belarus: comprehensive or sectoral sanctions that cover the trade in
 # diamonds (Russian diamonds are banned by the G7 since 2024). A house sets its own list for its jurisdictions.
 DEFAULT_SANCTIONED = frozenset({"KP", "IR", "SY", "CU", "RU", "BY"})
+# Half the scale: a bidder leaning wholly to one consignor whose bidding is at least half shill-like.
+DEFAULT_SHILL_THRESHOLD = 50
 
 
 class SettingsError(ValueError):
@@ -52,6 +56,7 @@ class Settings(msgspec.Struct, frozen=True):
     appendfsync: AppendFsync = "always"
     sanctioned_countries: frozenset[str] = DEFAULT_SANCTIONED
     embedded_pg: EmbeddedPg | None = None
+    shill_threshold: int = DEFAULT_SHILL_THRESHOLD
 
 
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
@@ -86,6 +91,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         appendfsync=_choice(env, "AUCTION_APPENDFSYNC", get_args(AppendFsync), "always"),  # type: ignore[arg-type]
         sanctioned_countries=_countries(env, "AUCTION_SANCTIONED_COUNTRIES"),
         embedded_pg=_optional_choice(env, "AUCTION_EMBEDDED_PG", get_args(EmbeddedPg)),  # type: ignore[arg-type]
+        shill_threshold=_threshold(env, "AUCTION_SHILL_THRESHOLD"),
     )
 
 
@@ -102,6 +108,7 @@ def environment_for(settings: Settings, env: Mapping[str, str] | None = None) ->
         "AUCTION_APPENDFSYNC": settings.appendfsync,
         "AUCTION_SANCTIONED_COUNTRIES": ",".join(sorted(settings.sanctioned_countries)),
         "AUCTION_EMBEDDED_PG": settings.embedded_pg,
+        "AUCTION_SHILL_THRESHOLD": str(settings.shill_threshold),
     }
     for name, value in written.items():
         if value is None:
@@ -126,3 +133,12 @@ def _countries(env: Mapping[str, str], name: str) -> frozenset[str]:
     if bad:
         raise SettingsError(f"{name}: {bad[0]!r} is not an ISO 3166 alpha-2 country code")
     return codes
+
+
+def _threshold(env: Mapping[str, str], name: str) -> int:
+    value = env.get(name) or None
+    if value is None:
+        return DEFAULT_SHILL_THRESHOLD
+    if not value.isdigit() or int(value) > 100:
+        raise SettingsError(f"{name}={value!r}: expected a whole number from 0 to 100")
+    return int(value)

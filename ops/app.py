@@ -18,7 +18,7 @@ import asyncpg
 from aiohttp import web
 from redis.asyncio import Redis
 
-from auction.config import DEFAULT_SANCTIONED, Durability, Writers
+from auction.config import DEFAULT_SANCTIONED, DEFAULT_SHILL_THRESHOLD, Durability, Writers
 from auction.gateway.app import Gateway
 from auction.httpkit import Route
 from auction.redis_adapter import connect_pooled
@@ -47,9 +47,13 @@ def settlement_http_routes(pg: asyncpg.Pool, store: LotStore) -> list[Route]:
 
 
 def make_app(
-    redis: Redis, pg: asyncpg.Pool, store: LotStore, sanctioned: frozenset[str] = DEFAULT_SANCTIONED
+    redis: Redis,
+    pg: asyncpg.Pool,
+    store: LotStore,
+    sanctioned: frozenset[str] = DEFAULT_SANCTIONED,
+    shill_threshold: int = DEFAULT_SHILL_THRESHOLD,
 ) -> web.Application:
-    gateway = Gateway(redis, pg, store, sanctioned)
+    gateway = Gateway(redis, pg, store, sanctioned, shill_threshold=shill_threshold)
     app = gateway.application([*gateway.routes(), *settlement_http_routes(pg, store)])
     HandshakeGate().install(app)
     return app
@@ -115,6 +119,7 @@ async def run_gateway(
     sanctioned: frozenset[str] = DEFAULT_SANCTIONED,
     writers: Writers = "single",
     listening: socket.socket | None = None,
+    shill_threshold: int = DEFAULT_SHILL_THRESHOLD,
 ) -> None:
     """Serve until cancelled (the CLI runs this under asyncio.run; SIGINT/SIGTERM cancel it), on `listening` (a
     socket the process runner bound and handed down) or else on a socket bound here to host:port."""
@@ -125,7 +130,7 @@ async def run_gateway(
     pg = await asyncpg.create_pool(database_url, min_size=0, max_size=PG_POOL_SIZE)
     # The gateway decides bids against each buyer's standing (vetting publishes it): eligibility and limits.
     store = service_store(redis, pg, durability=durability, writers=writers, priority=GATEWAY_PRIORITY)
-    runner = web.AppRunner(make_app(redis, pg, store, sanctioned))
+    runner = web.AppRunner(make_app(redis, pg, store, sanctioned, shill_threshold))
     try:
         await runner.setup()
         # aiohttp listens again with its own backlog (128 unless told): keep ours.

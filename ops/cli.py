@@ -124,6 +124,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                     settings.sanctioned_countries,
                     settings.writers,
                     _inherited_socket(args.listen_fd),
+                    shill_threshold=settings.shill_threshold,
                 )
             )
         case "worker":

@@ -87,3 +87,12 @@ def test_only_the_settings_read_the_environment() -> None:
         if path != CONFIG and reads_the_environment(path)
     ]
     assert readers == []
+
+
+def test_the_shill_threshold_is_a_score_from_0_to_100_handed_to_children() -> None:
+    assert settings_from_env({}).shill_threshold == 50
+    assert settings_from_env({"AUCTION_SHILL_THRESHOLD": "35"}).shill_threshold == 35
+    assert settings_from_env(environment_for(Settings(shill_threshold=0), {})).shill_threshold == 0
+    for bad in ("101", "-1", "half", "0.5"):
+        with pytest.raises(SettingsError, match="AUCTION_SHILL_THRESHOLD"):
+            settings_from_env({"AUCTION_SHILL_THRESHOLD": bad})

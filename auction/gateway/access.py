@@ -57,6 +57,8 @@ HTTP_RULES: dict[tuple[str, str], frozenset[Principal]] = {
     # ruling on how the sale is conducted, the auctioneer's (and an admin's); not the clerk's, whose console jobs
     # are mechanical (the newest bid taken back), nor vetting's, whose remedy is suspension (which cancels too)
     ("POST", "/api/sales/{sale}/lots/{lot}/cancellations"): ROSTRUM,
+    # the shill monitor's scores are for the house to look into, whoever of it watches the sale
+    ("GET", "/api/sales/{sale}/shill-scores"): OPERATORS,
     # identity
     ("POST", "/api/login"): ANYONE,
     ("POST", "/api/logout"): SIGNED_IN,
@@ -141,6 +143,7 @@ MESSAGE_RULES: dict[str, frozenset[Principal]] = {
     "max_bid": BUYERS,
     "quote": ANYONE,
     "time": ANYONE,
+    "watch_shill_scores": OPERATORS,  # the shill monitor's scores, live (auction/gateway/shills.py)
     # a live sale's rostrum (auction/gateway/rostrum.py)
     "open_lot": ROSTRUM,
     "take_bid": CLERKS,

@@ -9,7 +9,8 @@ Gateway
  |- HttpApi      the JSON API and the watch page (http.py)
  |- RostrumApi   commission bids and the console's view of a live sale (rostrum_http.py, console.py)
  |- AccountsApi  login, tokens, accounts, companies, registrations, consignor view, audit (accounts.py)
- |- OversightApi cancelling a buyer's bids for cause (oversight.py)
+ |- OversightApi cancelling a buyer's bids for cause, the shill monitor's scores (oversight.py)
+ |- ShillMonitor the shill monitor's scores, live for operators on the websocket (shills.py)
  |- authorise    the middleware that checks every route against access.HTTP_RULES (http.py)
  `- Metrics      GET /metrics (metrics.py)
 
@@ -35,6 +36,7 @@ from auction.gateway.metrics import CONTENT_TYPE, Metrics
 from auction.gateway.oversight import OversightApi
 from auction.gateway.rostrum import RostrumDesk
 from auction.gateway.rostrum_http import RostrumApi
+from auction.gateway.shills import DEFAULT_THRESHOLD, ShillMonitor
 from auction.httpkit import TEXT, ErrorBody, Reply, Route, openapi_route
 from auction.store import LotStore
 
@@ -46,7 +48,14 @@ MAX_BODY_BYTES = 64 * 1024  # bodies are bounded per route too: 4 KiB for a bid,
 class Gateway:
     """Everything one gateway process holds, wired once."""
 
-    def __init__(self, redis: Redis, pg: asyncpg.Pool, store: LotStore, sanctioned: frozenset[str]) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        pg: asyncpg.Pool,
+        store: LotStore,
+        sanctioned: frozenset[str],
+        shill_threshold: int = DEFAULT_THRESHOLD,
+    ) -> None:
         self.redis = redis
         self.pg = pg
         self.store = store
@@ -55,11 +64,14 @@ class Gateway:
         self.identities = Identities(pg)
         self.desk = BidDesk(store, self.identities, self.metrics)
         self.rostrum = RostrumDesk(store, self.identities, self.hub.terms)
-        self.live = LiveChannel(self.hub, self.identities, self.desk, Quotes(pg, self.hub), self.rostrum)
+        self.shills = ShillMonitor(pg, shill_threshold)
+        self.live = LiveChannel(
+            self.hub, self.identities, self.desk, Quotes(pg, self.hub), self.rostrum, shills=self.shills
+        )
         self.http = HttpApi(redis, pg, store, self.hub, self.identities, self.desk)
         self.rostrum_http = RostrumApi(store, self.hub, self.rostrum)
         self.accounts = AccountsApi(pg, store, self.identities, sanctioned)
-        self.oversight = OversightApi(pg, store)
+        self.oversight = OversightApi(pg, store, self.shills)
 
     async def metrics_page(self, request: web.Request) -> web.Response:
         body = await self.metrics.render(self.redis)
@@ -92,6 +104,7 @@ class Gateway:
 
     async def on_cleanup(self, app: web.Application) -> None:
         await self.hub.close()
+        await self.shills.close()
 
 
 GATEWAY = web.AppKey("gateway", Gateway)

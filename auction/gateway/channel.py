@@ -48,11 +48,13 @@ from auction.gateway.protocol import (
     Time,
     TimeReply,
     Unsubscribe,
+    WatchShillScores,
     Welcome,
     decode_client,
     encode,
 )
 from auction.gateway.rostrum import RostrumDesk
+from auction.gateway.shills import ShillMonitor
 from auction.httpkit import ANONYMOUS, CALLER_KEY, Caller
 from auction.store import Outcome
 
@@ -93,12 +95,21 @@ class TokenBucket:
 class LiveChannel:
     """GET /ws: every connection of this process."""
 
-    def __init__(self, hub: Hub, identities: Identities, desk: BidDesk, quotes: Quotes, rostrum: RostrumDesk) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        identities: Identities,
+        desk: BidDesk,
+        quotes: Quotes,
+        rostrum: RostrumDesk,
+        shills: ShillMonitor | None = None,
+    ) -> None:
         self.hub = hub
         self.identities = identities
         self.desk = desk
         self.quotes = quotes
         self.rostrum = rostrum
+        self.shills = shills  # the shill monitor's scores, for operators
         self.connections: set[Connection] = set()
         self.bid_tasks: set[asyncio.Task[None]] = set()  # bids waiting for a paddle lookup (held against GC)
 
@@ -171,6 +182,8 @@ class Connection:
         finally:
             for watch in self.watches.values():
                 self.channel.hub.unsubscribe(watch)
+            if self.channel.shills is not None:
+                self.channel.shills.forget(self.outbox)
             self.outbox.stop()
             if not self.ws.closed:
                 await self.close(1000, "")
@@ -269,6 +282,8 @@ class Connection:
                 watch = self.watches.pop(sale, None)
                 if watch is not None:
                     self.channel.hub.unsubscribe(watch)
+                if self.channel.shills is not None:
+                    self.channel.shills.unwatch(sale, self.outbox)
             case Bid() | MaxBid():
                 await self._start_bid(message, received_ms, received_perf)
             case Quote(sale=sale, lot=lot, amount=amount):
@@ -277,6 +292,8 @@ class Connection:
                 self.send(TimeReply(now_ms()))
             case RostrumMessage():
                 self.send(await self.channel.rostrum.handle(self.caller, message, received_ms))
+            case WatchShillScores(sale=sale):
+                await self._watch_shills(sale)
 
     async def _subscribe(self, message: Subscribe) -> None:
         sale = message.sale
@@ -298,6 +315,15 @@ class Connection:
             self.send(problem)
         else:
             self.watches[sale] = watch
+
+    async def _watch_shills(self, sale: int) -> None:
+        """An operator's: the sale's shill scores now (`shill_scores`), and again whenever they change."""
+        if self.channel.shills is None:
+            self.send(Error("unavailable", None, "the shill monitor does not run in this process"))
+            return
+        problem = await self.channel.shills.watch(sale, self.outbox)
+        if problem is not None:
+            self.send(problem)
 
     async def _own_lots(self, message: Subscribe) -> list[int] | None:
         """A consignor's subscription: their own lots of the sale, all of them or those asked for; None (after

@@ -1,5 +1,6 @@
 """The house's oversight of bidding, over HTTP: cancelling a buyer's bids on a lot for cause
-(auction.cancellations).
+(auction.cancellations), and the shill monitor's scores of a sale's bidders (auction.engine.shill; shills.py,
+which also sends them live on the websocket).
 
 Who may call each route is access.HTTP_RULES's to say. A cancellation the engine refuses is answered 409 with the
 engine's reason (`lot_closed`, `lot_not_open`, `no_bids`, `stale`), in a body of its own that names the lot and the
@@ -17,9 +18,11 @@ from aiohttp import web
 from auction import catalog
 from auction.cancellations import cancel_for_cause
 from auction.engine.messages import Rejected, RejectReason
+from auction.engine.shill import ShillReport
 from auction.engine.views import LotView, lot_view
 from auction.gateway.fanout import now_ms
 from auction.gateway.protocol import Paddle
+from auction.gateway.shills import ShillMonitor
 from auction.httpkit import MAX_ID, ApiError, Caller, ErrorBody, Reply, Route, caller_of, int_param, json_body, reply
 from auction.identity import Account
 from auction.store import Accepted, LotStore
@@ -71,9 +74,10 @@ def account_of(caller: Caller) -> Account:
 
 
 class OversightApi:
-    def __init__(self, pg: asyncpg.Pool, store: LotStore) -> None:
+    def __init__(self, pg: asyncpg.Pool, store: LotStore, shills: ShillMonitor) -> None:
         self._pg = pg
         self._store = store
+        self._shills = shills
 
     async def cancel(self, request: web.Request) -> web.Response:
         at_ms = now_ms()
@@ -89,6 +93,13 @@ class OversightApi:
         if isinstance(outcome, Accepted):
             return reply(BidsCancelledReply(sale, lot, bidder, outcome.state.seq, lot_view(outcome.state)))
         return _refused(sale, lot, bidder, outcome)
+
+    async def shill_scores(self, request: web.Request) -> web.Response:
+        sale = int_param(request.match_info["sale"], "sale")
+        report = await self._shills.report(sale)
+        if report is None:
+            raise ApiError("not_found", "sale", f"no sale {sale}")
+        return reply(report)
 
     async def _bidder(self, sale: int, body: CancelBody) -> int:
         """The company whose bids are meant: given, or the one the sale's registrations gave the paddle."""
@@ -116,6 +127,13 @@ class OversightApi:
                               CancellationRefused),
                    503: Reply("The engine or the database is unavailable; try again", ErrorBody)},
                   body=CancelBody, secured=True, tags=("oversight",)),
+            Route("GET", "/api/sales/{sale}/shill-scores", self.shill_scores,
+                  "The shill monitor: each bidder's score (0 to 100) and its signals, each explained, from the sale's "
+                  "record; flagged at or above the threshold (a setting). Live on the websocket: watch_shill_scores",
+                  {200: Reply("Every bidder who has bid, highest score first", ShillReport), 400: bad, 401: who,
+                   403: role, 404: Reply("No such sale", ErrorBody),
+                   503: Reply("The database is unavailable; try again", ErrorBody)},
+                  secured=True, tags=("oversight",)),
         ]  # fmt: skip
 
 

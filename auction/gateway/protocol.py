@@ -13,6 +13,7 @@ from typing import Annotated, Literal, get_args
 import msgspec
 
 from auction.engine.messages import AnyEvent, RejectReason, RoomSource
+from auction.engine.shill import BidderScore
 from auction.engine.views import AnyPublicEvent, LiveConsole, LotView
 from auction.httpkit import ErrorCode, Principal, error_field
 
@@ -75,6 +76,13 @@ class Quote(ClientMessage, frozen=True, tag="quote"):
 
 class Time(ClientMessage, frozen=True, tag="time"):
     pass
+
+
+class WatchShillScores(ClientMessage, frozen=True, tag="watch_shill_scores"):
+    """Operators: the shill monitor's scores for a sale, now and whenever they change (`shill_scores`), until
+    `unsubscribe` for the sale."""
+
+    sale: SaleId
 
 
 # --- client -> server: a live sale's rostrum (the auctioneer and the clerk; access.MESSAGE_RULES) -----------------
@@ -166,7 +174,7 @@ AnyRostrumMessage = (
     | UndoBidMessage
     | WithdrawLotMessage
 )
-AnyClientMessage = Subscribe | Unsubscribe | Bid | MaxBid | Quote | Time | AnyRostrumMessage
+AnyClientMessage = Subscribe | Unsubscribe | Bid | MaxBid | Quote | Time | WatchShillScores | AnyRostrumMessage
 ROSTRUM_TAGS: tuple[str, ...] = tuple(str(kind.__struct_config__.tag) for kind in get_args(AnyRostrumMessage))
 
 
@@ -277,6 +285,17 @@ class RostrumRefused(ServerMessage, frozen=True, tag="rostrum_refused"):
     next_amount: int
 
 
+class ShillScores(ServerMessage, frozen=True, tag="shill_scores"):
+    """Operators only: the shill monitor's scores for a sale (auction.engine.shill), each bidder's with every
+    signal explained, highest first; `flagged` at or above `threshold`."""
+
+    sale: int
+    server_ms: int
+    threshold: int
+    events: int  # the recorded events they were computed from
+    bidders: list[BidderScore]
+
+
 class QuoteReply(ServerMessage, frozen=True, tag="quote"):
     sale: int
     lot: int
@@ -314,6 +333,7 @@ AnyServerMessage = (
     | BidWaiting
     | RostrumAck
     | RostrumRefused
+    | ShillScores
     | QuoteReply
     | TimeReply
     | Error

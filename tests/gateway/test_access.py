@@ -77,6 +77,7 @@ def message(kind: str, sale: int, live: int) -> dict[str, Any]:
         "max_bid": {"sale": sale, "lot": 1, "amount": 20_000, "client_id": "m2"},
         "quote": {"sale": sale, "lot": 1, "amount": 10_000},
         "time": {},
+        "watch_shill_scores": {"sale": sale},
         "open_lot": {**rostrum, "ask": 10_000},
         "take_bid": {**rostrum, "paddle": 7, "source": "floor"},
         "set_ask": {**rostrum, "amount": 12_000},
@@ -136,6 +137,7 @@ def test_the_rostrum_is_the_auctioneers_and_the_clerk_has_the_consoles_jobs() ->
     rostrum = {kind for kind, roles in MESSAGE_RULES.items() if roles & {"auctioneer", "clerk"}}
     assert {kind for kind in rostrum if MESSAGE_RULES[kind] == frozenset({"auctioneer", "admin"})} == rostrum - {
         "take_bid", "accept_online_bid", "decline_online_bid", "undo_bid", "subscribe", "unsubscribe", "quote", "time",
+        "watch_shill_scores",
     }  # fmt: skip
     for kind in ("take_bid", "accept_online_bid", "decline_online_bid", "undo_bid"):
         assert MESSAGE_RULES[kind] == frozenset({"auctioneer", "clerk", "admin"}), kind
