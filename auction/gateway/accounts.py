@@ -158,6 +158,8 @@ def translated() -> Iterator[None]:
         raise ApiError("login_failed", None, str(exc)) from exc
 
 
+    except identity.PasswordWorkBusy as exc:
+        raise ApiError("busy", None, str(exc), retry_after=exc.retry_after_s) from exc
 def _account_of(caller: Caller) -> Account:
     assert caller.role != "anonymous"
     return Account(caller.account, "", caller.name, caller.role, caller.company, caller.consignor)
@@ -231,7 +233,7 @@ class AccountsApi:
         with translated():
             async with self.pg.acquire() as conn, conn.transaction():
                 made = await identity.create_account(
-                    conn, body.email, body.name, body.password, body.role, consignor_id=body.consignor_id
+                    conn, body.email, body.name, password, body.role, consignor_id=body.consignor_id
                 )
                 await vetting.audit(conn, admin, "account_created", f"account:{made.id}", body.reason,
                                     {"role": body.role})  # fmt: skip
@@ -243,6 +245,7 @@ class AccountsApi:
         body = await json_body(request, vetting.Application)
         caller = caller_of(request)
         by = _account_of(caller) if caller.role != "anonymous" else None
+            password = await identity.hashed(body.password)  # before the transaction: no connection held meanwhile
         with translated():
             company, accounts = await vetting.apply(self.pg, body, self.sanctioned, by)
         if by is not None and caller.consignor is not None:  # a consignor applying for their own buyer company

@@ -32,6 +32,8 @@ ErrorCode = Literal[
     "rate_limited",  # over the per-connection rate; slow down
     "lagged",  # the connection fell too far behind the live feed; reconnect and resume
     "unavailable",  # Redis or PostgreSQL failed; for a bid the outcome is unknown: resend the same client_id
+    "busy",  # past this process's capacity for that work (e.g. passwords to hash): retry after `retry_after`
+    "unsupported_media_type",  # a body that is not the media type the route takes (JSON): nothing was read
     "internal",  # our fault; the message was not acted on
 ]
 
@@ -52,6 +54,8 @@ STATUS: dict[ErrorCode, int] = {
     "rate_limited": 429,
     "lagged": 409,
     "unavailable": 503,
+    "busy": 503,
+    "unsupported_media_type": 415,
     "internal": 500,
 }
 
