@@ -44,7 +44,9 @@ HTTP_RULES: dict[tuple[str, str], frozenset[Principal]] = {
     ("GET", "/api/sales/{sale}/lots"): ANYONE,
     ("GET", "/api/sales/{sale}/lots/{lot}"): ANYONE,
     ("GET", "/api/sales/{sale}/lots/{lot}/events"): ANYONE,
-    ("GET", "/sales/{sale}"): ANYONE,
+    # the web rooms' pages and assets (pages.py): static files; what a page shows comes through the API
+    ("GET", "/{page}"): ANYONE,
+    ("GET", "/static/{path}"): ANYONE,
     ("GET", "/ws"): ANYONE,  # each message is then checked against MESSAGE_RULES
     ("GET", "/metrics"): ANYONE,  # counters only, nothing about anyone; restrict at the load balancer if wished
     ("GET", "/api/openapi.json"): ANYONE,

@@ -6,7 +6,8 @@ Gateway
  |- BidDesk      bids, for the websocket and the HTTP API; Quotes, premium-inclusive totals (desk.py)
  |- RostrumDesk  a live sale's rostrum messages and commission bids, for the operators (rostrum.py)
  |- LiveChannel  GET /ws (channel.py), bids through the BidDesk, quotes through Quotes, the rostrum's messages
- |- HttpApi      the JSON API and the watch page (http.py)
+ |- HttpApi      the JSON API (http.py)
+ |- Pages        the web rooms: pages and their assets from static/ (pages.py)
  |- RostrumApi   commission bids and the console's view of a live sale (rostrum_http.py, console.py)
  |- AccountsApi  login, tokens, accounts, companies, registrations, consignor view, audit (accounts.py)
  |- OversightApi cancelling a buyer's bids for cause, the shill monitor's scores (oversight.py)
@@ -34,6 +35,7 @@ from auction.gateway.http import HttpApi, authorise_with, errors
 from auction.gateway.identities import Identities
 from auction.gateway.metrics import CONTENT_TYPE, Metrics
 from auction.gateway.oversight import OversightApi
+from auction.gateway.pages import Pages
 from auction.gateway.rostrum import RostrumDesk
 from auction.gateway.rostrum_http import RostrumApi
 from auction.gateway.shills import DEFAULT_THRESHOLD, ShillMonitor
@@ -71,6 +73,7 @@ class Gateway:
         self.http = HttpApi(redis, pg, store, self.hub, self.identities, self.desk)
         self.rostrum_http = RostrumApi(store, self.hub, self.rostrum)
         self.accounts = AccountsApi(pg, store, self.identities, sanctioned)
+        self.pages = Pages()
         self.oversight = OversightApi(pg, store, self.shills)
 
     async def metrics_page(self, request: web.Request) -> web.Response:
@@ -85,8 +88,10 @@ class Gateway:
                    503: Reply("The token can't be checked now (PostgreSQL out of reach); try again", ErrorBody)}),
             Route("GET", "/metrics", self.metrics_page, "Prometheus metrics", {200: Reply("Metrics", media=TEXT)}),
         ]  # fmt: skip
+        # The pages' route takes every path outside /api, /static, /ws and /metrics, so its place in the list
+        # doesn't matter.
         return [*self.http.routes(), *self.rostrum_http.routes(), *self.accounts.routes(), *self.oversight.routes(),
-                *own]  # fmt: skip
+                *own, *self.pages.routes()]  # fmt: skip
 
     def application(self, routes: Sequence[Route]) -> web.Application:
         """An application serving `routes` (this gateway's and any others), each checked by the gateway's

@@ -1,4 +1,4 @@
-"""The HTTP API (JSON) and the watch page, declared as one route table that openapi.py documents.
+"""The HTTP API (JSON), declared as one route table that openapi.py documents.
 
 Errors are always `{"error": {"code", "field", "message"}}` with a fitting status: handlers raise `ApiError`
 and the `errors` middleware writes it; it also turns the router's 404/405, Redis or PostgreSQL out of reach
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from importlib import resources
 
 import asyncpg
 import msgspec
@@ -41,7 +40,6 @@ from auction.gateway.protocol import (
 )
 from auction.httpkit import (
     CALLER_KEY,
-    HTML,
     WHO_REFUSALS,
     ApiError,
     ErrorBody,
@@ -102,9 +100,6 @@ class EventPage(msgspec.Struct, frozen=True):
 
 _ROUTER_CODES: dict[int, ErrorCode] = {404: "not_found", 413: "too_large"}  # aiohttp's own refusals, by status
 
-
-# The watch page: plain HTML with inline JS, no build step. The sale id is an int, so substituting it is safe.
-_PAGE = resources.files("auction.gateway").joinpath("static/sale.html").read_text(encoding="utf-8")
 _BID_DECODER = msgspec.json.Decoder(BidBody)
 
 
@@ -287,10 +282,6 @@ class HttpApi:
         except msgspec.DecodeError as exc:
             raise ApiError("invalid", None, str(exc)) from exc
 
-    async def page(self, request: web.Request) -> web.Response:
-        sale = int_param(request.match_info["sale"], "sale")
-        return web.Response(text=_PAGE.replace("__SALE__", str(sale)), content_type="text/html")
-
     # ---- the table ------------------------------------------------------------------------------------------
 
     def routes(self) -> list[Route]:
@@ -322,6 +313,4 @@ class HttpApi:
                    413: Reply("Body over 4 KiB", ErrorBody),
                    503: Reply("Outcome unknown; resend with the same client_id", ErrorBody)},
                   body=BidBody, secured=True),
-            Route("GET", "/sales/{sale}", self.page, "A page to watch a sale live",
-                  {200: Reply("HTML", media=HTML), 400: bad}),
         ]  # fmt: skip

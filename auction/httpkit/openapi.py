@@ -45,8 +45,8 @@ def _reply(reply: Reply, schemas: dict[Any, dict[str, Any]]) -> dict[str, Any]:
 
 def _parameters(route: Route) -> list[dict[str, Any]]:
     params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
-        for name in re.findall(r"\{(\w+)\}", route.path)
+        {"name": name, "in": "path", "required": True, "schema": _path_schema(route, name)}
+        for name in re.findall(r"\{(\w+)\}", route.canonical)
     ]
     for q in route.query:
         schema: dict[str, Any] = {"type": "integer", "minimum": q.minimum}
@@ -60,10 +60,16 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
     return params
 
 
+def _path_schema(route: Route, name: str) -> dict[str, Any]:
+    if name in route.text_params:
+        return {"type": "string"}
+    return {"type": "integer", "minimum": 1}
+
+
 def _operation(route: Route, schemas: dict[Any, dict[str, Any]]) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": route.summary,
-        "operationId": f"{route.method.lower()}{re.sub(r'[^A-Za-z0-9]+', '_', route.path)}".rstrip("_"),
+        "operationId": f"{route.method.lower()}{re.sub(r'[^A-Za-z0-9]+', '_', route.canonical)}".rstrip("_"),
         "responses": {str(status): _reply(reply, schemas) for status, reply in sorted(route.replies.items())},
     }
     if route.tags:
@@ -86,7 +92,7 @@ def document(routes: Sequence[Route], title: str, version: str) -> dict[str, Any
     schemas = dict(zip(types, refs, strict=True))
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, schemas)
+        paths.setdefault(route.canonical, {})[route.method.lower()] = _operation(route, schemas)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},

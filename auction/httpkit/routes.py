@@ -7,6 +7,7 @@ these.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,3 +51,13 @@ class Route:
     body_media: str | None = None  # a body that is not JSON (e.g. a document's bytes): its media type
     secured: bool = False
     tags: tuple[str, ...] = field(default=())
+    text_params: tuple[str, ...] = ()  # path parameters that are text (a page's path), not positive integers
+
+    @property
+    def canonical(self) -> str:
+        """The path as the router names it: `/{page:regex}` is `/{page}`."""
+        return canonical_path(self.path)
+
+
+def canonical_path(path: str) -> str:
+    return re.sub(r"\{(\w+):[^{}]*\}", r"{\1}", path)

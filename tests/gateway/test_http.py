@@ -176,7 +176,6 @@ BAD_PARAMS: list[tuple[str, int, str, str | None]] = [
     ("/api/sales/999999999/lots", 404, "not_found", "sale"),
     ("/api/sales/{sale}/lots/77", 404, "not_found", "lot"),
     ("/api/sales/{sale}/lots/77/events", 404, "not_found", "lot"),
-    ("/sales/abc", 400, "invalid", "sale"),
     ("/api/nowhere", 404, "not_found", None),
 ]
 
@@ -192,14 +191,6 @@ async def test_wrong_method_is_a_json_405(http: aiohttp.ClientSession) -> None:
     async with http.delete("/api/sales") as reply:
         assert reply.status == 405
         assert (await reply.json())["error"]["code"] == "invalid"
-
-
-async def test_the_watch_page(http: aiohttp.ClientSession, sale: NewSale) -> None:
-    async with http.get(f"/sales/{sale.id}") as reply:
-        assert reply.status == 200 and reply.content_type == "text/html"
-        page = await reply.text()
-    assert f"const SALE = {sale.id};" in page
-    assert "/ws" in page and "resume" in page and "server_ms" in page
 
 
 async def test_metrics(http: aiohttp.ClientSession, sale: NewSale, make_bidder: BidderMaker) -> None:
