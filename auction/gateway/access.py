@@ -77,6 +77,7 @@ HTTP_RULES: dict[tuple[str, str], frozenset[Principal]] = {
     ("GET", "/api/companies/{company}/documents/{document}"): BUYERS | VETTING,
     ("POST", "/api/companies/{company}/decisions"): VETTING,
     ("POST", "/api/companies/{company}/consignors"): VETTING,
+    ("GET", "/api/companies/{company}/registrations"): BUYERS | OPERATORS,  # a buyer: their own company's
     # registrations
     ("POST", "/api/sales/{sale}/registrations"): BUYERS,
     ("GET", "/api/sales/{sale}/registrations"): BUYERS | OPERATORS,  # a buyer: their own company's only

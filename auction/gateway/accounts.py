@@ -331,6 +331,11 @@ class AccountsApi:
         company = caller.company if caller.role == "buyer" else None
         return reply(await vetting.list_registrations(self.pg, sale, company))
 
+    async def company_registrations(self, request: web.Request) -> web.Response:
+        company = int_param(request.match_info["company"], "company")
+        _own_company(caller_of(request), company)  # before the lookup: the same 403 whether or not it exists
+        return reply(await vetting.company_registrations(self.pg, company))
+
     def _sale_company(self, request: web.Request) -> tuple[int, int]:
         return int_param(request.match_info["sale"], "sale"), int_param(request.match_info["company"], "company")
 
@@ -448,6 +453,10 @@ class AccountsApi:
                   {200: Reply("The file after the decision", vetting.CompanyFile), 400: bad, 401: who, 403: role,
                    404: missing, 409: clash, 422: Reply("Sanctioned country: can't be approved", ErrorBody)},
                   body=DecisionBody, secured=True, tags=("vetting",)),
+            Route("GET", f"{c}/registrations", self.company_registrations,
+                  "A company's registrations in every sale, newest first (a buyer: their own company's)",
+                  {200: Reply("Registrations", list[vetting.RegistrationView]), 401: who, 403: role},
+                  secured=True, tags=("registration",)),
             Route("POST", f"{c}/consignors", self.link, "Link a consignor to the company: it can't bid on their lots",
                   {200: Reply("The file", vetting.CompanyFile), 400: bad, 401: who, 403: role, 404: missing},
                   body=LinkBody, secured=True, tags=("vetting",)),

@@ -74,6 +74,16 @@ async def list_registrations(pg: asyncpg.Pool, sale_id: int, company_id: int | N
     return [_registration(r) for r in rows]
 
 
+async def company_registrations(pg: asyncpg.Pool, company_id: int) -> list[RegistrationView]:
+    """Every registration of one company, the newest sale first (a buyer's account lists them)."""
+    rows = await pg.fetch(
+        f"SELECT {_COLUMNS} FROM registrations r JOIN sales s ON s.id = r.sale_id WHERE r.company_id = $1 "
+        "ORDER BY s.starts_at_ms DESC, r.sale_id DESC LIMIT 1000",
+        company_id,
+    )
+    return [_registration(r) for r in rows]
+
+
 async def approve_registration(
     pg: asyncpg.Pool,
     store: StandingStore | None,

@@ -3,8 +3,8 @@
 // passed lots they may still make an offer on, the shipments of what they bought, and their registrations.
 //
 // Sources: GET /api/settlement/buyers/{company}/invoices, .../second-chances, .../shipments (their own company's
-// only), GET /api/settlement/sales/{sale}/post-sale for each sale they are registered in, and each sale's
-// GET /api/sales/{sale}/registrations (a buyer gets their own company's).
+// only), GET /api/settlement/sales/{sale}/post-sale for each sale they are registered in, and
+// GET /api/companies/{company}/registrations (their own company's, every sale).
 
 import {api, ApiError} from "../js/api.js";
 import {clock} from "../js/clock.js";
@@ -14,7 +14,6 @@ import {date, money, parseMoney, when} from "../js/format.js";
 import {mount, setStatus} from "../js/shell.js";
 import {empty, failed, loadSales, printUrl, rate, saleName, shipmentsTable, table} from "./parts.js";
 
-const RECENT_SALES = 50;  // the registrations looked up: the newest sales, where a buyer's bidding is
 const INVOICE_STATUS = {open: "Open", paid: "Paid", defaulted: "In default"};
 const REGISTRATION_STATUS = {requested: "Waiting for the house", approved: "Approved", refused: "Refused"};
 const OFFER_STATUS = {open: "Open", accepted: "Accepted", declined: "Declined", expired: "Expired", closed: "Closed",
@@ -203,9 +202,12 @@ async function loadShipments() {
 }
 
 async function loadRegistrations() {
-  const recent = [...sales.values()].slice(0, RECENT_SALES);
-  const answers = await Promise.allSettled(recent.map((sale) => api("GET", `/api/sales/${sale.id}/registrations`)));
-  registrations = answers.flatMap((answer) => (answer.status === "fulfilled" ? answer.value : []));
+  try {
+    registrations = await api("GET", `/api/companies/${company}/registrations`);
+  } catch (exc) {
+    failed(document.getElementById("registration-list"), "Your registrations", exc);
+    return;
+  }
   const rows = registrations.map((r) => {
     const currency = (sales.get(r.sale) || {currency: "USD"}).currency;
     return [
