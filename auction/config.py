@@ -15,6 +15,11 @@ AUCTION_SANCTIONED_COUNTRIES  ISO 3166 alpha-2 codes, comma-separated, whose com
                        (default KP,IR,SY,CU,RU,BY; set it empty for none)
 AUCTION_EMBEDDED_PG    pgserver or path: which PostgreSQL to start when no URL is given (default: the pgserver
                        wheel if installed, else initdb/postgres on PATH)
+AUCTION_PUBLIC_URL     the address browsers use, e.g. https://auction.example (scheme and host, optionally a port;
+                       no path): https makes the session cookie Secure, and a browser's Origin must match it.
+                       Unset: cookies are Secure only on a TLS connection, and an Origin must match the Host asked
+AUCTION_WS_PER_ADDRESS live websockets one client address may hold on a gateway (default 200: a trading floor's
+                       buyers may all sit behind one office address); past it an upgrade is refused 429
 AUCTION_SHILL_THRESHOLD the shill monitor's score (0 to 100) from which operators see a bidder flagged
                        (default 50; auction.engine.shill)
 AUCTION_ADMIN_PASSWORD the first admin's password for `auction admin create` (`admin_password`; kept out of
@@ -24,6 +29,7 @@ AUCTION_ADMIN_PASSWORD the first admin's password for `auction admin create` (`a
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, get_args
@@ -41,6 +47,8 @@ EmbeddedPg = Literal["pgserver", "path"]
 DEFAULT_SANCTIONED = frozenset({"KP", "IR", "SY", "CU", "RU", "BY"})
 # Half the scale: a bidder leaning wholly to one consignor whose bidding is at least half shill-like.
 DEFAULT_SHILL_THRESHOLD = 50
+WS_PER_ADDRESS = 200
+_PUBLIC_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")
 
 
 class SettingsError(ValueError):
@@ -57,6 +65,8 @@ class Settings(msgspec.Struct, frozen=True):
     sanctioned_countries: frozenset[str] = DEFAULT_SANCTIONED
     embedded_pg: EmbeddedPg | None = None
     shill_threshold: int = DEFAULT_SHILL_THRESHOLD
+    public_url: str | None = None
+    websockets_per_address: int = WS_PER_ADDRESS
 
 
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
@@ -92,6 +102,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         sanctioned_countries=_countries(env, "AUCTION_SANCTIONED_COUNTRIES"),
         embedded_pg=_optional_choice(env, "AUCTION_EMBEDDED_PG", get_args(EmbeddedPg)),  # type: ignore[arg-type]
         shill_threshold=_threshold(env, "AUCTION_SHILL_THRESHOLD"),
+        public_url=_public_url(env, "AUCTION_PUBLIC_URL"),
+        websockets_per_address=_count(env, "AUCTION_WS_PER_ADDRESS", WS_PER_ADDRESS),
     )
 
 
@@ -109,6 +121,8 @@ def environment_for(settings: Settings, env: Mapping[str, str] | None = None) ->
         "AUCTION_SANCTIONED_COUNTRIES": ",".join(sorted(settings.sanctioned_countries)),
         "AUCTION_EMBEDDED_PG": settings.embedded_pg,
         "AUCTION_SHILL_THRESHOLD": str(settings.shill_threshold),
+        "AUCTION_PUBLIC_URL": settings.public_url,
+        "AUCTION_WS_PER_ADDRESS": str(settings.websockets_per_address),
     }
     for name, value in written.items():
         if value is None:
@@ -141,4 +155,20 @@ def _threshold(env: Mapping[str, str], name: str) -> int:
         return DEFAULT_SHILL_THRESHOLD
     if not value.isdigit() or int(value) > 100:
         raise SettingsError(f"{name}={value!r}: expected a whole number from 0 to 100")
+    return int(value)
+
+
+def _public_url(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name) or None
+    if value is not None and not _PUBLIC_URL.match(value):
+        raise SettingsError(f"{name}={value!r}: expected http(s)://host[:port], without a path")
+    return value.rstrip("/") if value is not None else None
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name) or None
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= 1_000_000:
+        raise SettingsError(f"{name}={value!r}: expected a whole number from 1 to 1000000")
     return int(value)

@@ -23,6 +23,10 @@ ACTIVE_SALES = "auction:sales"
 # Sorted set sale -> when it was retired (ms): the sales whose keys the janitor purges after the grace period.
 RETIRED_SALES = "auction:retired"
 
+# Pub/sub channel on which a gateway that revokes a token publishes its id, so that every gateway closes that
+# token's websockets at once (auction/gateway/revocations.py). A channel holds nothing: no key, no lifecycle.
+REVOKED_TOKENS = "auction:revoked-tokens"
+
 # Consumer group, on every sale's event and journal streams, through which the persister copies them to PostgreSQL.
 PERSISTER_GROUP = "persister"
 # Consumer group, on every sale's event stream, through which the settlement service bills the lots that close.

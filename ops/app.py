@@ -20,10 +20,11 @@ from redis.asyncio import Redis
 
 from auction.config import DEFAULT_SANCTIONED, DEFAULT_SHILL_THRESHOLD, Durability, Writers
 from auction.gateway.app import Gateway
+from auction.gateway.edge import DEFAULT_EDGE, Edge
 from auction.httpkit import Route
 from auction.redis_adapter import connect_pooled
 from auction.store import GATEWAY_PRIORITY, LotStore, service_store
-from ops.listening import BACKLOG, listen
+from ops.listening import BACKLOG, DeadlineSite, listen
 from settlement.desk_http import routes as desk_routes
 from settlement.http import routes as settlement_routes
 from settlement.party_http import routes as party_routes
@@ -51,9 +52,10 @@ def make_app(
     pg: asyncpg.Pool,
     store: LotStore,
     sanctioned: frozenset[str] = DEFAULT_SANCTIONED,
+    edge: Edge = DEFAULT_EDGE,
     shill_threshold: int = DEFAULT_SHILL_THRESHOLD,
 ) -> web.Application:
-    gateway = Gateway(redis, pg, store, sanctioned, shill_threshold=shill_threshold)
+    gateway = Gateway(redis, pg, store, sanctioned, edge, shill_threshold)
     app = gateway.application([*gateway.routes(), *settlement_http_routes(pg, store)])
     HandshakeGate().install(app)
     return app
@@ -119,6 +121,7 @@ async def run_gateway(
     sanctioned: frozenset[str] = DEFAULT_SANCTIONED,
     writers: Writers = "single",
     listening: socket.socket | None = None,
+    edge: Edge = DEFAULT_EDGE,
     shill_threshold: int = DEFAULT_SHILL_THRESHOLD,
 ) -> None:
     """Serve until cancelled (the CLI runs this under asyncio.run; SIGINT/SIGTERM cancel it), on `listening` (a
@@ -130,11 +133,12 @@ async def run_gateway(
     pg = await asyncpg.create_pool(database_url, min_size=0, max_size=PG_POOL_SIZE)
     # The gateway decides bids against each buyer's standing (vetting publishes it): eligibility and limits.
     store = service_store(redis, pg, durability=durability, writers=writers, priority=GATEWAY_PRIORITY)
-    runner = web.AppRunner(make_app(redis, pg, store, sanctioned, shill_threshold))
+    runner = web.AppRunner(make_app(redis, pg, store, sanctioned, edge, shill_threshold))
     try:
         await runner.setup()
-        # aiohttp listens again with its own backlog (128 unless told): keep ours.
-        await web.SockSite(runner, sock, backlog=BACKLOG).start()
+        # aiohttp listens again with its own backlog (128 unless told): keep ours. Each connection must send its
+        # first request's head within the edge's timeout (ops/listening.py).
+        await DeadlineSite(runner, sock, edge.handshake_timeout_s, BACKLOG).start()
         log.info("gateway listening on http://%s:%s", host, port)
         await _until_signalled()
     finally:

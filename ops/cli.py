@@ -111,9 +111,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
             _run(serve_forever(settings, args.host, args.port))
         case "gateway":
+            from auction.gateway.edge import Edge
             from ops.app import run_gateway
 
             redis_url, database_url = _required_urls(settings)
+            edge = Edge(public_url=settings.public_url, websockets_per_address=settings.websockets_per_address)
             _run(
                 run_gateway(
                     redis_url,
@@ -124,6 +126,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                     settings.sanctioned_countries,
                     settings.writers,
                     _inherited_socket(args.listen_fd),
+                    edge,
                     shill_threshold=settings.shill_threshold,
                 )
             )

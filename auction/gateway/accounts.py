@@ -24,7 +24,9 @@ from aiohttp import web
 from auction import identity, vetting
 from auction.catalog import LotListing, lot_listings
 from auction.engine.views import LotView, lot_view
+from auction.gateway.edge import Edge
 from auction.gateway.identities import SESSION_COOKIE, Identities
+from auction.gateway.revocations import Revocations
 from auction.httpkit import (
     OCTETS,
     ApiError,
@@ -156,10 +158,10 @@ def translated() -> Iterator[None]:
         raise ApiError("rate_limited", None, str(exc), retry_after=exc.retry_after_s) from exc
     except identity.LoginRefused as exc:
         raise ApiError("login_failed", None, str(exc)) from exc
-
-
     except identity.PasswordWorkBusy as exc:
         raise ApiError("busy", None, str(exc), retry_after=exc.retry_after_s) from exc
+
+
 def _account_of(caller: Caller) -> Account:
     assert caller.role != "anonymous"
     return Account(caller.account, "", caller.name, caller.role, caller.company, caller.consignor)
@@ -172,8 +174,18 @@ def _own_company(caller: Caller, company: int) -> None:
 
 
 class AccountsApi:
-    def __init__(self, pg: asyncpg.Pool, store: LotStore, identities: Identities, sanctioned: frozenset[str]) -> None:
+    def __init__(
+        self,
+        pg: asyncpg.Pool,
+        store: LotStore,
+        identities: Identities,
+        sanctioned: frozenset[str],
+        edge: Edge,
+        revocations: Revocations,
+    ) -> None:
         self.pg = pg
+        self.edge = edge
+        self.revocations = revocations
         self.store = store
         self.identities = identities
         self.sanctioned = sanctioned
@@ -188,7 +200,7 @@ class AccountsApi:
         response = reply(LoggedIn(_me(account), issued.expires_ms))
         response.set_cookie(
             SESSION_COOKIE, issued.token, max_age=int(identity.SESSION_TTL.total_seconds()), httponly=True,
-            samesite="Strict", secure=request.secure, path="/",
+            samesite="Strict", secure=request.secure or self.edge.secure_cookies, path="/",
         )  # fmt: skip
         return response
 
@@ -196,6 +208,7 @@ class AccountsApi:
         caller = caller_of(request)
         await identity.revoke_token(self.pg, caller.token_id, caller.account)
         self.identities.forget_tokens()
+        await self.revocations.publish(caller.token_id)  # the session's websockets close, on every gateway
         response = web.Response(status=204)
         response.del_cookie(SESSION_COOKIE, path="/")
         return response
@@ -221,6 +234,7 @@ class AccountsApi:
         if not await identity.revoke_token(self.pg, token_id, None if caller.role == "admin" else caller.account):
             raise ApiError("not_found", "token", f"you have no token {token_id}")
         self.identities.forget_tokens()
+        await self.revocations.publish(token_id)  # its websockets close, on every gateway
         if caller.role == "admin":
             await vetting.audit(self.pg, _account_of(caller), "token_revoked", f"token:{token_id}")
         return web.Response(status=204)
@@ -231,6 +245,7 @@ class AccountsApi:
             raise ApiError("invalid", "role", "buyers come with their company's application (POST /api/companies)")
         admin = _account_of(caller_of(request))
         with translated():
+            password = await identity.hashed(body.password)  # before the transaction: no connection held meanwhile
             async with self.pg.acquire() as conn, conn.transaction():
                 made = await identity.create_account(
                     conn, body.email, body.name, password, body.role, consignor_id=body.consignor_id
@@ -245,7 +260,6 @@ class AccountsApi:
         body = await json_body(request, vetting.Application)
         caller = caller_of(request)
         by = _account_of(caller) if caller.role != "anonymous" else None
-            password = await identity.hashed(body.password)  # before the transaction: no connection held meanwhile
         with translated():
             company, accounts = await vetting.apply(self.pg, body, self.sanctioned, by)
         if by is not None and caller.consignor is not None:  # a consignor applying for their own buyer company

@@ -6,13 +6,15 @@ Gateway
  |- BidDesk      bids, for the websocket and the HTTP API; Quotes, premium-inclusive totals (desk.py)
  |- RostrumDesk  a live sale's rostrum messages and commission bids, for the operators (rostrum.py)
  |- LiveChannel  GET /ws (channel.py), bids through the BidDesk, quotes through Quotes, the rostrum's messages
+ |- Revocations  revoked tokens told to every gateway, whose websockets close at once (revocations.py)
  |- HttpApi      the JSON API (http.py)
  |- Pages        the web rooms: pages and their assets from static/ (pages.py)
  |- RostrumApi   commission bids and the console's view of a live sale (rostrum_http.py, console.py)
  |- AccountsApi  login, tokens, accounts, companies, registrations, consignor view, audit (accounts.py)
  |- OversightApi cancelling a buyer's bids for cause, the shill monitor's scores (oversight.py)
  |- ShillMonitor the shill monitor's scores, live for operators on the websocket (shills.py)
- |- authorise    the middleware that checks every route against access.HTTP_RULES (http.py)
+ |- authorise    the middleware that checks every route against access.HTTP_RULES (http.py), with the edge's
+ |               policies (edge.py): same-site Origins, anonymous requests limited per address, API headers
  `- Metrics      GET /metrics (metrics.py)
 
 The composition root (ops/app.py) mounts these routes with settlement's on one application, documented at
@@ -30,12 +32,14 @@ from redis.asyncio import Redis
 from auction.gateway.accounts import AccountsApi
 from auction.gateway.channel import LiveChannel
 from auction.gateway.desk import BidDesk, Quotes
+from auction.gateway.edge import DEFAULT_EDGE, Edge, api_headers
 from auction.gateway.fanout import Hub
 from auction.gateway.http import HttpApi, authorise_with, errors
 from auction.gateway.identities import Identities
 from auction.gateway.metrics import CONTENT_TYPE, Metrics
 from auction.gateway.oversight import OversightApi
 from auction.gateway.pages import Pages
+from auction.gateway.revocations import Revocations
 from auction.gateway.rostrum import RostrumDesk
 from auction.gateway.rostrum_http import RostrumApi
 from auction.gateway.shills import DEFAULT_THRESHOLD, ShillMonitor
@@ -56,9 +60,11 @@ class Gateway:
         pg: asyncpg.Pool,
         store: LotStore,
         sanctioned: frozenset[str],
+        edge: Edge = DEFAULT_EDGE,
         shill_threshold: int = DEFAULT_THRESHOLD,
     ) -> None:
         self.redis = redis
+        self.edge = edge
         self.pg = pg
         self.store = store
         self.metrics = Metrics(store.stats)
@@ -68,13 +74,25 @@ class Gateway:
         self.rostrum = RostrumDesk(store, self.identities, self.hub.terms)
         self.shills = ShillMonitor(pg, shill_threshold)
         self.live = LiveChannel(
-            self.hub, self.identities, self.desk, Quotes(pg, self.hub), self.rostrum, shills=self.shills
+            self.hub,
+            self.identities,
+            self.desk,
+            Quotes(pg, self.hub),
+            self.rostrum,
+            edge.websockets_per_address,
+            shills=self.shills,
         )
+        self.revocations = Revocations(redis, self.token_revoked, self.live.check_every_token)
         self.http = HttpApi(redis, pg, store, self.hub, self.identities, self.desk)
         self.rostrum_http = RostrumApi(store, self.hub, self.rostrum)
-        self.accounts = AccountsApi(pg, store, self.identities, sanctioned)
+        self.accounts = AccountsApi(pg, store, self.identities, sanctioned, edge, self.revocations)
         self.pages = Pages()
         self.oversight = OversightApi(pg, store, self.shills)
+
+    def token_revoked(self, token_id: int) -> None:
+        """A revocation published by any gateway: no cached answer outlives it, and its websockets close."""
+        self.identities.forget_tokens()
+        self.live.close_token(token_id)
 
     async def metrics_page(self, request: web.Request) -> web.Response:
         body = await self.metrics.render(self.redis)
@@ -96,15 +114,23 @@ class Gateway:
     def application(self, routes: Sequence[Route]) -> web.Application:
         """An application serving `routes` (this gateway's and any others), each checked by the gateway's
         middleware, and their OpenAPI document."""
-        app = web.Application(middlewares=[errors, authorise_with(self.identities)], client_max_size=MAX_BODY_BYTES)
+        app = web.Application(
+            middlewares=[errors, authorise_with(self.identities, self.edge)], client_max_size=MAX_BODY_BYTES
+        )
+        app.on_response_prepare.append(api_headers)
         for route in [*routes, openapi_route(routes, TITLE, VERSION)]:
             app.router.add_route(route.method, route.path, route.handler)
+        app.on_startup.append(self.on_startup)
         app.on_shutdown.append(self.on_shutdown)
         app.on_cleanup.append(self.on_cleanup)
         app[GATEWAY] = self
         return app
 
+    async def on_startup(self, app: web.Application) -> None:
+        self.revocations.start()
+
     async def on_shutdown(self, app: web.Application) -> None:
+        await self.revocations.close()
         await self.live.close_all()
 
     async def on_cleanup(self, app: web.Application) -> None:

@@ -11,7 +11,11 @@ sales watched, bids in flight.
 Who is calling is resolved when connecting, by the `authorise` middleware (http.py) through identities.py; a
 bad token is refused with HTTP 401 before the upgrade. Every message is checked against
 access.MESSAGE_RULES, the one table of who may send what, and the token is checked again (through a cache of
-a few seconds), so a revoked token's connection is closed. Consignors watch only their own lots; operators get
+a few seconds). A connection made with a token lives no longer than the token: a timer closes it at the token's
+expiry, and a revocation published by any gateway (revocations.py) closes it at once (`close_token`), whether or
+not the client speaks; either way the client is told why (`token_expired`, `token_revoked`) before the close
+(1008). Each client address may hold at most `websockets_per_address` connections on this process; past that an
+upgrade is refused 429 `rate_limited` (field `address`). Consignors watch only their own lots; operators get
 the record form of events (`record`, `record_snapshot`). While PostgreSQL is out of reach a message that needs
 an answer it can't give is answered `unavailable` (lookups.py), and the connection stays.
 """
@@ -31,6 +35,7 @@ from auction import identity
 from auction.engine.messages import BidKind
 from auction.gateway.access import message_rule
 from auction.gateway.desk import BidDesk, BidTicket, Quotes, failure, naming
+from auction.gateway.edge import WEBSOCKETS_PER_ADDRESS, AddressCounts
 from auction.gateway.fanout import Audience, Hub, Outbox, Watch, now_ms
 from auction.gateway.identities import Identities, credentials_of
 from auction.gateway.lookups import DatabaseUnavailable
@@ -55,7 +60,7 @@ from auction.gateway.protocol import (
 )
 from auction.gateway.rostrum import RostrumDesk
 from auction.gateway.shills import ShillMonitor
-from auction.httpkit import ANONYMOUS, CALLER_KEY, Caller
+from auction.httpkit import ANONYMOUS, CALLER_KEY, ApiError, Caller
 from auction.store import Outcome
 
 log = logging.getLogger(__name__)
@@ -69,6 +74,7 @@ MAX_BIDS_IN_FLIGHT = 16  # per connection; past it the reader waits, which slows
 CLOSE_TIMEOUT_S = 2.0
 HEARTBEAT_S = 20.0
 RATE_LIMITED = Error("rate_limited", None, f"at most {RATE_PER_S:.0f} messages a second")
+ADDRESS_RETRY_S = 5  # the retry hint of an upgrade refused for its address's connections
 
 
 class TokenBucket:
@@ -102,6 +108,7 @@ class LiveChannel:
         desk: BidDesk,
         quotes: Quotes,
         rostrum: RostrumDesk,
+        websockets_per_address: int = WEBSOCKETS_PER_ADDRESS,
         shills: ShillMonitor | None = None,
     ) -> None:
         self.hub = hub
@@ -112,22 +119,58 @@ class LiveChannel:
         self.shills = shills  # the shill monitor's scores, for operators
         self.connections: set[Connection] = set()
         self.bid_tasks: set[asyncio.Task[None]] = set()  # bids waiting for a paddle lookup (held against GC)
+        self.addresses = AddressCounts(websockets_per_address)
+        self.checks: set[asyncio.Task[None]] = set()  # re-checks of every connection's token (held against GC)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The caller was resolved (and a bad token refused with 401) by the `authorise` middleware."""
         caller = request.get(CALLER_KEY, ANONYMOUS)
         token, _ = credentials_of(request)
-        # No permessage-deflate: frames are small JSON, written pre-framed to many sockets (fanout.Outbox), and a
-        # compressor per connection would cost memory and CPU for every watcher.
-        ws = web.WebSocketResponse(max_msg_size=MAX_MSG_BYTES, heartbeat=HEARTBEAT_S, compress=False)
-        await ws.prepare(request)
-        connection = Connection(self, ws, caller, request, token)
-        self.connections.add(connection)
+        expires_s = await self.identities.expires_s(token) if token is not None else None
+        address = request.remote or "unknown"
+        if not self.addresses.open(address):
+            raise ApiError("rate_limited", "address", f"at most {self.addresses.limit} live connections from one "
+                           "address", retry_after=ADDRESS_RETRY_S)  # fmt: skip
         try:
-            await connection.run()
+            # No permessage-deflate: frames are small JSON, written pre-framed to many sockets (fanout.Outbox), and
+            # a compressor per connection would cost memory and CPU for every watcher.
+            ws = web.WebSocketResponse(max_msg_size=MAX_MSG_BYTES, heartbeat=HEARTBEAT_S, compress=False)
+            await ws.prepare(request)
+            connection = Connection(self, ws, caller, request, token)
+            self.connections.add(connection)
+            try:
+                await connection.run(expires_s)
+            finally:
+                self.connections.discard(connection)
         finally:
-            self.connections.discard(connection)
+            self.addresses.close(address)
         return ws
+
+    def close_token(self, token_id: int) -> None:
+        """A token was revoked (on any gateway): its connections here are told and closed now."""
+        for connection in list(self.connections):
+            if connection.token is not None and connection.caller.token_id == token_id:
+                connection.end_session("token_revoked", "this token was revoked")
+
+    def check_every_token(self) -> None:
+        """Revocations may have been missed (the subscription broke): ask PostgreSQL about every open
+        connection's token again, and close those it refuses."""
+        task = asyncio.create_task(self._check_every_token())
+        self.checks.add(task)
+        task.add_done_callback(self.checks.discard)
+
+    async def _check_every_token(self) -> None:
+        self.identities.forget_tokens()
+        for connection in list(self.connections):
+            if connection.token is None:
+                continue
+            try:
+                await self.identities.caller(connection.token, connection.caller.via)
+            except identity.TokenRefused as exc:
+                connection.end_session(exc.code, str(exc))
+            except DatabaseUnavailable:
+                log.warning("tokens could not be checked again after the revocations subscription broke")
+                return
 
     async def close_all(self) -> None:
         """On shutdown: 1001 Going Away to everyone, so clients reconnect elsewhere."""
@@ -144,6 +187,7 @@ class Connection:
         "caller",
         "channel",
         "closing",
+        "expiry",
         "in_flight",
         "outbox",
         "refused_in_row",
@@ -168,18 +212,26 @@ class Connection:
         self.in_flight = 0  # bids handed to the store and not yet answered
         self.bid_landed: asyncio.Event | None = None  # made only if the reader ever waits for MAX_BIDS_IN_FLIGHT
         self.closing: asyncio.Task[None] | None = None
+        self.expiry: asyncio.TimerHandle | None = None
 
     def send(self, message: AnyServerMessage) -> None:
         self.outbox.put(encode(message))
 
-    async def run(self) -> None:
+    async def run(self, expires_s: float | None = None) -> None:
+        """Serve the connection until it ends; with a token, no longer than `expires_s` (epoch seconds)."""
         info = BidderInfo(self.caller.company, self.caller.name) if self.caller.company is not None else None
         self.send(Welcome(now_ms(), info, self.caller.role))
+        if expires_s is not None:
+            loop = asyncio.get_running_loop()
+            expired = partial(self.end_session, "token_expired", "this token has expired: log in again, or a new one")
+            self.expiry = loop.call_at(loop.time() + max(0.0, expires_s - time.time()), expired)
         try:
             async for frame in self.ws:
                 if not await self._on_frame(frame):
                     break
         finally:
+            if self.expiry is not None:
+                self.expiry.cancel()
             for watch in self.watches.values():
                 self.channel.hub.unsubscribe(watch)
             if self.channel.shills is not None:
@@ -187,6 +239,17 @@ class Connection:
             self.outbox.stop()
             if not self.ws.closed:
                 await self.close(1000, "")
+
+    def end_session(self, code: identity.TokenCode, message: str) -> None:
+        """The token is no longer good (revoked, expired): say why, stop the feed at once, and close (1008) from a
+        task of its own, since the reader may be waiting for a frame that never comes."""
+        if self.closing is not None:
+            return
+        self.send(Error(code, "token", message))
+        for watch in self.watches.values():
+            self.channel.hub.unsubscribe(watch)
+        self.watches.clear()
+        self.closing = asyncio.create_task(self.close(1008, code))
 
     async def _send_slowly(self, frame: bytes) -> None:
         """The outbox's slow path, for a socket that has fallen behind: aiohttp waits while it is paused."""

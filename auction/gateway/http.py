@@ -24,6 +24,7 @@ from auction.engine.messages import BidKind
 from auction.engine.views import AnyPublicEvent, LotView, lot_view, public_event
 from auction.gateway.access import http_rule
 from auction.gateway.desk import BidDesk, BidTicket
+from auction.gateway.edge import AddressLimits, Edge, same_site
 from auction.gateway.fanout import Hub, now_ms
 from auction.gateway.identities import BadToken, Identities
 from auction.gateway.lookups import PG_OUT_OF_REACH, DatabaseUnavailable
@@ -53,6 +54,7 @@ from auction.httpkit import (
     error_reply,
     int_param,
     reply,
+    require_json,
 )
 from auction.store import LotStore, StoreError
 
@@ -131,15 +133,20 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def authorise_with(identities: Identities) -> Middleware:
+def authorise_with(identities: Identities, edge: Edge) -> Middleware:
     """The middleware that checks every route's caller against access.HTTP_RULES, and nothing else does.
 
     It resolves the caller once (bearer header, `?token=`, or the session cookie), refuses a bad token with
     401 naming why, an anonymous caller where a role is needed with 401, and a role the route's rule doesn't
     list with 403 `not_allowed` (field `role`). A token it can't check (PostgreSQL out of reach, and no earlier
     answer about it: Identities) is 503 `unavailable`, field `token`. Requests made with the session cookie
-    from another origin are refused, so that no other site can act with a buyer's browser session. The caller
-    is left in the request for the handler (`caller_of`)."""
+    from another origin are refused, so that no other site can act with a buyer's browser session; so are
+    anonymous ones that would change something (a login from another site would sign the browser in as someone
+    else). A request carrying a bearer token is a program's, which no other site can make a browser send. An
+    anonymous request that changes something (a login, an application) takes a token from its address's bucket
+    (edge.AddressLimits), or is refused 429 `rate_limited`. The caller is left in the request for the handler
+    (`caller_of`)."""
+    limits = AddressLimits(edge.anonymous_rate_per_s, edge.anonymous_burst)
 
     @web.middleware
     async def authorise(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -159,10 +166,15 @@ def authorise_with(identities: Identities) -> Middleware:
             if caller.role == "anonymous" and rule:
                 raise ApiError("unauthorised", "token", "sign in first: this needs a session or a bearer token")
             raise ApiError("not_allowed", "role", f"a {caller.role} may not {request.method} {resource.canonical}")
-        if caller.via == "cookie" and (request.method not in _SAFE_METHODS or resource.canonical == "/ws"):
-            origin = request.headers.get("Origin")
-            if origin is not None and origin.split("://", 1)[-1] != request.host:
-                raise ApiError("not_allowed", "origin", "a session cookie is honoured only from this site")
+        changes = request.method not in _SAFE_METHODS
+        browser = caller.via != "bearer" and (changes or (caller.via == "cookie" and resource.canonical == "/ws"))
+        if browser and "Origin" in request.headers and not same_site(request, edge.public_url):
+            raise ApiError("not_allowed", "origin", "from a browser, only this site's own pages may do this")
+        if caller.role == "anonymous" and changes:
+            wait = limits.take(request.remote or "unknown")
+            if wait:
+                raise ApiError("rate_limited", "address", f"too many requests from your address: try again in "
+                               f"{wait} s", retry_after=wait)  # fmt: skip
         request[CALLER_KEY] = caller
         return await handler(request)
 
@@ -271,6 +283,8 @@ class HttpApi:
 
     async def _bid_body(self, request: web.Request) -> BidBody:
         too_large = (request.content_length or 0) > MAX_FRAME_BYTES
+        if not too_large:
+            require_json(request)  # 415 for a form or text/plain: what another site's page could send
         data = b"" if too_large else await request.read()  # read() is bounded by the app's client_max_size
         if too_large or len(data) > MAX_FRAME_BYTES:
             raise ApiError("too_large", None, f"a bid body may be at most {MAX_FRAME_BYTES} bytes")

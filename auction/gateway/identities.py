@@ -90,6 +90,16 @@ class Identities:
         caller = answer.caller
         return caller if caller.via == via else msgspec.structs.replace(caller, via=via)
 
+    async def expires_s(self, token: str) -> float:
+        """Until when (epoch seconds) a token that `caller` accepted may be used: when its websockets close.
+        Raises identity.TokenRefused, DatabaseUnavailable."""
+        answer = await ask_pg(
+            self._callers, token, lambda: self._authenticate(token), lambda _: self._token_ttl_s, "checking a token"
+        )
+        if isinstance(answer, identity.TokenRefused):
+            raise answer
+        return answer.expires_s
+
     async def _authenticate(self, token: str) -> TokenAnswer:
         try:
             credential = await identity.authenticate(self._pg, token)

@@ -7,7 +7,7 @@ bodies.py    bounded JSON and raw bodies, int parameters, each refused with the 
 callers.py   Caller: who is on the other end, as the gateway's middleware resolved it
 """
 
-from .bodies import MAX_ID, MAX_JSON_BYTES, int_param, json_body, raw_body
+from .bodies import MAX_ID, MAX_JSON_BYTES, int_param, json_body, raw_body, require_json
 from .callers import ANONYMOUS, CALLER_KEY, Caller, Principal, Via, caller_of
 from .errors import STATUS, WHO_REFUSALS, ApiError, ErrorBody, ErrorCode, ErrorInfo, error_field, error_reply, reply
 from .openapi import document, openapi_route
@@ -44,4 +44,5 @@ __all__ = [
     "openapi_route",
     "raw_body",
     "reply",
+    "require_json",
 ]

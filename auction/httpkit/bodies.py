@@ -19,8 +19,11 @@ MAX_ID = 2**53  # ids survive a round trip through JavaScript numbers
 
 
 async def json_body(request: web.Request, kind: type[T], limit: int = MAX_JSON_BYTES) -> T:
+    """The body decoded into `kind`. It must say it is JSON: a form or text/plain body (what another site's page
+    can send without asking) is refused 415 before it is read."""
     if (request.content_length or 0) > limit:
         raise ApiError("too_large", None, f"a body may be at most {limit} bytes")
+    require_json(request)
     data = await request.read()
     if len(data) > limit:
         raise ApiError("too_large", None, f"a body may be at most {limit} bytes")
@@ -30,6 +33,15 @@ async def json_body(request: web.Request, kind: type[T], limit: int = MAX_JSON_B
         raise ApiError("invalid", error_field(str(exc)), str(exc)) from exc
     except msgspec.DecodeError as exc:
         raise ApiError("invalid", None, str(exc)) from exc
+
+
+def require_json(request: web.Request) -> None:
+    """415 `unsupported_media_type` (field content_type) unless the body is declared application/json (or a
+    +json type). aiohttp reads a missing Content-Type as application/octet-stream."""
+    media = request.content_type
+    if media != "application/json" and not media.endswith("+json"):
+        message = f"the body must be JSON (application/json), not {media}"
+        raise ApiError("unsupported_media_type", "content_type", message)
 
 
 async def raw_body(request: web.Request, limit: int) -> bytes:
