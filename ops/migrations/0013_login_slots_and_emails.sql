@@ -16,6 +16,8 @@ BEGIN
     END IF;
 END $$;
 
+DROP INDEX accounts_email;  -- unique on lower(email): two rows may meet there on their way to one spelling
+
 -- Two accounts whose emails become one spelling: the older keeps it; a newer one is disabled and its email
 -- marked (`duplicate-<id>:<email>`), for an admin to resolve, instead of failing the migration.
 WITH spelled AS (
@@ -30,5 +32,4 @@ SET email    = CASE WHEN r.nth = 1 THEN r.norm ELSE 'duplicate-' || a.id || ':' 
 FROM ranked r
 WHERE a.id = r.id AND (a.email <> r.norm OR r.nth > 1);
 
-DROP INDEX accounts_email;
 CREATE UNIQUE INDEX accounts_email ON accounts (email);
