@@ -2,7 +2,10 @@
 
 Three temperaments, as buyers behave on the floor: `proxy` leaves a hidden maximum early and waits; `active`
 answers every outbid with the next acceptable amount while it is worth it; `sniper` stays quiet until the
-soft-close window and then bids. They see only what the protocol shows a buyer.
+soft-close window and then bids. And one that no honest buyer has, for the shill monitor to catch: `shill` bids
+only on one consignor's lots (its values say which), opens them and raises whoever leads by the least step, at
+once, and only while at least half the lot's time is left, so that it pushes the price up and rarely wins. They
+see only what the protocol shows a buyer.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any, Literal
 
 import websockets
 
-Temperament = Literal["proxy", "active", "sniper"]
+Temperament = Literal["proxy", "active", "sniper", "shill"]
 
 
 @dataclass
@@ -28,6 +31,7 @@ class LotSeen:
     leader_paddle: int | None = None
     end_ms: int = 0
     status: str = "scheduled"
+    halfway_ms: int = 0  # half the lot's scheduled time gone (a shill bids only before it)
 
 
 @dataclass
@@ -65,8 +69,9 @@ class Bot:
         elif kind == "snapshot":
             view = msg["lot_state"]
             self.lots[view["lot"]] = LotSeen(
-                view["price"], view["next_minimum"], view["leader_paddle"], view["end_ms"], view["status"]
-            )
+                view["price"], view["next_minimum"], view["leader_paddle"], view["end_ms"], view["status"],
+                (view["start_ms"] + view["end_ms"]) // 2,
+            )  # fmt: skip
             self._consider(ws, sale, view["lot"])
         elif kind == "event":
             self._apply(msg["lot"], msg["event"])
@@ -104,6 +109,9 @@ class Bot:
     def _consider(self, ws: Any, sale: int, lot: int) -> None:
         if self.temperament == "sniper":
             return
+        if self.temperament == "shill":
+            self._push(ws, sale, lot)
+            return
         if self.temperament == "proxy":
             if self.lots[lot].leader_paddle != self.paddle and lot not in self._pending and self._wants(lot):
                 self._send(ws, sale, lot, "max_bid", self.values[lot], delay_s=self.rng.uniform(0.1, 2.0))
@@ -111,6 +119,13 @@ class Bot:
         amount = self._wants(lot)
         if amount is not None:
             self._send(ws, sale, lot, "bid", amount, delay_s=self.rng.uniform(0.2, 1.5))
+
+    def _push(self, ws: Any, sale: int, lot: int) -> None:
+        """The shill's move: while half the lot's time is left and the next step is within its ceiling, open the
+        lot or raise whoever leads by the least step, at once (a proxy answers at once too, so it goes on)."""
+        seen, amount = self.lots[lot], self._wants(lot)
+        if amount is not None and _now_ms() + self._clock_offset_ms < seen.halfway_ms:
+            self._send(ws, sale, lot, "bid", amount, delay_s=self.rng.uniform(0.02, 0.1))
 
     async def _sniper_loop(self, ws: Any, sale: int, done: asyncio.Event) -> None:
         """Snipers bid in the last seconds before a lot's end, which is what soft close answers."""

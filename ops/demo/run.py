@@ -34,6 +34,7 @@ from auction.record import rebuild_from_record
 from auction.redis_adapter import connect
 from auction.store import BACKGROUND_PRIORITY, LotStore, service_store
 from ops.demo import live as live_demo
+from ops.demo import shill
 from ops.demo.bots import Bot, Temperament
 from ops.demo.sale import demo_sale, valuation
 from ops.demo.settlement import settle_demo_sale
@@ -102,7 +103,7 @@ def _application(index: int, tag: str) -> vetting.Application:
         registration_number=f"DEMO-{tag}-{index + 1}",
         country="BE",
         trade_licence=f"TL-{index + 1}",
-        bank_reference="Demo Bank",
+        bank_reference=f"DEMO BANK {tag}-{index + 1}",  # its own: a shared one would tie the companies
         representatives=[
             vetting.Representative(f"bot{index + 1:02d}", f"bot{index + 1:02d}-{tag}@demo.invalid", DEMO_PASSWORD)
         ],
@@ -143,7 +144,10 @@ async def _register_bots(
                 notes[name] = f"small limit {_money(limit)} all-in"
         token = (await identity.issue_token(pg, rep.id, "api", name="demo bot")).token
         values = {lot.lot: valuation(rng, lot) for lot in sale.lots}
-        bots.append(Bot(name, token, paddle, TEMPERAMENTS[index % len(TEMPERAMENTS)], values, random.Random(index)))
+        temperament = TEMPERAMENTS[index % len(TEMPERAMENTS)]
+        if index == shill.shill_index(count):  # one bot bids for a consignor (ops/demo/shill.py)
+            temperament, values = "shill", shill.shill_values(sale)
+        bots.append(Bot(name, token, paddle, temperament, values, random.Random(index)))
     return bots, notes
 
 
@@ -329,6 +333,7 @@ async def _run_sale(
         file=out,
     )
     print(f"audit: {audited.report()}", file=out)
+    summary["shill"] = await shill.monitor_summary(base_url, pg, sale.id, bots, out)
     sold = sum(1 for state in states if state.status == "sold")
     summary["settlement"] = await settle_demo_sale(pg, sale.id, sold, out)
     return summary

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ops.demo.sale import PASSING_EVERY
 
-LOTS = 6
+LOTS = 9  # three per consignor: enough of one consignor's lots for the shill monitor to go on
 BIDDERS = 6
 
 
@@ -62,6 +62,15 @@ def test_demo_runs_a_timed_sale_and_its_record_rebuilds(redis_url: str, database
     # to a buyer went missing, and its loss claim was paid.
     assert settled["returns"] == sum(row["status"] == "passed" for row in lots) >= 1
     assert settled["claims"] == 1
+    # The shill bot (the last) bid only for one consignor, by the least step, early, rarely winning: the monitor
+    # flags it, and no honest bot.
+    shill = summary["shill"]
+    assert shill["shill_bot"] == f"bot{BIDDERS:02d}" and shill["flagged"] == [shill["shill_bot"]], shill
+    assert (
+        shill["scores"][shill["shill_bot"]]
+        >= shill["threshold"]
+        > max(score for name, score in shill["scores"].items() if name != shill["shill_bot"])
+    ), shill
     # The progress went to stderr, so stdout held nothing but the JSON object.
     assert "Watch it at http://127.0.0.1:" in done.stderr
     # The live sale: an auctioneer and a clerk at the rostrum, online bidders and the absentee book.
