@@ -14,6 +14,7 @@ import asyncpg
 from auction import catalog
 from auction.store import LotStore
 from settlement import unsold_views
+from settlement.agreements import apply_standing_consent
 from settlement.errors import NotFound, PostSaleRefused, translate_errors
 from settlement.unsold_lots import locked_lot, must_be_own
 from settlement.unsold_rules import Refusal, relist_opening, relist_reserve_refusal
@@ -59,6 +60,7 @@ async def withdraw_relist(
         lot = await locked_lot(conn, sale_id, lot_no)
         must_be_own(lot, consignor_id)
         await _refuse_relist_change(conn, lot)
+        await apply_standing_consent(conn, sale_id, lot_no, now_ms)  # so that the agreement's may be withdrawn too
         await conn.execute(
             "UPDATE relist_consents SET withdrawn_ms = $3 WHERE sale_id = $1 AND lot_no = $2 AND withdrawn_ms IS NULL",
             sale_id,

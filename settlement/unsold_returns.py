@@ -1,6 +1,6 @@
 """The return of an unsold stone to its consignor: the unsold fee and return shipping posted to their account as
-the consignment agreement (the sale's SettlementTerms) says, an insured shipment back to them, and the stone
-home once they have signed for every parcel.
+the consignment agreement says (settlement/agreements.py; the sale's SettlementTerms for a consignor without one),
+an insured shipment back to them, and the stone home once they have signed for every parcel.
 
 Nothing is charged for a lot whose sale fell through because its buyer defaulted: the default isn't the
 consignor's doing, and the defaulter's deposit already pays the house's loss. A return is posted and shipped
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from settlement import billing, ledger, shipping
+from settlement import agreements, billing, ledger, shipping
 from settlement.rules import SettlementTerms, unsold_charges
 from settlement.unsold_lots import locked_lot, move
 from settlement.unsold_rules import return_declared_value
@@ -23,7 +23,7 @@ async def send_back(conn: asyncpg.Connection, sale_id: int, lot_no: int, now_ms:
     lot = await locked_lot(conn, sale_id, lot_no)
     if await conn.fetchval("SELECT 1 FROM lot_returns WHERE sale_id = $1 AND lot_no = $2", sale_id, lot_no):
         return False
-    terms = await billing.load_terms(conn, sale_id)
+    terms = await agreements.consignor_terms(conn, lot["consignor_id"], await billing.load_terms(conn, sale_id))
     defaulted = bool(
         await conn.fetchval("SELECT 1 FROM lot_defaults WHERE sale_id = $1 AND lot_no = $2", sale_id, lot_no)
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncpg
 
 from settlement import unsold_views
+from settlement.agreements import apply_standing_consent
 from settlement.unsold_lifecycle import PassedStatus
 from settlement.unsold_lots import locked_lot, move
 from settlement.unsold_returns import bring_home, send_back
@@ -77,6 +78,7 @@ async def _close_window(conn: asyncpg.Connection, sale_id: int, lot_no: int, now
     if lot["status"] != "post_sale" or window_open(lot["window_ms"], now_ms):
         return None
     await expire_offers(conn, sale_id, lot_no, now_ms)
+    await apply_standing_consent(conn, sale_id, lot_no, now_ms)  # the agreement's, if they said nothing since
     consent = await unsold_views.consent(conn, sale_id, lot_no)
     if consent is not None and consent.withdrawn_ms is None:
         return await move(conn, sale_id, lot_no, "window_closed_with_consent")
