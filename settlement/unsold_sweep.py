@@ -20,11 +20,13 @@ from settlement.unsold_returns import bring_home, send_back
 from settlement.unsold_rules import window_open
 from settlement.unsold_window import expire_offers, open_window
 
-# Lots that passed with bids, still in their window, with no reserve offer yet.
+# Lots that passed with bids, still in their window, with no reserve offer yet (one a reopen withdrew was made
+# for an earlier pass of the lot).
 _OWED_A_RESERVE_OFFER = (
     "SELECT sale_id, lot_no FROM passed_lots p WHERE status = 'post_sale' AND highest_bid > 0 AND window_ms > $1 "
     "AND NOT EXISTS (SELECT 1 FROM post_sale_offers o WHERE o.sale_id = p.sale_id AND o.lot_no = p.lot_no "
-    "AND o.kind = 'reserve') AND ($2::bigint IS NULL OR sale_id = $2) ORDER BY sale_id, lot_no"
+    "AND o.kind = 'reserve' AND o.status <> 'withdrawn') AND ($2::bigint IS NULL OR sale_id = $2) "
+    "ORDER BY sale_id, lot_no"
 )
 
 # Lots whose window has ended with nobody buying.

@@ -89,6 +89,8 @@ async def open_window(conn: asyncpg.Connection, sale_id: int, lot_no: int, now_m
     events = await load_lot_events(conn, sale_id, lot_no)
     if lot["pass_seq"] is not None:  # who led when this pass fell, not after a reopen the record may hold already
         events = [event for event in events if event.seq <= lot["pass_seq"]]
+        if not events or events[-1].seq != lot["pass_seq"]:
+            return None  # the record doesn't hold the pass yet (the persister is behind): the sweep offers it later
     leader = top_bidder(events)
     if leader is None or await conn.fetchval(
         "SELECT 1 FROM lot_defaults WHERE sale_id = $1 AND lot_no = $2 AND defaulter = $3", sale_id, lot_no, leader

@@ -86,8 +86,11 @@ def run_lot(sale: NewSale, lot: int, bids: Sequence[PlaceBid]) -> list[AnyEvent]
     return events
 
 
-async def publish(redis: Redis, pg: asyncpg.Pool, sale_id: int, lot: int, events: Sequence[AnyEvent]) -> None:
-    """What the store and the persister would have done with a lot's events."""
+async def publish(
+    redis: Redis, pg: asyncpg.Pool, sale_id: int, lot: int, events: Sequence[AnyEvent], *, record: bool = True
+) -> None:
+    """What the store and the persister would have done with a lot's events (`record=False`: the store only, the
+    persister behind)."""
     await redis.sadd(keys.ACTIVE_SALES, sale_id)
     rows = []
     for event in events:
@@ -96,7 +99,8 @@ async def publish(redis: Redis, pg: asyncpg.Pool, sale_id: int, lot: int, events
             keys.sale_events(sale_id), {keys.LOT_FIELD: lot, keys.SEQ_FIELD: event.seq, keys.EVENT_FIELD: data}
         )
         rows.append(event_row(sale_id, lot, event, data.decode()))
-    await write_events(pg, rows)
+    if record:
+        await write_events(pg, rows)
 
 
 async def forget(redis: Redis, sale_id: int) -> None:

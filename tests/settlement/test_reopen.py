@@ -25,7 +25,7 @@ from auction.catalog import NewSale
 from auction.engine.messages import AnyEvent, LotPassed, LotReopened, LotSold, UndoBid
 from auction.engine.premium import all_in
 from auction.record import event_row, write_events
-from settlement import billing, closings, ledger, unsold_views
+from settlement import billing, closings, ledger, unsold_sweep, unsold_views
 from settlement.errors import PostSaleRefused
 from settlement.reconcile import reconcile
 from settlement.rules import DAY_MS, DEFAULT_TERMS, lot_charges
@@ -239,6 +239,33 @@ async def test_a_passed_lot_reopened_and_passed_again_gets_a_new_window(
     assert [r["client_id"] for r in client_ids] == ["reserve", "reserve-2"]
     assert await answer_offer(pg, view.offers[1].id, True, closed.at_ms + 1, buyer_id=b) == "accepted"
     assert await _lines(pg, room.sale.id) == [(1, b, RESERVE, "post_sale", "active")]
+    assert await reconcile(pg, room.sale.id) == []
+
+
+async def test_a_pass_the_record_does_not_hold_yet_is_offered_by_the_sweep_to_who_led_then(
+    redis: Redis, pg: asyncpg.Pool, new_sale_id: Callable[[], int]
+) -> None:
+    """The persister may be behind the stream: when the service settles the second pass, the record does not hold
+    it, and who led at it can't be known yet (the record's last leader is the first pass's). No reserve offer is
+    made then; the sweep makes it once the record holds the pass, to the bidder who led at it."""
+    room = await _rostrum(redis, pg, new_sale_id())
+    a, b, _ = room.buyers
+    lot = room.lot()
+    await room.settle(1, lot.open() + lot.bid(a) + lot.pass_lot())
+    again = lot.reopen() + lot.bid(b) + lot.pass_lot()
+    await publish(redis, pg, room.sale.id, 1, again, record=False)
+    try:
+        assert await SettlementService(redis, pg, only_sales=frozenset({room.sale.id})).drain_once() == 2
+    finally:
+        await forget(redis, room.sale.id)
+    [view] = await passed_lots(pg, room.sale.id)
+    assert view.status == "post_sale" and [(o.buyer, o.status) for o in view.offers] == [(a, "withdrawn")]
+    closed = _last(again, LotPassed)
+    assert (await unsold_sweep.sweep(pg, closed.at_ms + 1, room.sale.id))["reserve_offers"] == 0  # still behind
+    await write_events(pg, [event_row(room.sale.id, 1, event) for event in again])  # the persister catches up
+    assert (await unsold_sweep.sweep(pg, closed.at_ms + 2, room.sale.id))["reserve_offers"] == 1
+    [view] = await passed_lots(pg, room.sale.id)
+    assert [(o.buyer, o.kind, o.status) for o in view.offers] == [(a, "reserve", "withdrawn"), (b, "reserve", "open")]
     assert await reconcile(pg, room.sale.id) == []
 
 
