@@ -76,6 +76,7 @@ HTTP_RULES: dict[tuple[str, str], frozenset[Principal]] = {
     ("POST", "/api/companies/{company}/documents"): BUYERS | VETTING,  # a buyer: their own company only
     ("GET", "/api/companies/{company}/documents/{document}"): BUYERS | VETTING,
     ("POST", "/api/companies/{company}/decisions"): VETTING,
+    ("POST", "/api/companies/{company}/duplicates/{flag}"): VETTING,  # a duplicate application resolved
     ("POST", "/api/companies/{company}/consignors"): VETTING,
     ("GET", "/api/companies/{company}/registrations"): BUYERS | OPERATORS,  # a buyer: their own company's
     # registrations

@@ -86,10 +86,23 @@ class AccountBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
+class AppliedRepresentative(msgspec.Struct, frozen=True):
+    name: str
+    email: str  # as it will be signed in with (auction.identity.normalise_email)
+    role: Principal = "buyer"
+
+
 class Applied(msgspec.Struct, frozen=True):
+    """The same whatever exists already: no account ids, so that an application naming a taken email (flagged for
+    a vetting officer, no account made) reads like any other (auction/vetting/duplicates.py)."""
+
     company: int
     status: vetting.CompanyStatus
-    representatives: list[Me]
+    representatives: list[AppliedRepresentative]
+
+
+class DuplicateResolution(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    reason: Reason
 
 
 class DecisionBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -261,11 +274,12 @@ class AccountsApi:
         caller = caller_of(request)
         by = _account_of(caller) if caller.role != "anonymous" else None
         with translated():
-            company, accounts = await vetting.apply(self.pg, body, self.sanctioned, by)
+            company, _ = await vetting.apply(self.pg, body, self.sanctioned, by)
         if by is not None and caller.consignor is not None:  # a consignor applying for their own buyer company
             # with the store: companies tied to the new one are barred from the consignor's lots at once
             await vetting.link_consignor(self.pg, self.store, company, caller.consignor, "applied as a consignor", by)
-        return reply(Applied(company, "pending", [_me(a) for a in accounts]), 201)
+        named = [AppliedRepresentative(r.name, identity.normalise_email(r.email)) for r in body.representatives]
+        return reply(Applied(company, "pending", named), 201)
 
     async def companies(self, request: web.Request) -> web.Response:
         status = request.query.get("status")
@@ -277,7 +291,19 @@ class AccountsApi:
         found = await vetting.company_file(self.pg, company)
         if found is None:
             raise ApiError("not_found", "company", f"no company {company}")
+        if caller_of(request).is_operator:  # never the buyer: it would tell them what else exists
+            found = msgspec.structs.replace(found, duplicates=await vetting.duplicates_of(self.pg, company))
         return reply(found)
+
+    async def resolve_duplicate(self, request: web.Request) -> web.Response:
+        company = int_param(request.match_info["company"], "company")
+        flag = int_param(request.match_info["flag"], "flag")
+        body = await json_body(request, DuplicateResolution)
+        with translated():
+            made = await vetting.resolve_duplicate(
+                self.pg, company, flag, body.reason, _account_of(caller_of(request)), identity.now()
+            )
+        return reply(made)
 
     async def add_document(self, request: web.Request) -> web.Response:
         company = int_param(request.match_info["company"], "company")
@@ -462,6 +488,11 @@ class AccountsApi:
             Route("GET", f"{c}/documents/{{document}}", self.get_document, "A document's content",
                   {200: Reply("The content", media=OCTETS), 401: who, 403: role, 404: missing}, secured=True,
                   tags=("vetting",)),
+            Route("POST", f"{c}/duplicates/{{flag}}", self.resolve_duplicate,
+                  "Resolve a duplicate flag of the company's application (a registration number or an email that "
+                  "existed), saying what was found; a flagged company can't be approved until then",
+                  {200: Reply("Resolved", vetting.DuplicateFlag), 400: bad, 401: who, 403: role, 404: missing,
+                   409: clash}, body=DuplicateResolution, secured=True, tags=("vetting",)),
             Route("POST", f"{c}/decisions", self.decide,
                   "Approve, reject, request more, suspend or reinstate, with a reason",
                   {200: Reply("The file after the decision", vetting.CompanyFile), 400: bad, 401: who, 403: role,

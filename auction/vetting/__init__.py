@@ -11,6 +11,7 @@ representatives bid. Each step changes the company's standing, which is publishe
     documents         the documents a company uploads, kept with their size and SHA-256
     decisions         which decision may follow which status (TRANSITIONS); recording them, approval's 12 months
     consignors        links between a company and consignors: it can't bid on their lots
+    duplicates        applications naming a registration number or an email that exists: flagged, not refused
     relations         companies tied by a shared owner, director or bank reference; the consignors a company is
                       barred from (its own links and its ties')
     companies         a company's file read back, and the list of companies
@@ -21,11 +22,12 @@ representatives bid. Each step changes the company's standing, which is publishe
     times             times as vetting shows them (epoch milliseconds)
 
 Inside the package dependencies run one way: errors, times, audit_log and relations use nothing else of it,
-standings only times and relations; applications, documents, decisions, consignors and registrations use those;
-companies (the read side) uses applications, decisions, documents and relations. The request bodies of the
-HTTP routes live at the edge (auction/gateway/accounts.py); the types here are the domain's, shared by the
-gateway, the CLI, the demo, settlement and the load generator. The public names are re-exported here
-(`vetting.apply`, `vetting.publish_standing`, ...), and that is how the rest of the house uses them.
+standings only times and relations; duplicates uses errors, times and audit_log; applications, documents,
+decisions, consignors and registrations use those; companies (the read side) uses applications, decisions,
+documents, duplicates and relations. The request bodies of the HTTP routes live at the edge
+(auction/gateway/accounts.py); the types here are the domain's, shared by the gateway, the CLI, the demo,
+settlement and the load generator. The public names are re-exported here (`vetting.apply`,
+`vetting.publish_standing`, ...), and that is how the rest of the house uses them.
 """
 
 from auction.vetting.applications import (
@@ -52,6 +54,7 @@ from auction.vetting.decisions import (
     decide_by_system,
 )
 from auction.vetting.documents import MAX_DOCUMENT_BYTES, DocumentKind, DocumentView, add_document, document
+from auction.vetting.duplicates import DuplicateFlag, duplicates_of, resolve_duplicate
 from auction.vetting.errors import Conflict, VettingError, VettingRefused
 from auction.vetting.registrations import (
     DEPOSIT_BP_DEFAULT,
@@ -92,6 +95,7 @@ __all__ = [
     "DecisionView",
     "DocumentKind",
     "DocumentView",
+    "DuplicateFlag",
     "Email",
     "Owner",
     "Password",
@@ -113,6 +117,7 @@ __all__ = [
     "decide",
     "decide_by_system",
     "document",
+    "duplicates_of",
     "link_consignor",
     "list_companies",
     "list_registrations",
@@ -122,6 +127,7 @@ __all__ = [
     "record_deposit",
     "refuse_registration",
     "request_registration",
+    "resolve_duplicate",
     "resync",
     "standing_of",
     "ties_of",

@@ -1,5 +1,6 @@
 """A buyer company's application: what it sends, the checks it must pass before anything is stored, and
-storing it with its representatives' buyer accounts.
+storing it with its representatives' buyer accounts. A registration number or an email that exists already is no
+refusal: the application is stored the same way, and the clash flagged for a vetting officer (duplicates.py).
 
 A company from a sanctioned country (settings: AUCTION_SANCTIONED_COUNTRIES) or without the Kimberley Process
 and anti-money-laundering declarations is refused at once, naming the field; a sanctioned country's refusal is
@@ -16,6 +17,7 @@ import msgspec
 
 from auction import identity
 from auction.identity import Account
+from auction.vetting import duplicates
 from auction.vetting.audit_log import audit
 from auction.vetting.errors import Conflict, VettingRefused
 
@@ -93,43 +95,48 @@ async def apply(
     # of the pool's few connections while everyone's bids and lookups waited for it.
     passwords = [await identity.hashed(rep.password) for rep in app.representatives]
     async with pg.acquire() as conn, conn.transaction():
+        twins = await duplicates.same_registration(conn, app.country, app.registration_number)
         company_id = await _insert_company(conn, app)
+        await duplicates.flag_registration(conn, company_id, twins)
         accounts = [
             await _representative_account(conn, rep, hashed, company_id)
             for rep, hashed in zip(app.representatives, passwords, strict=True)
         ]
         if by is not None and by.is_operator:
             await audit(conn, by, "application_entered", f"company:{company_id}")
-    return company_id, accounts
+    return company_id, [account for account in accounts if account is not None]
 
 
 async def _insert_company(conn: asyncpg.Connection, app: Application) -> int:
-    try:
-        company_id: int = await conn.fetchval(
-            "INSERT INTO companies (legal_name, registration_number, country, trade_licence, bourse_membership,"
-            " owners, bank_reference, kp_declaration, aml_declaration, directors, address) "
-            "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10::jsonb, $11) RETURNING id",
-            app.legal_name,
-            app.registration_number,
-            app.country,
-            app.trade_licence,
-            app.bourse_membership,
-            msgspec.json.encode(app.owners).decode(),
-            app.bank_reference,
-            app.kp_declaration,
-            app.aml_declaration,
-            msgspec.json.encode(app.directors).decode(),
-            app.address.strip(),
-        )
-    except asyncpg.UniqueViolationError as exc:
-        raise Conflict("conflict", "registration_number", "this company has applied already") from exc
+    company_id: int = await conn.fetchval(
+        "INSERT INTO companies (legal_name, registration_number, country, trade_licence, bourse_membership,"
+        " owners, bank_reference, kp_declaration, aml_declaration, directors, address) "
+        "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10::jsonb, $11) RETURNING id",
+        app.legal_name,
+        app.registration_number,
+        app.country,
+        app.trade_licence,
+        app.bourse_membership,
+        msgspec.json.encode(app.owners).decode(),
+        app.bank_reference,
+        app.kp_declaration,
+        app.aml_declaration,
+        msgspec.json.encode(app.directors).decode(),
+        app.address.strip(),
+    )
     return company_id
 
 
 async def _representative_account(
     conn: asyncpg.Connection, rep: Representative, hashed: identity.Hashed, company_id: int
-) -> Account:
+) -> Account | None:
+    """The representative's buyer account; None, and the clash flagged, if an account has their email (in a
+    savepoint, so that the application goes on whatever the other account is)."""
     try:
-        return await identity.create_account(conn, rep.email, rep.name, hashed, "buyer", company_id=company_id)
+        async with conn.transaction():
+            return await identity.create_account(conn, rep.email, rep.name, hashed, "buyer", company_id=company_id)
     except identity.AccountProblem as exc:
-        raise Conflict("conflict", f"representatives.{exc.field}", str(exc)) from exc
+        if exc.field != "email":
+            raise Conflict("conflict", f"representatives.{exc.field}", str(exc)) from exc
+    await duplicates.flag_email(conn, company_id, identity.normalise_email(rep.email), rep.name)
+    return None

@@ -9,6 +9,7 @@ import msgspec
 from auction.vetting.applications import Owner
 from auction.vetting.decisions import CompanyStatus, DecisionView, decision_view
 from auction.vetting.documents import DocumentView, document_view
+from auction.vetting.duplicates import DuplicateFlag, flagged_names
 from auction.vetting.relations import Tie, barred_consignors, ties_of
 from auction.vetting.times import epoch_ms
 
@@ -40,6 +41,7 @@ class CompanyFile(msgspec.Struct, frozen=True):
     decisions: list[DecisionView]
     ties: list[Tie] = []
     barred_consignor_ids: list[int] = []
+    duplicates: list[DuplicateFlag] = []  # operators only: what the application clashes with (duplicates.py)
 
 
 class CompanyRow(msgspec.Struct, frozen=True):
@@ -67,8 +69,11 @@ async def company_file(pg: asyncpg.Pool, company_id: int) -> CompanyFile | None:
         company_id,
     )
     decisions = await pg.fetch("SELECT * FROM company_decisions WHERE company_id = $1 ORDER BY id", company_id)
+    view = _company_view(row)
+    # a representative whose email was taken got no account: named all the same, so the file reads as applied
+    view = msgspec.structs.replace(view, representatives=[*view.representatives, *await flagged_names(pg, company_id)])
     return CompanyFile(
-        _company_view(row),
+        view,
         [document_view(d) for d in docs],
         [decision_view(d) for d in decisions],
         await ties_of(pg, company_id),

@@ -16,6 +16,7 @@ import msgspec
 
 from auction import identity
 from auction.identity import Account
+from auction.vetting import duplicates
 from auction.vetting.audit_log import audit
 from auction.vetting.errors import Conflict, VettingError, VettingRefused
 from auction.vetting.standings import StandingStore, publish_company
@@ -129,7 +130,8 @@ async def _status_after(
     conn: asyncpg.Connection, company_id: int, decision: CompanyDecision, sanctioned: frozenset[str]
 ) -> CompanyStatus:
     """The status the decision leads to (the company's row locked until the transaction ends), or why it can't
-    be taken: no such company, not allowed from its status (TRANSITIONS), or approval of a sanctioned country."""
+    be taken: no such company, not allowed from its status (TRANSITIONS), approval of a sanctioned country, or of
+    a company with a duplicate flag open or whose registration number another company holds approved."""
     row = await conn.fetchrow("SELECT status, country FROM companies WHERE id = $1 FOR UPDATE", company_id)
     if row is None:
         raise VettingError("not_found", "company", f"no company {company_id}")
@@ -138,4 +140,8 @@ async def _status_after(
         raise Conflict("conflict", "decision", f"a company that is {row['status']} can't be given {decision!r}")
     if after == "approved" and row["country"] in sanctioned:
         raise VettingRefused("sanctioned", "country", f"{row['country']} is on the sanctions list: can't be approved")
+    if after == "approved":  # a duplicate application, or a registration number another company holds approved
+        problem = await duplicates.approval_problem(conn, company_id)
+        if problem is not None:
+            raise problem
     return after
