@@ -320,7 +320,7 @@ async def account(pg: asyncpg.Pool, account_id: int) -> Account | None:
 async def active_account_by_email(pg: asyncpg.Pool, email: str) -> Account | None:
     """The account that signs in with `email`, unless it is disabled: who a command-line operator says they are."""
     row = await pg.fetchrow(
-        f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE lower(email) = lower($1) AND NOT disabled", email.strip()
+        f"SELECT {_ACCOUNT_COLUMNS} FROM accounts WHERE email = $1 AND NOT disabled", normalise_email(email)
     )
     return _account(row) if row else None
 
