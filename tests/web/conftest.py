@@ -39,7 +39,7 @@ from auction import catalog, identity, vetting
 from auction.catalog import NewLot, NewSale, SaleSettings
 from auction.diamonds import Diamond
 from auction.engine.ladder import Band, Ladder
-from auction.engine.state import LiveTerms
+from auction.engine.state import LiveTerms, SoftClose
 from auction.persister import Persister
 from auction.scheduler import Scheduler
 from auction.store import BACKGROUND_PRIORITY, GATEWAY_PRIORITY, LotStore, service_store
@@ -248,8 +248,9 @@ SaleMaker = Callable[..., Awaitable[NewSale]]
 def make_sale(
     pg: asyncpg.Pool, site: Site, worker: Worker, people: People, new_sale_id: Callable[[], int]
 ) -> SaleMaker:
-    """A timed sale open now, lot k closing `closes_in_s` + (k-1) * `stagger_s` from now (a live sale with
-    `live`, on the FLAT_1000 ladder, its lots waiting for the rostrum), consigned by `people.consignor_id`;
+    """A timed sale open now, lot k closing `closes_in_s` + (k-1) * `stagger_s` from now, with the engine's soft
+    close unless given (a test that lets a lot close soon gives a short one); a live sale with
+    `live` instead, on the FLAT_1000 ladder, its lots waiting for the rostrum; consigned by `people.consignor_id`;
     the worker's loops run for it."""
 
     async def make(
@@ -261,11 +262,12 @@ def make_sale(
         live: LiveTerms | None = None,
         name: str = "Important Diamonds",
         starts_in_s: float = -1,
+        soft_close: SoftClose | None = None,
     ) -> NewSale:
         settings = (
             SaleSettings(ladder=FLAT_1000, live=live)
             if live is not None
-            else SaleSettings(stagger_ms=int(stagger_s * 1000))
+            else SaleSettings(stagger_ms=int(stagger_s * 1000), soft_close=soft_close or SoftClose())
         )
         sale = NewSale(
             id=new_sale_id(),
