@@ -32,7 +32,7 @@ def assert_secured(headers: aiohttp.typedefs.LooseHeaders, host: str) -> None:
 
 async def test_pages_are_html_with_the_security_headers(http: aiohttp.ClientSession, gateway: Running) -> None:
     host = gateway.http.removeprefix("http://")
-    for path in ("/", "/sign-in"):
+    for path in ("/", "/sign-in", "/apply", "/apply/status", "/sales/123456"):
         async with http.get(path) as reply:
             assert reply.status == 200, path
             assert reply.content_type == "text/html", path
