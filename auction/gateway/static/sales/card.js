@@ -215,7 +215,8 @@ export class LotCard {
       const leading = v.leader_paddle === mine;
       this.bidButton.disabled = leading || Boolean(this.lot.pending);
       this.bidButton.textContent = leading ? "You lead" : `Bid ${money(v.next_minimum, this.room.currency)}`;
-      this.preview();
+      if (leading) this.total.textContent = "";
+      else this.preview();
       return;
     }
     const typed = parseMoney(this.amount.value, this.room.currency);

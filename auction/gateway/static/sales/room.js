@@ -394,7 +394,7 @@ function bidderPanel(room) {
     });
     body = [h("p", {}, "To bid, register your company for this sale. The house approves it with a paddle number and a limit."), button, result];
   }
-  const rates = h("p", {class: "muted"}, `Buyer's premium: ${rateText(room.schedule, (amount) => money(amount, room.currency))} of the hammer price. ` +
+  const rates = h("p", {class: "muted"}, `Buyer's premium on the hammer price: ${rateText(room.schedule, (amount) => money(amount, room.currency))}. ` +
     "Every bid shows what you would pay with it before you confirm.");
   replace(panel, h("h2", {}, "Your bidding"), ...body, rates);
   panel.tabIndex = -1;
