@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Any
 
 import aiohttp
 from playwright.async_api import Page, expect
 
+from auction import catalog, identity
 from auction.engine.premium import CHRISTIES_2023_USD, all_in
 from auction.engine.state import SoftClose
-from tests.web.conftest import BotMaker, PageMaker, Registrar, SaleMaker, Site
+from tests.web.conftest import PASSWORD, BotMaker, PageMaker, Person, Registrar, SaleMaker, Site, sign_in
 
 QUICK_CLOSE = SoftClose(window_ms=1_000, extension_ms=1_000)  # a bid in the last second adds a second
 
@@ -161,3 +163,25 @@ async def test_a_page_with_no_such_sale_says_so(page_for: PageMaker) -> None:
     await expect(page.get_by_role("heading", name="Sale not found")).to_be_visible()
     await page.goto("/sales/not-a-sale")
     await expect(page.get_by_text(re.compile("does not name a sale"))).to_be_visible()
+
+
+async def test_a_consignor_with_no_lots_here_and_a_clerk_open_the_room_without_errors(
+    site: Site, make_sale: SaleMaker, make_bot: BotMaker, context_for: Any
+) -> None:
+    sale = await make_sale(lots=2)
+    _, bot = await make_bot(sale.id, 61)
+    other = await catalog.add_consignor(site.pg, "Other consignor", "Elsewhere Ltd")
+    stranger = await identity.create_account(site.pg, f"c-{secrets.token_hex(4)}@example.test", "Stranger", PASSWORD,
+                                             "consignor", consignor_id=other)  # fmt: skip
+    context = await context_for("anonymous")
+    await sign_in(context, site, Person("consignor", stranger, stranger.email))
+    consignor = await context.new_page()
+    await consignor.goto(f"/sales/{sale.id}")
+    await expect(consignor.locator("#connection")).to_have_text("No live updates: none of these lots is yours")
+    await expect(consignor.locator("#lot-1 [data-field=status]")).to_have_text("Open")
+    clerk = await (await context_for("clerk", "phone")).new_page()
+    await open_room(clerk, sale.id)
+    await bot_bids(site, bot, sale.id, 2, 10_000)
+    await expect(clerk.locator("#lot-2 [data-field=price]")).to_have_text(usd(10_000))
+    await expect(clerk.locator("#lot-2 [data-field=log] li")).to_have_count(2)  # opened, then the bid: recorded
+    await expect(clerk.locator("#alert")).to_be_hidden()

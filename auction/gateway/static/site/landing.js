@@ -21,7 +21,7 @@ function saleCard({sale, entries, status}) {
   const weights = entries.reduce((sum, entry) => sum + entry.listing.diamond.carat_points, 0);
   const sold = entries.filter((entry) => entry.live && entry.live.status === "sold").length;
   return h("li", {class: "sale-card", dataset: {sale: String(sale.id), status}},
-    h("h3", {}, h("a", {href: `/sales/${sale.id}`}, sale.name)),
+    h("h4", {}, h("a", {href: `/sales/${sale.id}`}, sale.name)),
     h("p", {}, h("span", {class: `badge badge-${status}`}, SALE_STATUS_LABEL[status]), " ",
       h("span", {class: "muted"}, `${sale.format === "live" ? "Live auction" : sale.format === "timed" ? "Timed sale" : "Tender"}`)),
     h("p", {}, `${plural(sale.lots, "lot")} · ${carats(weights)} in all · ${sale.currency}`),
