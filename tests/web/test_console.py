@@ -136,10 +136,13 @@ async def test_an_auctioneer_runs_a_live_lot_from_the_keyboard_against_an_online
     await expect(auctioneer.locator("#fig-leader")).to_contain_text("paddle 11")
     await expect(auctioneer.locator("#fig-ask")).to_contain_text("$110.00")
 
-    bidder = await context_for("buyer")  # the online bidder, signed in in a browser context of their own
-    waiting = await bidder.request.post(site.url(f"/api/sales/{sale.id}/lots/1/bids"), headers={"Origin": site.base},
-                                        data={"amount": 11_000, "client_id": "online-1"})  # fmt: skip
-    assert (waiting.status, (await waiting.json())["type"]) == (202, "bid_waiting")
+    bidder = await context_for("buyer")  # the online bidder, in the bidder's room in a browser context of their own
+    room = await bidder.new_page()
+    await room.goto(f"/sales/{sale.id}")
+    card = room.locator("#lot-1")
+    await card.get_by_role("button", name="Bid $110.00").click()
+    await card.get_by_role("button", name="Confirm bid").click()
+    await expect(card.locator("[data-field=answer]")).to_contain_text("waiting for the clerk")
     await expect(auctioneer.locator("#waiting-banner")).to_contain_text("paddle 31")
     await auctioneer.keyboard.press("a")  # accept the online bid
     await expect(auctioneer.locator("#online-lead")).to_contain_text("paddle 31")
@@ -154,7 +157,9 @@ async def test_an_auctioneer_runs_a_live_lot_from_the_keyboard_against_an_online
         await expect(feed.locator(f"li[data-type='{kind}']").first).to_be_visible()
     state = await site.store.state(sale.id, 1)
     assert state is not None and (state.status, state.price, state.leader_paddle) == ("sold", 11_000, 31)
+    await expect(card.locator("[data-field=you]")).to_have_text("You won this lot.")
 
+    # A bid that reaches the server just after the hammer (the room's card is closed by then: over the API).
     late = await bidder.request.post(site.url(f"/api/sales/{sale.id}/lots/1/bids"), headers={"Origin": site.base},
                                      data={"amount": 12_000, "client_id": "online-2"})  # fmt: skip
     assert (late.status, (await late.json())["reason"]) == (409, "too_late")
