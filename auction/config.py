@@ -22,6 +22,11 @@ AUCTION_WS_PER_ADDRESS live websockets one client address may hold on a gateway 
                        buyers may all sit behind one office address); past it an upgrade is refused 429
 AUCTION_SHILL_THRESHOLD the shill monitor's score (0 to 100) from which operators see a bidder flagged
                        (default 50; auction.engine.shill)
+AUCTION_HOUSE_NAME     the house's legal name, as its invoices are issued (default: the site's name)
+AUCTION_HOUSE_ADDRESS  its postal address, lines separated by |  (e.g. "Hoveniersstraat 2|2018 Antwerpen|Belgium")
+AUCTION_HOUSE_TAX_ID   its VAT or tax registration number, printed on invoices when set
+AUCTION_HOUSE_PAYMENT  how buyers pay it, lines separated by | (bank, IBAN, SWIFT/BIC); unset: "ask the house"
+AUCTION_HOUSE_EMAIL    where buyers and consignors write about their accounts
 AUCTION_ADMIN_PASSWORD the first admin's password for `auction admin create` (`admin_password`; kept out of
                        Settings so that it never appears where settings are printed)
 """
@@ -35,6 +40,8 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import msgspec
+
+from auction.house_details import DEFAULT_HOUSE, HouseDetails, house_from_lines
 
 Durability = Literal["redis", "postgres"]
 Writers = Literal["single", "optimistic"]
@@ -64,6 +71,7 @@ class Settings(msgspec.Struct, frozen=True):
     appendfsync: AppendFsync = "always"
     sanctioned_countries: frozenset[str] = DEFAULT_SANCTIONED
     embedded_pg: EmbeddedPg | None = None
+    house_details: HouseDetails = DEFAULT_HOUSE
     shill_threshold: int = DEFAULT_SHILL_THRESHOLD
     public_url: str | None = None
     websockets_per_address: int = WS_PER_ADDRESS
@@ -101,6 +109,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         appendfsync=_choice(env, "AUCTION_APPENDFSYNC", get_args(AppendFsync), "always"),  # type: ignore[arg-type]
         sanctioned_countries=_countries(env, "AUCTION_SANCTIONED_COUNTRIES"),
         embedded_pg=_optional_choice(env, "AUCTION_EMBEDDED_PG", get_args(EmbeddedPg)),  # type: ignore[arg-type]
+        house_details=_house_details(env),
         shill_threshold=_threshold(env, "AUCTION_SHILL_THRESHOLD"),
         public_url=_public_url(env, "AUCTION_PUBLIC_URL"),
         websockets_per_address=_count(env, "AUCTION_WS_PER_ADDRESS", WS_PER_ADDRESS),
@@ -120,6 +129,11 @@ def environment_for(settings: Settings, env: Mapping[str, str] | None = None) ->
         "AUCTION_APPENDFSYNC": settings.appendfsync,
         "AUCTION_SANCTIONED_COUNTRIES": ",".join(sorted(settings.sanctioned_countries)),
         "AUCTION_EMBEDDED_PG": settings.embedded_pg,
+        "AUCTION_HOUSE_NAME": settings.house_details.name,
+        "AUCTION_HOUSE_ADDRESS": "|".join(settings.house_details.address),
+        "AUCTION_HOUSE_TAX_ID": settings.house_details.tax_id,
+        "AUCTION_HOUSE_PAYMENT": "|".join(settings.house_details.payment),
+        "AUCTION_HOUSE_EMAIL": settings.house_details.email,
         "AUCTION_SHILL_THRESHOLD": str(settings.shill_threshold),
         "AUCTION_PUBLIC_URL": settings.public_url,
         "AUCTION_WS_PER_ADDRESS": str(settings.websockets_per_address),
@@ -172,3 +186,17 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 1_000_000:
         raise SettingsError(f"{name}={value!r}: expected a whole number from 1 to 1000000")
     return int(value)
+
+
+def _house_details(env: Mapping[str, str]) -> HouseDetails:
+    """The house's particulars from AUCTION_HOUSE_*, each bounded (HouseDetails); an unset one keeps its default."""
+    try:
+        return house_from_lines(
+            env.get("AUCTION_HOUSE_NAME", ""),
+            env.get("AUCTION_HOUSE_ADDRESS", ""),
+            env.get("AUCTION_HOUSE_TAX_ID", ""),
+            env.get("AUCTION_HOUSE_PAYMENT", ""),
+            env.get("AUCTION_HOUSE_EMAIL", ""),
+        )
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"AUCTION_HOUSE_*: {exc}") from exc

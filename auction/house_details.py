@@ -17,7 +17,7 @@ Lines = Annotated[tuple[Line, ...], msgspec.Meta(max_length=12)]
 
 
 class HouseDetails(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] = "Diamond Auction House"
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] = "Brilliant & Co. Diamond Auctions"
     address: Lines = ()  # postal address, a line each
     tax_id: Line = ""  # VAT or other tax registration number, printed on invoices when set
     payment: Lines = ()  # how to pay: bank, account (IBAN), SWIFT/BIC, a line each

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from auction.config import DEFAULT_SANCTIONED, DEFAULT_SHILL_THRESHOLD, Durability, Writers
 from auction.gateway.app import Gateway
 from auction.gateway.edge import DEFAULT_EDGE, Edge
+from auction.house_details import DEFAULT_HOUSE, HouseDetails
 from auction.httpkit import Route
 from auction.redis_adapter import connect_pooled
 from auction.store import GATEWAY_PRIORITY, LotStore, service_store
@@ -42,8 +43,11 @@ _HANDSHAKING = web.RequestKey("handshaking", bool)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def settlement_http_routes(pg: asyncpg.Pool, store: LotStore) -> list[Route]:
-    return [*settlement_routes(pg), *desk_routes(pg), *party_routes(pg), *unsold_routes(pg, store),
+def settlement_http_routes(
+    pg: asyncpg.Pool, store: LotStore, house_details: HouseDetails = DEFAULT_HOUSE
+) -> list[Route]:
+    """Settlement's routes; `house_details` are the particulars its invoices are issued under."""
+    return [*settlement_routes(pg, house_details), *desk_routes(pg), *party_routes(pg), *unsold_routes(pg, store),
             *shipping_routes(pg)]  # fmt: skip
 
 
@@ -54,9 +58,10 @@ def make_app(
     sanctioned: frozenset[str] = DEFAULT_SANCTIONED,
     edge: Edge = DEFAULT_EDGE,
     shill_threshold: int = DEFAULT_SHILL_THRESHOLD,
+    house_details: HouseDetails = DEFAULT_HOUSE,
 ) -> web.Application:
     gateway = Gateway(redis, pg, store, sanctioned, edge, shill_threshold)
-    app = gateway.application([*gateway.routes(), *settlement_http_routes(pg, store)])
+    app = gateway.application([*gateway.routes(), *settlement_http_routes(pg, store, house_details)])
     HandshakeGate().install(app)
     return app
 
@@ -123,6 +128,7 @@ async def run_gateway(
     listening: socket.socket | None = None,
     edge: Edge = DEFAULT_EDGE,
     shill_threshold: int = DEFAULT_SHILL_THRESHOLD,
+    house_details: HouseDetails = DEFAULT_HOUSE,
 ) -> None:
     """Serve until cancelled (the CLI runs this under asyncio.run; SIGINT/SIGTERM cancel it), on `listening` (a
     socket the process runner bound and handed down) or else on a socket bound here to host:port."""
@@ -133,7 +139,7 @@ async def run_gateway(
     pg = await asyncpg.create_pool(database_url, min_size=0, max_size=PG_POOL_SIZE)
     # The gateway decides bids against each buyer's standing (vetting publishes it): eligibility and limits.
     store = service_store(redis, pg, durability=durability, writers=writers, priority=GATEWAY_PRIORITY)
-    runner = web.AppRunner(make_app(redis, pg, store, sanctioned, edge, shill_threshold))
+    runner = web.AppRunner(make_app(redis, pg, store, sanctioned, edge, shill_threshold, house_details))
     try:
         await runner.setup()
         # aiohttp listens again with its own backlog (128 unless told): keep ours. Each connection must send its

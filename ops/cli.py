@@ -128,6 +128,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                     _inherited_socket(args.listen_fd),
                     edge,
                     shill_threshold=settings.shill_threshold,
+                    house_details=settings.house_details,
                 )
             )
         case "worker":

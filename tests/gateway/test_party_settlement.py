@@ -8,16 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
 from redis.asyncio import Redis
 
 from auction import catalog, identity
-from auction.engine.premium import CHRISTIES_2023_USD
 from settlement import defaults, ledger
-from settlement.invoice_print import moment, money, premium_terms, rate, zone_named
 from settlement.service import SettlementService, wall_clock_ms
 from tests.gateway.conftest import PeopleMaker, Running
 from tests.settlement.helpers import USD, bid, forget, make_sale, publish, run_lot
@@ -180,16 +177,3 @@ async def test_a_buyer_answers_the_second_chance_offer_made_to_them_only(
             assert reply.status == 200 and (await reply.json())["result"] == "second_chance_sold"
         status, view = await get(http, f"/api/settlement/sales/{sale.id}/invoices/{sale.runner}", runner)
         assert status == 200 and view["hammer"] == 1_000 * USD and view["premium"] == 260 * USD
-
-
-def test_the_printable_invoice_writes_rates_amounts_and_times_as_people_do() -> None:
-    assert [rate(bp) for bp in (2600, 1250, 5, 10, 0)] == ["26%", "12.5%", "0.05%", "0.1%", "0%"]
-    assert (money(123_456_789, "USD"), money(1234, "JPY"), money(-5, "USD"), money(1_234_567, "KWD")) == (
-        "1,234,567.89", "1,234", "-0.05", "1,234.567",
-    )  # fmt: skip
-    assert premium_terms(list(CHRISTIES_2023_USD.bands), "USD") == (
-        "26% of the hammer price up to 1,000,000.00; 21% from 1,000,000.00 to 6,000,000.00; 15% above 6,000,000.00"
-    )
-    assert moment(1_700_000_000_000, ZoneInfo("Asia/Tokyo")) == "15 November 2023, 07:13 JST"
-    assert moment(1_700_000_000_000, ZoneInfo("America/New_York")) == "14 November 2023, 17:13 EST"
-    assert zone_named("") == ZoneInfo("UTC") and zone_named("../../etc/passwd") is None
