@@ -91,7 +91,7 @@ class Gateway:
 
     def token_revoked(self, token_id: int) -> None:
         """A revocation published by any gateway: no cached answer outlives it, and its websockets close."""
-        self.identities.forget_tokens()
+        self.identities.forget_token(token_id)
         self.live.close_token(token_id)
 
     async def metrics_page(self, request: web.Request) -> web.Response:

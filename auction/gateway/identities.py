@@ -118,6 +118,11 @@ class Identities:
         """After a revocation on this gateway: no cached answer outlives it here."""
         self._callers.clear()
 
+    def forget_token(self, token_id: int) -> None:
+        """A revocation told by any gateway (revocations.py): this token's cached answer goes, and only its, so
+        that a logout doesn't send every other caller's next request to PostgreSQL."""
+        self._callers.discard_if(lambda answer: isinstance(answer, SignedIn) and answer.caller.token_id == token_id)
+
     def cached_paddle(self, caller: Caller, sale: int) -> tuple[bool, int | None]:
         """(True, paddle) when known without asking PostgreSQL; (False, None) when `paddle` must look it up."""
         if caller.role != "buyer" or caller.company is None:

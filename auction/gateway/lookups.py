@@ -54,6 +54,11 @@ class TtlCache(Generic[K, V]):
     def clear(self) -> None:
         self._items.clear()
 
+    def discard_if(self, stale: Callable[[V], bool]) -> None:
+        """Drop every entry whose value `stale` picks (a scan: for rare events, such as a token revoked)."""
+        for key in [key for key, (_, value) in self._items.items() if stale(value)]:
+            del self._items[key]
+
 
 class DatabaseUnavailable(Exception):
     """PostgreSQL could not be reached and no earlier answer stands in: what needed it was not done. The edge

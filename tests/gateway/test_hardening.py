@@ -165,6 +165,10 @@ async def test_a_token_revoked_on_one_gateway_closes_its_websocket_on_another_wi
             ):
                 assert reply.status == 204
             took, frames = await closed_within(ws, CLOSE_BOUND_S)
+        watcher_bearer = {"Authorization": f"Bearer {watcher.token}"}
+        async with aiohttp.ClientSession(other) as http, http.get("/api/me", headers=watcher_bearer) as reply:
+            # refused at once there too, though that gateway had the token's answer cached a moment ago
+            assert reply.status == 401 and (await reply.json())["error"]["code"] == "token_revoked"
     assert took <= CLOSE_BOUND_S, f"closed {took:.2f} s after the revocation"
     assert [(f["type"], f.get("code")) for f in frames] == [("error", "token_revoked")]
 
