@@ -28,6 +28,7 @@ import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
@@ -57,11 +58,20 @@ PASSWORD = "correct horse battery staple"
 TIMEOUT_MS = 10_000
 
 
-def _why_not_run() -> str | None:
-    """Why the browser tests can't run here, or None if they can."""
+def _playwright_missing() -> bool:
     try:
         import playwright.async_api  # noqa: F401
     except ImportError:
+        return True
+    return False
+
+
+PLAYWRIGHT_MISSING = _playwright_missing()
+
+
+def _why_not_run() -> str | None:
+    """Why the browser tests can't run here, or None if they can."""
+    if PLAYWRIGHT_MISSING:
         return "Playwright is not installed (pip install -e '.[dev]' installs it)"
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)) and not shutil.which(CHROMIUM):
         return f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does it)"
@@ -69,7 +79,16 @@ def _why_not_run() -> str | None:
 
 
 WHY_NOT_RUN = _why_not_run()
-_SKIPPED: list[str] = []
+HERE = Path(__file__).resolve().parent
+_NOT_RUN: list[str] = []  # what was skipped or not even collected, for the summary's banner
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Without Playwright a browser test module can't even be imported: it is left out, and counted."""
+    if PLAYWRIGHT_MISSING and collection_path.parent == HERE and collection_path.name.startswith("test_"):
+        _NOT_RUN.append(f"{collection_path.name} (not collected)")
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -77,15 +96,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     mark = pytest.mark.skip(reason=f"browser tests not run: {WHY_NOT_RUN}")
     for item in items:
-        if "tests/web/" in item.nodeid.replace(os.sep, "/"):
+        if Path(str(item.fspath)).resolve().parent == HERE:
             item.add_marker(mark)
-            _SKIPPED.append(item.nodeid)
+            _NOT_RUN.append(item.nodeid)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if _SKIPPED:
+    if _NOT_RUN:
         terminalreporter.write_sep("!", "BROWSER TESTS NOT RUN", yellow=True, bold=True)
-        terminalreporter.write_line(f"{len(_SKIPPED)} browser tests of tests/web were skipped: {WHY_NOT_RUN}.")
+        terminalreporter.write_line(
+            f"{len(_NOT_RUN)} browser tests (or test files) of tests/web were not run: {WHY_NOT_RUN}."
+        )
 
 
 # ---- the browser ----------------------------------------------------------------------------------------------
