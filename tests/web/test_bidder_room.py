@@ -185,3 +185,21 @@ async def test_a_consignor_with_no_lots_here_and_a_clerk_open_the_room_without_e
     await expect(clerk.locator("#lot-2 [data-field=price]")).to_have_text(usd(10_000))
     await expect(clerk.locator("#lot-2 [data-field=log] li")).to_have_count(2)  # opened, then the bid: recorded
     await expect(clerk.locator("#alert")).to_be_hidden()
+
+
+async def test_a_refused_bid_says_why_and_offers_the_least_now(
+    make_sale: SaleMaker, register: Registrar, page_for: PageMaker
+) -> None:
+    sale = await make_sale(lots=1, opening=10_000)
+    await register(sale.id, 71)
+    page = await page_for("buyer", "phone")
+    await open_room(page, sale.id)
+    card = page.locator("#lot-1")
+    await card.locator("[data-field=amount]").fill("50")
+    await card.get_by_role("button", name="Bid", exact=True).click()
+    await card.get_by_role("button", name="Confirm bid").click()
+    await expect(card.locator("[data-field=answer]")).to_have_text(
+        f"Not accepted: Too low. The least you can bid now is {usd(10_000)}."
+    )
+    await expect(card.locator("[data-field=amount]")).to_have_value("100.00")
+    await expect(card.locator("[data-field=price]")).to_have_text("No bids yet")

@@ -6,7 +6,7 @@ import {api, ApiError, OPERATOR_ROLES} from "../js/api.js";
 import {clock} from "../js/clock.js";
 import {h, replace} from "../js/dom.js";
 import {Feed} from "../js/feed.js";
-import {money, plural, when} from "../js/format.js";
+import {money, plural, units, when} from "../js/format.js";
 import {rateText} from "../js/premium.js";
 import {saleStatus, SALE_STATUS_LABEL} from "../js/sales.js";
 import {mount} from "../js/shell.js";
@@ -126,7 +126,7 @@ class Room {
     } else if (reply.type === "rejected") {
       const next = reply.next_amount ? ` The least you can bid now is ${money(reply.next_amount, currency)}.` : "";
       card.showAnswer(`Not accepted: ${REASONS[reply.reason] || reply.reason}.${next}`, "bad");
-      if (reply.next_amount && card.amount) card.amount.value = "";
+      if (reply.next_amount && !this.isLive) card.amount.value = units(reply.next_amount, currency);  // ready to send
     } else {
       card.showAnswer(`Not sent: ${reply.message}`, "bad");
     }
