@@ -53,24 +53,26 @@ function facts(doc) {
     item("Outstanding", money(inv.outstanding, inv.currency), {outstanding: String(inv.outstanding)}));
 }
 
+const HEAD = ["Lot", "Description", "Hammer", "Premium", "Shipping", "Insurance", "Tax", "Total"];
+
 function lines(doc) {
   const cur = doc.invoice.currency;
   const rows = doc.lines.map((line) => {
     const how = SOURCES[line.source];
-    return h("tr", {class: line.status === "active" ? null : "void"},
-      h("td", {}, String(line.lot)),
-      h("td", {}, h("strong", {}, line.title), h("br"), line.stone,
+    const amounts = [line.hammer, line.premium, line.shipping, line.insurance, line.tax, line.total];
+    return h("tr", {role: "row", class: line.status === "active" ? null : "void"},
+      h("td", {role: "cell", dataset: {label: "Lot"}}, String(line.lot)),
+      h("td", {role: "cell", dataset: {label: "Description"}}, h("strong", {}, line.title), h("br"), line.stone,
         how ? h("span", {class: "muted"}, ` (${how})`) : null,
         line.status === "active" ? null : h("span", {class: "muted"}, " (taken off this invoice)")),
-      [line.hammer, line.premium, line.shipping, line.insurance, line.tax, line.total]
-        .map((amount) => h("td", {class: "num"}, money(amount, cur))));
+      amounts.map((amount, i) => h("td", {role: "cell", class: "num", dataset: {label: HEAD[i + 2]}}, money(amount, cur))));
   });
-  const head = ["Lot", "Description", "Hammer", "Premium", "Shipping", "Insurance", "Tax", "Total"];
-  return h("div", {class: "table-scroll", tabindex: "0", role: "region", "aria-label": "Lots bought"},
-    h("table", {class: "invoice-lines"},
+  return h("div", {class: "table-scroll stack", tabindex: "0", role: "region", "aria-label": "Lots bought"},
+    h("table", {class: "invoice-lines", role: "table"},
       h("caption", {}, `Lots bought, in ${cur}`),
-      h("thead", {}, h("tr", {}, head.map((name, i) => h("th", {scope: "col", class: i >= 2 ? "num" : null}, name)))),
-      h("tbody", {}, rows)));
+      h("thead", {role: "rowgroup"}, h("tr", {role: "row"},
+        HEAD.map((name, i) => h("th", {scope: "col", role: "columnheader", class: i >= 2 ? "num" : null}, name)))),
+      h("tbody", {role: "rowgroup"}, rows)));
 }
 
 function totals(doc) {

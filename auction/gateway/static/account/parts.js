@@ -42,12 +42,17 @@ export function saleName(sales, id) {
 }
 
 export function table(caption, headers, rows, {numeric = []} = {}) {
+  // On a phone each row stacks into label: value pairs (rooms.css, .stack), so that nothing a reader needs (the
+  // outstanding amount, an Accept button) sits off to the side; the explicit roles keep it a table to a screen
+  // reader whatever the layout.
   const cls = (index) => (numeric.includes(index) ? "num" : null);
-  return h("div", {class: "table-scroll", tabindex: "0", role: "region", "aria-label": caption},
-    h("table", {},
+  return h("div", {class: "table-scroll stack", tabindex: "0", role: "region", "aria-label": caption},
+    h("table", {role: "table"},
       h("caption", {}, caption),
-      h("thead", {}, h("tr", {}, headers.map((name, index) => h("th", {scope: "col", class: cls(index)}, name)))),
-      h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((cell, index) => h("td", {class: cls(index)}, cell)))))));
+      h("thead", {role: "rowgroup"}, h("tr", {role: "row"},
+        headers.map((name, index) => h("th", {scope: "col", role: "columnheader", class: cls(index)}, name)))),
+      h("tbody", {role: "rowgroup"}, rows.map((cells) => h("tr", {role: "row"},
+        cells.map((cell, index) => h("td", {role: "cell", class: cls(index), dataset: {label: headers[index] || ""}}, cell)))))));
 }
 
 export function empty(text) {
