@@ -127,9 +127,7 @@ class LotStore:
         self._purged = PurgedSales(redis, pg)  # sales the janitor purged, read from the record
         self._closed = False
         self.stats = StoreStats()
-        self._leases = (
-            SaleLeases(redis, self.id, priority, lease_ms=lease_ms) if writers == "single" else None
-        )
+        self._leases = SaleLeases(redis, self.id, priority, lease_ms=lease_ms) if writers == "single" else None
         self._committer = Committer(
             redis, self.id, self.stats, durability=durability, pg=pg, max_pending=max_pending,
             enforce_standing=enforce_standing, monotonic_time=monotonic_time, fence_of=self._fence_of,
