@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from auction.config import DEFAULT_SANCTIONED, DEFAULT_SHILL_THRESHOLD, Durability, Writers
 from auction.gateway.app import Gateway
 from auction.gateway.edge import DEFAULT_EDGE, Edge
+from auction.gateway.house import HouseApi
 from auction.house_details import DEFAULT_HOUSE, HouseDetails
 from auction.httpkit import Route
 from auction.redis_adapter import connect_pooled
@@ -61,7 +62,8 @@ def make_app(
     house_details: HouseDetails = DEFAULT_HOUSE,
 ) -> web.Application:
     gateway = Gateway(redis, pg, store, sanctioned, edge, shill_threshold)
-    app = gateway.application([*gateway.routes(), *settlement_http_routes(pg, store, house_details)])
+    house = HouseApi(pg, store).routes()  # the house's desk: consignors, stones, sales built and published
+    app = gateway.application([*gateway.routes(), *house, *settlement_http_routes(pg, store, house_details)])
     HandshakeGate().install(app)
     return app
 

@@ -89,6 +89,15 @@ def test_only_the_settings_read_the_environment() -> None:
     assert readers == []
 
 
+def test_the_shill_threshold_is_a_score_from_0_to_100_handed_to_children() -> None:
+    assert settings_from_env({}).shill_threshold == 50
+    assert settings_from_env({"AUCTION_SHILL_THRESHOLD": "35"}).shill_threshold == 35
+    assert settings_from_env(environment_for(Settings(shill_threshold=0), {})).shill_threshold == 0
+    for bad in ("101", "-1", "half", "0.5"):
+        with pytest.raises(SettingsError, match="AUCTION_SHILL_THRESHOLD"):
+            settings_from_env({"AUCTION_SHILL_THRESHOLD": bad})
+
+
 def test_the_public_address_and_the_websockets_per_address_are_checked() -> None:
     assert settings_from_env({}).public_url is None and settings_from_env({}).websockets_per_address == 200
     given = settings_from_env({"AUCTION_PUBLIC_URL": "https://auction.example:8443/", "AUCTION_WS_PER_ADDRESS": "50"})
@@ -100,12 +109,3 @@ def test_the_public_address_and_the_websockets_per_address_are_checked() -> None
     for bad in ("0", "-1", "many"):
         with pytest.raises(SettingsError, match="AUCTION_WS_PER_ADDRESS"):
             settings_from_env({"AUCTION_WS_PER_ADDRESS": bad})
-
-
-def test_the_shill_threshold_is_a_score_from_0_to_100_handed_to_children() -> None:
-    assert settings_from_env({}).shill_threshold == 50
-    assert settings_from_env({"AUCTION_SHILL_THRESHOLD": "35"}).shill_threshold == 35
-    assert settings_from_env(environment_for(Settings(shill_threshold=0), {})).shill_threshold == 0
-    for bad in ("101", "-1", "half", "0.5"):
-        with pytest.raises(SettingsError, match="AUCTION_SHILL_THRESHOLD"):
-            settings_from_env({"AUCTION_SHILL_THRESHOLD": bad})

@@ -22,12 +22,13 @@ import aiohttp
 import asyncpg
 import websockets
 
-from auction import audit, catalog, identity, vetting
+from auction import audit, identity, vetting
 from auction.catalog import NewLot, NewSale, SaleSettings
 from auction.config import DEFAULT_SANCTIONED
 from auction.engine.ladder import DIAMOND_LADDER_USD
 from auction.engine.state import LiveTerms
 from auction.store import LotStore
+from ops.demo.house import house_desk
 from ops.demo.sale import demo_lot
 
 PASSWORD = "demo password, not for production"
@@ -87,20 +88,14 @@ class LiveSale:
     log: list[str] = field(default_factory=list)
 
 
-async def build(pg: asyncpg.Pool, store: LotStore, rng: random.Random, consignor: int, now_ms: int) -> LiveSale:
-    """A live sale of five lots, its operators, and three vetted buyers registered with paddles 201-203."""
-    sale = NewSale(
-        id=now_ms + 1,
-        name="Important Diamonds: Live Demo Sale",
-        currency="USD",
-        starts_at_ms=now_ms,
-        first_close_ms=now_ms + 3_600_000,
-        lots=[_live_lot(rng, number, consignor) for number in range(1, 6)],
-        format="live",
-        settings=SaleSettings(ladder=DIAMOND_LADDER_USD, live=LiveTerms(missed_bid_window_ms=MISSED_BID_WINDOW_MS)),
-    )
-    await catalog.insert_sale(pg, sale)
-    await store.create_lots(catalog.terms_for(sale))
+async def build(base_url: str, pg: asyncpg.Pool, store: LotStore, rng: random.Random, now_ms: int) -> LiveSale:
+    """A live sale of five lots, built over HTTP as the house builds one (ops/demo/house.py: its consignor, each
+    stone taken in and made a lot, the sale published); its operators, and three vetted buyers registered with
+    paddles 201-203."""
+    async with house_desk(base_url, pg, str(now_ms + 1)) as desk:
+        consignor = await desk.consignor("Live Demo Consignor", "Demo Consignments Ltd")
+        sale = _planned(rng, consignor, now_ms)
+        await desk.build(sale, by_file=False)
     tag = str(sale.id)
     tokens = {
         "auctioneer": await _operator_token(pg, "auctioneer", tag),
@@ -112,6 +107,19 @@ async def build(pg: asyncpg.Pool, store: LotStore, rng: random.Random, consignor
         paddle = FLOOR_PADDLE + index
         tokens[str(paddle)] = await _buyer_token(pg, store, sale.id, officer, paddle, tag)
     return LiveSale(sale, tokens)
+
+
+def _planned(rng: random.Random, consignor: int, now_ms: int) -> NewSale:
+    return NewSale(
+        id=now_ms + 1,
+        name="Important Diamonds: Live Demo Sale",
+        currency="USD",
+        starts_at_ms=now_ms,
+        first_close_ms=now_ms + 3_600_000,
+        lots=[_live_lot(rng, number, consignor) for number in range(1, 6)],
+        format="live",
+        settings=SaleSettings(ladder=DIAMOND_LADDER_USD, live=LiveTerms(missed_bid_window_ms=MISSED_BID_WINDOW_MS)),
+    )
 
 
 def _live_lot(rng: random.Random, number: int, consignor: int) -> NewLot:

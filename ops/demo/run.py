@@ -36,6 +36,7 @@ from auction.store import BACKGROUND_PRIORITY, LotStore, service_store
 from ops.demo import live as live_demo
 from ops.demo import shill
 from ops.demo.bots import Bot, Temperament
+from ops.demo.house import house_desk
 from ops.demo.sale import demo_sale, valuation
 from ops.demo.settlement import settle_demo_sale
 from ops.runner import process_group
@@ -69,15 +70,14 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-async def _build(pg: asyncpg.Pool, store: LotStore, rng: random.Random, options: DemoOptions) -> NewSale:
-    consignors = [await catalog.add_consignor(pg, name, company) for name, company in CONSIGNORS]
+async def _build(base_url: str, pg: asyncpg.Pool, rng: random.Random, options: DemoOptions) -> NewSale:
+    """The timed sale, built over HTTP as the house's operators build one (ops/demo/house.py): its consignors, then
+    its stones and lots in one catalogue file, then published."""
     sale_id = _now_ms()  # unique enough for a demo, and sortable
-    sale = demo_sale(rng, sale_id, consignors, options.lots, _now_ms(), options.duration_s)
-    problems = catalog.sale_problems(sale)
-    if problems:
-        raise RuntimeError("the demo sale is invalid: " + "; ".join(problems))
-    await catalog.insert_sale(pg, sale)
-    await store.create_lots(catalog.terms_for(sale))
+    async with house_desk(base_url, pg, str(sale_id)) as desk:
+        consignors = [await desk.consignor(name, company) for name, company in CONSIGNORS]
+        sale = demo_sale(rng, sale_id, consignors, options.lots, _now_ms(), options.duration_s)
+        await desk.build(sale, by_file=True)
     return sale
 
 
@@ -261,8 +261,7 @@ async def _run_live(
     base_url: str, pg: asyncpg.Pool, store: LotStore, rng: random.Random, out: TextIO
 ) -> dict[str, Any]:
     """The live sale (ops/demo/live.py), after the timed one, and its bills once settlement has made them."""
-    consignor = await catalog.add_consignor(pg, "Live Demo Consignor", "Demo Consignments Ltd")
-    sale = await live_demo.build(pg, store, rng, consignor, _now_ms())
+    sale = await live_demo.build(base_url, pg, store, rng, _now_ms())
     print(f"\nlive sale {sale.sale.id}: the auctioneer takes the rostrum", file=out)
     summary = await live_demo.run(base_url, pg, store, sale, out)
     sold = sum(1 for lot in summary["lots"] if lot["status"] == "sold")
@@ -286,7 +285,7 @@ async def _await_bills(pg: asyncpg.Pool, sale_id: int, sold: int, timeout_s: flo
 async def _run_sale(
     base_url: str, pg: asyncpg.Pool, store: LotStore, rng: random.Random, options: DemoOptions, out: TextIO
 ) -> dict[str, Any]:
-    sale = await _build(pg, store, rng, options)
+    sale = await _build(base_url, pg, rng, options)
     bots, notes = await _register_bots(pg, store, sale, rng, options.bidders)
     ws_url = base_url.replace("http://", "ws://") + "/ws"
     print(

@@ -13,6 +13,7 @@ from auction.catalog import NewLot, NewSale, SaleSettings
 from auction.diamonds import Diamond, Fluorescence, Lab, Shape
 from auction.engine.ladder import DIAMOND_LADDER_USD
 from auction.engine.lot import SoftClose
+from auction.measurements import Measurements, typical_measurements
 
 # A 1 ct G VS2 round of excellent cut, per carat, in cents; everything else is a multiplier in basis points.
 BASE_PER_CARAT = 650_000
@@ -46,10 +47,19 @@ def _stone(rng: random.Random) -> Diamond:
         polish=rng.choice(["Excellent", "Very Good"]),
         symmetry=rng.choice(["Excellent", "Very Good"]),
         fluorescence=rng.choice(FLUORESCENCE),
-        measurements=f"{points // 15 + 4}.{rng.randint(10, 99)} x {points // 15 + 4}.{rng.randint(10, 99)} mm",
+        measurements=_measurements(shape, points, rng),
         lab=lab,
         report_number=f"{rng.randint(10**9, 10**10 - 1)}",
     )
+
+
+def _measurements(shape: Shape, points: int, rng: random.Random) -> str:
+    """What a well-made stone of the shape and weight measures, give or take a few hundredths of a millimetre: they
+    must fit its weight to be taken in (auction/measurements.py)."""
+    size = typical_measurements(shape, points)
+    assert size is not None  # the demo sells no rough
+    length, width = size.length + rng.randint(10, 99) % 4, size.width + rng.randint(10, 99) % 4
+    return Measurements(length, width, size.depth).text()
 
 
 def fair_value(stone: Diamond) -> int:

@@ -244,7 +244,7 @@ async def _fits(page: Page) -> list[str]:
     return wide
 
 
-CONSOLE_PAGES = ("home", "vetting", "registrations", "rostrum", "settlement", "shill", "audit")
+CONSOLE_PAGES = ("home", "vetting", "registrations", "consignors", "sales", "rostrum", "settlement", "shill", "audit")
 
 
 @pytest.mark.parametrize("viewport", ["phone", "desktop"])
@@ -270,6 +270,8 @@ async def test_every_console_page_fits_a_phone_and_a_desktop(
         "home": "/console",
         "vetting": f"/console/vetting?company={company}",
         "registrations": f"/console/registrations?sale={sale.id}",
+        "consignors": f"/console/consignors?consignor={people.consignor_id}",
+        "sales": "/console/sales",
         "shill": f"/console/shill?sale={sale.id}",
         "rostrum": f"/console/rostrum?sale={sale.id}",
         "settlement": f"/console/settlement?sale={sale.id}",
@@ -277,7 +279,7 @@ async def test_every_console_page_fits_a_phone_and_a_desktop(
     }
     ready = {
         "home": "#attention[aria-busy='false']", "vetting": "#decision-form",
-        "registrations": "form.registration-decision",
+        "registrations": "form.registration-decision", "consignors": "#intake-form", "sales": "#new-draft",
         "rostrum": "#block-title", "settlement": "#invoices table", "shill": "#scores table",
         "audit": "#audit-entries table",
     }  # fmt: skip
@@ -298,3 +300,67 @@ async def test_every_console_page_fits_a_phone_and_a_desktop(
             await expect(page.locator("#fig-leader")).to_contain_text("paddle 12")
         assert await _fits(page) == [], f"{name} at {width} px"
         await screenshot(page, f"console-{name}", width)
+
+
+CATALOGUE_HEADER = (
+    "lot,stone,consignor,title,opening,carat,shape,setting,colour,colour_range,fancy_colour,clarity,clarity_range,cut,"
+    "polish,symmetry,fluorescence,measurements,lab,report_number,report_override_reason,kp_certificate,treatments,"
+    "origin,provenance,low_estimate,high_estimate,reserve"
+)
+
+
+async def test_a_consignor_a_stone_taken_in_and_a_sale_built_imported_and_published(
+    site: Site, pg: asyncpg.Pool, page_for: PageMaker
+) -> None:
+    page = await page_for("admin")  # the admin does every desk's part: the consignor, the agreement, the stones
+    await page.goto("/console/consignors")
+    form = page.locator("#new-consignor")
+    name = f"Okavango Stones {secrets.token_hex(3)} Ltd"
+    await form.get_by_label("Name (a person's full name or the company's legal name)").fill(name)
+    await form.get_by_label("Commission (%)").fill("12.5")
+    await form.get_by_role("button", name="Add the consignor").click()
+    await expect(page.locator("#status")).to_contain_text(f"{name} added as consignor")
+    file = page.locator("#consignor-file")
+    await expect(file.locator("#agreement")).to_contain_text("commission 12.5 %")
+    consignor = int(await file.locator("section").get_attribute("data-consignor") or 0)
+
+    intake = page.locator("#intake-form")
+    await intake.get_by_label("Weight (carats)").fill("1.52")
+    await intake.get_by_label("Colour", exact=True).select_option("G")
+    await intake.get_by_label("Clarity", exact=True).select_option("VS2")
+    await intake.get_by_label("Measurements (mm)").fill("7.35 x 7.39 x 4.52")
+    await intake.get_by_label("Laboratory").select_option("GIA")
+    await intake.get_by_label("Report number").fill("2211430009")
+    await intake.get_by_label("Low estimate (USD)").fill("1,200")
+    await intake.get_by_label("High estimate (USD)").fill("1,500")
+    await intake.get_by_label("Reserve (USD), at most the low estimate").fill("1,000")
+    await intake.get_by_role("button", name="Take the stone in").click()
+    await expect(page.locator("#status")).to_contain_text("taken in")
+    stone = int(await file.locator("tr[data-stone]").first.get_attribute("data-stone") or 0)
+
+    await page.goto("/console/sales")
+    draft = page.locator("#new-draft")
+    await draft.get_by_label("Name").fill("Spring Brilliants")
+    await draft.get_by_role("button", name="Start building it").click()
+    await expect(page.locator("#status")).to_contain_text("started: Spring Brilliants")
+    built = page.locator("#draft")
+    await built.get_by_label("Stone number").fill(str(stone))
+    await built.get_by_label("Opening price (USD)").fill("800")
+    await built.get_by_role("button", name="Add the lot").click()
+    await expect(built.locator("tr[data-lot='1']")).to_contain_text("$800.00")
+
+    csv = "\n".join([CATALOGUE_HEADER, f"2,,{consignor},,90000,2.01,Oval,loose,E,,,VVS2,,,Excellent,Very Good,Faint,"
+                     f"10.20 x 7.29 x 4.37,HRD,240011223,,,,Canada,,2600000,3200000,2200000", ""])  # fmt: skip
+    await built.get_by_label("Catalogue file (CSV, as docs/catalogue-example.csv)").set_input_files(
+        files=[{"name": "catalogue.csv", "mimeType": "text/csv", "buffer": csv.encode()}]
+    )
+    await built.get_by_role("button", name="Import the file").click()
+    await expect(page.locator("#status")).to_contain_text("imported")
+    await expect(built.locator("tr[data-lot]")).to_have_count(1)  # the file is the sale's lots: all of them
+    await expect(built.locator("tr[data-lot='2']")).to_contain_text("$900.00")
+    await expect(built.locator("#draft-problems")).to_contain_text("Nothing stops it being published")
+    await built.get_by_role("button", name="Publish the sale").click()
+    await expect(page.locator("#status")).to_contain_text("is published")
+    sale = int(await built.locator("section").get_attribute("data-sale") or 0)
+    listed = await page.request.get(site.url(f"/api/sales/{sale}/lots"))
+    assert [entry["listing"]["lot"] for entry in await listed.json()] == [2]

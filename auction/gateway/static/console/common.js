@@ -41,6 +41,8 @@ export const CONSOLE_PAGES = Object.freeze([
   {path: "/console/vetting", label: "Vetting", roles: VETTING, job: "Companies waiting for a decision, their documents"},
   {path: "/console/registrations", label: "Registrations", roles: MONEY,
     job: "A sale's registrations: paddle, limit, deposit"},
+  {path: "/console/consignors", label: "Consignors", roles: ALL, job: "Consignors, their agreements, stones taken in"},
+  {path: "/console/sales", label: "Sale builder", roles: ALL, job: "Build a sale: terms, lots, CSV catalogue, publish"},
   {path: "/console/rostrum", label: "Rostrum", roles: ROSTRUM_VIEW, job: "Run a live sale from the keyboard"},
   {path: "/console/settlement", label: "Settlement", roles: SETTLEMENT,
     job: "Invoices and payments, defaults, passed lots, shipments, claims"},
