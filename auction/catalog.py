@@ -6,7 +6,9 @@ reserve never leaves this module in a listing meant for buyers.
 
 A sale is created only in a format the house runs end to end (`RUNNABLE_FORMATS`): one the engine decides
 and the store, the scheduler and the gateway drive. Any other is refused where the sale is created, naming the
-field, instead of failing inside `decide` on every tick of the scheduler once its lots are loaded.
+field, instead of failing inside `decide` on every tick of the scheduler once its lots are loaded. A tender is
+created with its key, which only auction.tender.creation makes (its sale settings name the officers who hold
+the key's shares); `insert_sale_in` refuses one made any other way, which could take no bid.
 
     SaleRefused              a sale the catalogue won't create as given: `field` names what (HTTP: 422, that field)
      +-- UnsupportedFormat   its format is not one the house runs yet (field `format`)
@@ -26,15 +28,19 @@ from auction.engine.ladder import DIAMOND_LADDER_USD, Ladder
 from auction.engine.lifecycle import Format
 from auction.engine.lot import LotTerms, SoftClose
 from auction.engine.premium import CHRISTIES_2023_USD, PremiumSchedule
-from auction.engine.state import LiveTerms
+from auction.engine.state import LiveTerms, TenderTerms
 
 Currency = Annotated[str, msgspec.Meta(pattern="^[A-Z]{3}$")]
 
 # The formats a sale may be created in: those run end to end. A live sale's lots are run from the rostrum (the
 # gateway takes the auctioneer's and the clerk's commands, auction/gateway/rostrum.py; the store holds the rostrum).
 # Only a format the engine decides may be listed (tests/test_catalog.py holds it so).
-RUNNABLE_FORMATS: frozenset[Format] = frozenset({"timed", "live"})
+# A tender's lots are opened and closed by the scheduler, its bids sealed by the gateway, revealed by its officers
+# (auction/tender/).
+RUNNABLE_FORMATS: frozenset[Format] = frozenset({"timed", "live", "tender"})
 MAX_MISSED_BID_WINDOW_MS = 60_000  # a "possible missed bid" a minute after the hammer would be a new bid
+MAX_OFFICERS = 20  # a tender's key holders: a board of a few in practice
+DAY_MS = 86_400_000
 
 
 class SaleRefused(Exception):
@@ -52,15 +58,28 @@ class UnsupportedFormat(SaleRefused):
         super().__init__("format", _format_problem(sale_format))
 
 
+class TenderSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How a sealed-bid tender runs (DOMAIN.md "Sealed-bid tenders"): the viewing period from the sale's start to
+    `bids_from_ms`, the bid window from then to each lot's close; below the reserve, the consignor may accept the
+    top bid for `acceptance_window_ms` (default 24 h). The tender's key is split among `officers` (operator
+    accounts, each with an officer key registered), any `threshold` of whom rebuild it after the close."""
+
+    bids_from_ms: Annotated[int, msgspec.Meta(ge=0, le=2**53)] = 0
+    acceptance_window_ms: Annotated[int, msgspec.Meta(ge=60_000, le=30 * DAY_MS)] = DAY_MS
+    threshold: Annotated[int, msgspec.Meta(ge=2, le=MAX_OFFICERS)] = 2
+    officers: Annotated[tuple[int, ...], msgspec.Meta(max_length=MAX_OFFICERS)] = ()
+
+
 class SaleSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Per-sale rules; every default is DOMAIN.md's. `live` is how a live sale runs (online bids taken at once or
-    by the clerk, the missed-bid window, house bids); other formats ignore it."""
+    by the clerk, the missed-bid window, house bids); `tender` how a tender does; other formats ignore them."""
 
     ladder: Ladder = DIAMOND_LADDER_USD
     soft_close: SoftClose = SoftClose()
     premium: PremiumSchedule = CHRISTIES_2023_USD
     stagger_ms: int = 60_000  # lots close one after another, this far apart
     live: LiveTerms = LiveTerms()
+    tender: TenderSettings = TenderSettings()
 
 
 class NewLot(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -73,6 +92,7 @@ class NewLot(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reserve: Money
     opening: Annotated[int, msgspec.Meta(ge=1, le=10**13)]
     details: dict[str, str] = {}
+    stone_id: int | None = None  # the consigned stone it is (auction/consignments.py), when the house built it
 
 
 class NewSale(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -87,7 +107,8 @@ class NewSale(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class LotListing(msgspec.Struct, frozen=True):
-    """A lot as the catalogue shows it to anyone: every diamond field, estimates, no reserve."""
+    """A lot as the catalogue shows it to anyone: every diamond field, estimates, no reserve; what else a buyer
+    prices on (treatments, origin, provenance, ...) in `details`; its photos, as the addresses they are served at."""
 
     sale: int
     lot: int
@@ -99,6 +120,8 @@ class LotListing(msgspec.Struct, frozen=True):
     opening: int
     start_ms: int
     end_ms: int
+    details: dict[str, str] = {}
+    photos: list[str] = []
 
 
 class SaleSummary(msgspec.Struct, frozen=True):
@@ -128,6 +151,8 @@ def sale_problems(sale: NewSale) -> list[str]:
         problems.append("first_close_ms: must be after starts_at_ms")
     if not 0 <= sale.settings.live.missed_bid_window_ms <= MAX_MISSED_BID_WINDOW_MS:
         problems.append(f"settings.live.missed_bid_window_ms: must be between 0 and {MAX_MISSED_BID_WINDOW_MS}")
+    if sale.format == "tender":
+        problems += tender_problems(sale)
     for lot in sale.lots:
         if lot.reserve > lot.low_estimate:
             problems.append(f"lots[{lot.lot}].reserve: may not exceed the low estimate")
@@ -136,6 +161,20 @@ def sale_problems(sale: NewSale) -> list[str]:
         stone = diamond_problem(lot.diamond)
         if stone:
             problems.append(f"lots[{lot.lot}].diamond: {stone}")
+    return problems
+
+
+def tender_problems(sale: NewSale) -> list[str]:
+    """What is wrong with a tender's own settings; who the officers are is checked where the key is made."""
+    tender, problems = sale.settings.tender, []
+    if not sale.starts_at_ms <= tender.bids_from_ms < sale.first_close_ms:
+        problems.append("settings.tender.bids_from_ms: the bid window opens after the viewing starts "
+                        "(starts_at_ms) and before the first lot closes (first_close_ms)")  # fmt: skip
+    if len(set(tender.officers)) != len(tender.officers):
+        problems.append("settings.tender.officers: each officer holds one share: name each once")
+    if tender.threshold > len(tender.officers):
+        problems.append(f"settings.tender.threshold: {tender.threshold} of {len(tender.officers)} officers: "
+                        "the threshold can't exceed the officers named")  # fmt: skip
     return problems
 
 
@@ -162,9 +201,19 @@ def terms_for(sale: NewSale) -> list[LotTerms]:
                 format=sale.format,
                 premium=sale.settings.premium,
                 live=sale.settings.live,
+                tender=tender_terms(sale.format, sale.settings, lot.diamond.carat_points),
             )
         )
     return terms
+
+
+def tender_terms(sale_format: str, settings: SaleSettings, carat_points: int) -> TenderTerms:
+    """A lot's tender terms: its sale's windows and its own weight (for bids per carat); other formats' lots
+    have the engine's defaults, unused."""
+    if sale_format != "tender":
+        return TenderTerms()
+    tender = settings.tender
+    return TenderTerms(tender.bids_from_ms, tender.acceptance_window_ms, carat_points)
 
 
 _SETTINGS_JSON = msgspec.json.Encoder()
@@ -172,9 +221,9 @@ _SETTINGS_JSON = msgspec.json.Encoder()
 _INSERT_LOT = """
 INSERT INTO lots (sale_id, lot_no, title, consignor_id, carat_points, colour, fancy_colour, clarity, cut, polish,
     symmetry, fluorescence, shape, measurements, lab, report_number, report_override_reason, low_estimate,
-    high_estimate, reserve, opening_price, start_ms, end_ms, details)
+    high_estimate, reserve, opening_price, start_ms, end_ms, details, stone_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
-    $24::jsonb)
+    $24::jsonb, $25)
 """
 
 
@@ -185,7 +234,7 @@ def _lot_row(sale: NewSale, lot: NewLot, window: tuple[int, int]) -> tuple[Any, 
         sale.id, lot.lot, lot.title, lot.consignor_id, d.carat_points, d.colour, d.fancy_colour, d.clarity, d.cut,
         d.polish, d.symmetry, d.fluorescence, d.shape, d.measurements, d.lab, d.report_number,
         d.report_override_reason, lot.low_estimate, lot.high_estimate, lot.reserve, lot.opening, *window,
-        _SETTINGS_JSON.encode({k: v for k, v in extra.items() if v is not None}).decode(),
+        _SETTINGS_JSON.encode({k: v for k, v in extra.items() if v is not None}).decode(), lot.stone_id,
     )  # fmt: skip
 
 
@@ -197,21 +246,29 @@ def _format_problem(sale_format: str) -> str:
 async def insert_sale(pg: asyncpg.Pool, sale: NewSale) -> None:
     """Writes the sale and its lots in one transaction. Call sale_problems first. Raises UnsupportedFormat, and
     writes nothing, for a sale whose format the house does not run."""
+    async with pg.acquire() as conn, conn.transaction():
+        await insert_sale_in(conn, sale)
+
+
+async def insert_sale_in(conn: asyncpg.Connection, sale: NewSale, *, tender_keyed: bool = False) -> None:
+    """`insert_sale` in the caller's transaction (publishing a sale the house built writes more with it). A tender
+    only with `tender_keyed`, which auction.tender.creation sets as it writes the tender's key in the transaction."""
     if sale.format not in RUNNABLE_FORMATS:
         raise UnsupportedFormat(sale.format)
+    if sale.format == "tender" and not tender_keyed:
+        raise SaleRefused("format", "a tender is created with its key: POST /api/tenders or `auction tender create`")
     ordered = sorted(sale.lots, key=lambda lot: lot.lot)
-    async with pg.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "INSERT INTO sales (id, name, currency, format, starts_at_ms, settings) VALUES ($1,$2,$3,$4,$5,$6::jsonb)",
-            sale.id,
-            sale.name,
-            sale.currency,
-            sale.format,
-            sale.starts_at_ms,
-            _SETTINGS_JSON.encode(sale.settings).decode(),
-        )
-        rows = [_lot_row(sale, lot, lot_window(sale, i)) for i, lot in enumerate(ordered)]
-        await conn.executemany(_INSERT_LOT, rows)
+    await conn.execute(
+        "INSERT INTO sales (id, name, currency, format, starts_at_ms, settings) VALUES ($1,$2,$3,$4,$5,$6::jsonb)",
+        sale.id,
+        sale.name,
+        sale.currency,
+        sale.format,
+        sale.starts_at_ms,
+        _SETTINGS_JSON.encode(sale.settings).decode(),
+    )
+    rows = [_lot_row(sale, lot, lot_window(sale, i)) for i, lot in enumerate(ordered)]
+    await conn.executemany(_INSERT_LOT, rows)
 
 
 _SALE_SUMMARIES = (
@@ -242,7 +299,7 @@ _DIAMOND_COLUMNS = (
 
 
 def _listing(row: asyncpg.Record) -> LotListing:
-    extra = msgspec.json.decode(row["details"])
+    extra: dict[str, str] = msgspec.json.decode(row["details"])
     fields = {name.strip(): row[name.strip()] for name in _DIAMOND_COLUMNS.split(",")}
     diamond = Diamond(
         **{k: v for k, v in fields.items() if v is not None},
@@ -260,13 +317,16 @@ def _listing(row: asyncpg.Record) -> LotListing:
         opening=row["opening_price"],
         start_ms=row["start_ms"],
         end_ms=row["end_ms"],
+        details={k: v for k, v in extra.items() if k not in ("colour_range", "clarity_range")},
+        photos=[f"/api/sales/{row['sale_id']}/lots/{row['lot_no']}/photos/{photo}" for photo in row["photos"]],
     )
 
 
 async def lot_listings(pg: asyncpg.Pool, sale_id: int, lot_no: int | None = None) -> list[LotListing]:
     rows = await pg.fetch(
         f"SELECT sale_id, lot_no, title, consignor_id, {_DIAMOND_COLUMNS}, low_estimate, high_estimate, "
-        "opening_price, start_ms, end_ms, details::text AS details FROM lots "
+        "opening_price, start_ms, end_ms, details::text AS details, "
+        "array(SELECT p.id FROM stone_photos p WHERE p.stone_id = lots.stone_id ORDER BY p.id) AS photos FROM lots "
         "WHERE sale_id = $1 AND ($2::int IS NULL OR lot_no = $2) ORDER BY lot_no",
         sale_id,
         lot_no,
@@ -281,8 +341,8 @@ async def stored_terms(pg: asyncpg.Pool, sale_id: int) -> list[LotTerms]:
         return []
     settings, fmt = msgspec.json.decode(sale["settings"], type=SaleSettings), sale["format"]
     rows = await pg.fetch(
-        "SELECT lot_no, opening_price, reserve, start_ms, end_ms, consignor_id FROM lots WHERE sale_id = $1 "
-        "ORDER BY lot_no",
+        "SELECT lot_no, opening_price, reserve, start_ms, end_ms, consignor_id, carat_points FROM lots "
+        "WHERE sale_id = $1 ORDER BY lot_no",
         sale_id,
     )
     return [
@@ -299,6 +359,7 @@ async def stored_terms(pg: asyncpg.Pool, sale_id: int) -> list[LotTerms]:
             format=fmt,
             premium=settings.premium,
             live=settings.live,
+            tender=tender_terms(fmt, settings, r["carat_points"]),
         )
         for r in rows
     ]
@@ -386,9 +447,9 @@ async def relist_lot(
     end_ms = (last["end_ms"] or sale["starts_at_ms"]) + max(stagger, 1)
     inserted: int | None = await conn.fetchval(
         f"INSERT INTO lots (sale_id, lot_no, title, consignor_id, {_DIAMOND_COLUMNS}, low_estimate, high_estimate, "
-        "reserve, opening_price, start_ms, end_ms, details) "
+        "reserve, opening_price, start_ms, end_ms, details, stone_id) "
         f"SELECT $3, $4, title, consignor_id, {_DIAMOND_COLUMNS}, low_estimate, high_estimate, $5, $6, $7, $8, "
-        "details || jsonb_build_object('relisted_from', concat(sale_id, '/', lot_no)) "
+        "details || jsonb_build_object('relisted_from', concat(sale_id, '/', lot_no)), stone_id "
         "FROM lots WHERE sale_id = $1 AND lot_no = $2 RETURNING lot_no",
         from_sale,
         from_lot,

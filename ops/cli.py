@@ -10,6 +10,10 @@ auction audit replay SALE [LOT]         each lot's result re-derived from the re
                                         and invoiced; exit 1 on any difference
 auction bids cancel SALE LOT (--bidder B | --paddle P) --reason R --by EMAIL
                                         cancel a buyer's bids on a lot for cause (an auctioneer or admin)
+auction consignor|stone|sale|catalogue ...   the house's desk: consignors, stones taken in and their photos, sales
+                                        built, published and withdrawn, the catalogue file (ops/house_cli.py)
+auction tender keygen|create|share|reveal ...   sealed-bid tenders: officer keys, a tender created with its
+                                        key, officers' shares, the reveal (ops/tender_cli.py)
 auction gateway / auction worker        the group's children, started by `serve`
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import sys
 import time
@@ -26,6 +31,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from auction.config import Settings, SettingsError, admin_password, settings_from_env
+from auction.tender.errors import TenderRefused
 from ops.embedded import EmbeddedServerError
 from ops.listening import ListenError
 from ops.runner import StartError
@@ -76,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     from ops.oversight_cli import add_commands as add_oversight_commands
 
     add_oversight_commands(commands)
+    from ops.tender_cli import add_commands as add_tender_commands
+
+    add_tender_commands(commands)
+    from ops.house_cli import add_commands as add_house_commands
+
+    add_house_commands(commands)
     db = commands.add_parser("db", help="database administration")
     db.add_subparsers(dest="db_command", required=True).add_parser("migrate", help="apply pending migrations")
     vet = commands.add_parser("vetting", help="buyer vetting administration")
@@ -145,6 +157,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return _settlement(args, settings)
         case "bids":
             return _bids(args, settings)
+        case "tender":
+            return _tender(args, settings)
+        case "consignor" | "stone" | "sale" | "catalogue":
+            return _house(args, settings)
         case "db":
             return asyncio.run(_migrate(settings))
         case "vetting":
@@ -178,6 +194,45 @@ def _bids(args: argparse.Namespace, settings: Settings) -> int:
         return await oversight_cli.cancel(pg, redis_url, args, settings.writers, now_ms)
 
     return asyncio.run(_with_database(settings, cancel))
+
+
+def _house(args: argparse.Namespace, settings: Settings) -> int:
+    from ops import house_cli
+
+    now_ms = time.time_ns() // 1_000_000  # the command's time, as the gateway stamps a request's
+
+    async def run(pg: asyncpg.Pool, redis_url: str) -> int:
+        return await house_cli.command(pg, redis_url, args, settings.writers, now_ms)
+
+    return asyncio.run(_with_database(settings, run))
+
+
+def _tender(args: argparse.Namespace, settings: Settings) -> int:
+    from ops import tender_cli
+
+    now_ms = time.time_ns() // 1_000_000  # the command's time, as the gateway stamps a request's
+
+    async def run(pg: asyncpg.Pool, redis_url: str) -> int:
+        match args.tender_command:
+            case "keygen":
+                return await tender_cli.keygen(pg, args)
+            case "create":
+                return await tender_cli.create(pg, redis_url, args, settings.writers)
+            case _:
+                return await tender_cli.reveal(pg, redis_url, args, settings.writers, now_ms)
+
+    try:
+        if args.tender_command == "share":  # over HTTP to a gateway: no servers of its own
+            return asyncio.run(tender_cli.share(args, os.environ.get("AUCTION_TOKEN")))
+        if args.tender_command == "keygen" and args.for_email is None:
+            return asyncio.run(tender_cli.keygen(None, args))
+        return asyncio.run(_with_database(settings, run))
+    except tender_cli.BadCommand as exc:
+        print(f"auction tender {args.tender_command}: {exc}", file=sys.stderr)
+        return 2
+    except TenderRefused as exc:
+        print(tender_cli.refusal(exc), file=sys.stderr)
+        return 1
 
 
 async def _with_database(settings: Settings, action: Callable[[asyncpg.Pool, str], Awaitable[int]]) -> int:

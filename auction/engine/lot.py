@@ -22,7 +22,17 @@ from auction.engine import lifecycle
 from auction.engine.cancel import position_of
 from auction.engine.evolve import evolve, replay
 from auction.engine.formats import FORMATS
-from auction.engine.messages import AcceptOnlineBid, AnyCommand, AnyEvent, Event, OpenLot, PlaceBid, Rejected, TakeBid
+from auction.engine.messages import (
+    AcceptOnlineBid,
+    AnyCommand,
+    AnyEvent,
+    Event,
+    OpenLot,
+    PlaceBid,
+    Rejected,
+    SubmitTenderBid,
+    TakeBid,
+)
 from auction.engine.premium import all_in
 from auction.engine.standing import BidContext, BookContext, refusal
 from auction.engine.state import HOUSE, LotState, LotTerms, Rostrum, SequenceGap, SoftClose, new_lot
@@ -53,8 +63,11 @@ def decide(
 
 
 def _is_a_buyers_bid(command: AnyCommand) -> bool:
-    """A buyer's bid, whoever enters it (the house's own bids stand for no buyer)."""
-    return isinstance(command, PlaceBid) or (isinstance(command, TakeBid) and command.source != "house")
+    """A buyer's bid, whoever enters it (the house's own bids stand for no buyer). A sealed tender bid is one too:
+    its amount can't be read, so no limit holds it, but who bids is known and must be allowed to."""
+    return isinstance(command, PlaceBid | SubmitTenderBid) or (
+        isinstance(command, TakeBid) and command.source != "house"
+    )
 
 
 def timers(state: LotState) -> tuple[int | None, int | None]:
@@ -63,10 +76,10 @@ def timers(state: LotState) -> tuple[int | None, int | None]:
 
 
 def bidders_of(command: AnyCommand, state: LotState) -> list[int]:
-    """The buyers whose standing (and exposure) a command is decided on: a bid's bidder, a floor or phone bid's,
-    the online bid waiting for the clerk's, and, opening a live lot, its absentee book's."""
+    """The buyers whose standing (and exposure) a command is decided on: a bid's bidder (a sealed tender bid's too),
+    a floor or phone bid's, the online bid waiting for the clerk's, and, opening a live lot, its absentee book's."""
     match command:
-        case PlaceBid():
+        case PlaceBid() | SubmitTenderBid():
             return [command.bidder]
         case TakeBid() if command.source != "house":
             return [command.bidder]

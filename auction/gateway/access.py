@@ -16,6 +16,11 @@ paddle numbers, never an identity, a maximum or the reserve, which is all DOMAIN
 A live sale's rostrum: the auctioneer (and an admin) runs it, every message; the clerk does the console's jobs of
 DOMAIN.md "Live sales" only (takes floor and phone bids, takes or declines the online bid waiting, takes back the
 newest bid) and enters commission bids. Both watch the record feed, as every operator does.
+
+A sealed-bid tender: the auctioneer (and an admin) creates one; any operator may register an officer key and, if
+named one of the tender's officers, fetch their sealed share and give shares (tender_http.py checks whose); a buyer
+bids and reads their own bids; a consignor answers for their own lots below the reserve. The tender's key, the
+published commitments and the results are anyone's: the results name nobody but to operators.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ SETTLEMENT: frozenset[Principal] = frozenset({"settlement_officer", "admin"})
 CONSIGNORS: frozenset[Principal] = frozenset({"consignor"})
 ROSTRUM: frozenset[Principal] = frozenset({"auctioneer", "admin"})  # runs a live sale's rostrum
 CLERKS: frozenset[Principal] = ROSTRUM | {"clerk"}  # the clerk's console jobs, and the auctioneer's own
+TENDER_DESK: frozenset[Principal] = frozenset({"auctioneer", "admin"})  # creates a tender, as the house builds sales
+CATALOGUE: frozenset[Principal] = frozenset({"auctioneer", "admin"})  # the house's specialists build sales
 
 HTTP_RULES: dict[tuple[str, str], frozenset[Principal]] = {
     # the public catalogue and live state, as before
@@ -61,6 +68,18 @@ HTTP_RULES: dict[tuple[str, str], frozenset[Principal]] = {
     ("POST", "/api/sales/{sale}/lots/{lot}/cancellations"): ROSTRUM,
     # the shill monitor's scores are for the house to look into, whoever of it watches the sale
     ("GET", "/api/sales/{sale}/shill-scores"): OPERATORS,
+    # sealed-bid tenders (auction/gateway/tender_http.py)
+    ("POST", "/api/tenders"): TENDER_DESK,
+    ("PUT", "/api/tender/officer-key"): OPERATORS,  # their own key
+    ("GET", "/api/sales/{sale}/tender"): ANYONE,
+    ("POST", "/api/sales/{sale}/lots/{lot}/tender-bids"): BUYERS,
+    ("GET", "/api/sales/{sale}/tender/commitments"): ANYONE,
+    ("GET", "/api/sales/{sale}/tender/my-bids"): BUYERS,  # their company's own
+    ("GET", "/api/sales/{sale}/tender/results"): ANYONE,  # a consignor: offers on their own lots; operators: all bids
+    ("GET", "/api/sales/{sale}/tender/shares/mine"): OPERATORS,  # the tender's officers only
+    ("POST", "/api/sales/{sale}/tender/shares"): OPERATORS,  # the tender's officers only
+    ("POST", "/api/sales/{sale}/lots/{lot}/tender/accept"): CONSIGNORS,  # their own lots only
+    ("POST", "/api/sales/{sale}/lots/{lot}/tender/decline"): CONSIGNORS,
     # identity
     ("POST", "/api/login"): ANYONE,
     ("POST", "/api/logout"): SIGNED_IN,
@@ -88,6 +107,29 @@ HTTP_RULES: dict[tuple[str, str], frozenset[Principal]] = {
     # consignors and the audit log
     ("GET", "/api/consignor/lots"): frozenset({"consignor"}),
     ("GET", "/api/audit"): ADMIN,
+    # the house's desk (auction/gateway/house.py): who a consignor is is the vetting desk's, what they are charged
+    # the settlement desk's; their stones, the sales built of them, publishing and withdrawing the specialists'
+    ("POST", "/api/house/consignors"): VETTING,
+    ("GET", "/api/house/consignors"): OPERATORS,
+    ("GET", "/api/house/consignors/{consignor}"): OPERATORS,
+    ("PUT", "/api/house/consignors/{consignor}/agreement"): SETTLEMENT,
+    ("POST", "/api/house/consignors/{consignor}/stones"): CATALOGUE,
+    ("GET", "/api/consignor/stones"): CONSIGNORS,  # their own
+    ("GET", "/api/house/stones/{stone}"): OPERATORS,
+    ("POST", "/api/house/stones/{stone}/photos"): CATALOGUE,
+    ("GET", "/api/house/stones/{stone}/photos/{photo}"): OPERATORS,
+    ("GET", "/api/sales/{sale}/lots/{lot}/photos/{photo}"): ANYONE,  # a published lot's, as its listing names them
+    ("POST", "/api/house/sales"): CATALOGUE,
+    ("GET", "/api/house/sales"): OPERATORS,
+    ("GET", "/api/house/sales/{sale}"): OPERATORS,
+    ("PUT", "/api/house/sales/{sale}"): CATALOGUE,
+    ("PUT", "/api/house/sales/{sale}/lots/{lot}"): CATALOGUE,
+    ("DELETE", "/api/house/sales/{sale}/lots/{lot}"): CATALOGUE,
+    ("POST", "/api/house/sales/{sale}/order"): CATALOGUE,
+    ("PUT", "/api/house/sales/{sale}/catalogue"): CATALOGUE,
+    ("GET", "/api/house/sales/{sale}/catalogue"): OPERATORS,
+    ("POST", "/api/house/sales/{sale}/publication"): CATALOGUE,
+    ("POST", "/api/house/sales/{sale}/lots/{lot}/withdrawal"): CATALOGUE,
     # settlement: operators record what buyers and consignors tell the house; a buyer reads their own invoices
     # and answers the second-chance offers made to them (settlement/http.py and owners.py refuse anyone else's)
     ("GET", "/api/settlement/sales/{sale}"): SETTLEMENT,
@@ -145,6 +187,7 @@ MESSAGE_RULES: dict[str, frozenset[Principal]] = {
     "unsubscribe": ANYONE,
     "bid": BUYERS,
     "max_bid": BUYERS,
+    "tender_bid": BUYERS,  # a sealed bid on a tender lot (auction/gateway/tender_desk.py)
     "quote": ANYONE,
     "time": ANYONE,
     "watch_shill_scores": OPERATORS,  # the shill monitor's scores, live (auction/gateway/shills.py)

@@ -10,6 +10,9 @@ Gateway
  |- HttpApi      the JSON API (http.py)
  |- Pages        the web rooms: pages and their assets from static/ (pages.py)
  |- RostrumApi   commission bids and the console's view of a live sale (rostrum_http.py, console.py)
+ |- TenderDesk   sealed tender bids, sealed on receipt (tender_desk.py), for the live channel and TenderApi
+ |- TenderApi    tenders created with their key, sealed bids, commitments, officers' shares held in this
+ |               process (share_box.py) and the reveal, consignors' answers, results (tender_http.py)
  |- AccountsApi  login, tokens, accounts, companies, registrations, consignor view, audit (accounts.py)
  |- OversightApi cancelling a buyer's bids for cause, the shill monitor's scores (oversight.py)
  |- ShillMonitor the shill monitor's scores, live for operators on the websocket (shills.py)
@@ -42,7 +45,10 @@ from auction.gateway.pages import Pages
 from auction.gateway.revocations import Revocations
 from auction.gateway.rostrum import RostrumDesk
 from auction.gateway.rostrum_http import RostrumApi
+from auction.gateway.share_box import ShareBox
 from auction.gateway.shills import DEFAULT_THRESHOLD, ShillMonitor
+from auction.gateway.tender_desk import TenderDesk
+from auction.gateway.tender_http import TenderApi
 from auction.httpkit import TEXT, ErrorBody, Reply, Route, openapi_route
 from auction.store import LotStore
 
@@ -72,6 +78,7 @@ class Gateway:
         self.identities = Identities(pg)
         self.desk = BidDesk(store, self.identities, self.metrics)
         self.rostrum = RostrumDesk(store, self.identities, self.hub.terms)
+        self.tender = TenderDesk(store, pg, self.identities, self.hub.terms)
         self.shills = ShillMonitor(pg, shill_threshold)
         self.live = LiveChannel(
             self.hub,
@@ -83,8 +90,10 @@ class Gateway:
             shills=self.shills,
         )
         self.revocations = Revocations(redis, self.token_revoked, self.live.check_every_token)
+        self.live.tender = self.tender  # tender_bid on the websocket
         self.http = HttpApi(redis, pg, store, self.hub, self.identities, self.desk)
         self.rostrum_http = RostrumApi(store, self.hub, self.rostrum)
+        self.tender_http = TenderApi(pg, store, self.hub, self.identities, self.tender, ShareBox())
         self.accounts = AccountsApi(pg, store, self.identities, sanctioned, edge, self.revocations)
         self.pages = Pages()
         self.oversight = OversightApi(pg, store, self.shills)
@@ -109,6 +118,7 @@ class Gateway:
         # The pages' route takes every path outside /api, /static, /ws and /metrics, so its place in the list
         # doesn't matter.
         return [*self.http.routes(), *self.rostrum_http.routes(), *self.accounts.routes(), *self.oversight.routes(),
+                *self.tender_http.routes(),
                 *own, *self.pages.routes()]  # fmt: skip
 
     def application(self, routes: Sequence[Route]) -> web.Application:

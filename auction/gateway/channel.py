@@ -50,6 +50,7 @@ from auction.gateway.protocol import (
     Quote,
     RostrumMessage,
     Subscribe,
+    TenderBid,
     Time,
     TimeReply,
     Unsubscribe,
@@ -60,6 +61,7 @@ from auction.gateway.protocol import (
 )
 from auction.gateway.rostrum import RostrumDesk
 from auction.gateway.shills import ShillMonitor
+from auction.gateway.tender_desk import TenderDesk, TenderTicket
 from auction.httpkit import ANONYMOUS, CALLER_KEY, ApiError, Caller
 from auction.store import Outcome
 
@@ -116,6 +118,7 @@ class LiveChannel:
         self.desk = desk
         self.quotes = quotes
         self.rostrum = rostrum
+        self.tender: TenderDesk | None = None  # sealed tender bids (tender_desk.py), set by the gateway
         self.shills = shills  # the shill monitor's scores, for operators
         self.connections: set[Connection] = set()
         self.bid_tasks: set[asyncio.Task[None]] = set()  # bids waiting for a paddle lookup (held against GC)
@@ -353,10 +356,20 @@ class Connection:
                 self.send(await self.channel.quotes.quote(sale, lot, amount))
             case Time():
                 self.send(TimeReply(now_ms()))
+            case TenderBid():
+                await self._tender_bid(message, received_ms)
             case RostrumMessage():
                 self.send(await self.channel.rostrum.handle(self.caller, message, received_ms))
             case WatchShillScores(sale=sale):
                 await self._watch_shills(sale)
+
+    async def _tender_bid(self, message: TenderBid, received_ms: int) -> None:
+        """A sealed bid, answered in turn (sealing it is quick; a program bidding on many lots sends many)."""
+        ticket = TenderTicket.of(message, received_ms)
+        if self.channel.tender is None:
+            self.send(ticket.error("unavailable", None, "this process takes no tender bids"))
+            return
+        self.send(await self.channel.tender.submit(self.caller, ticket))
 
     async def _subscribe(self, message: Subscribe) -> None:
         sale = message.sale

@@ -45,6 +45,7 @@ from auction.gateway.protocol import (
     MaxBid,
     QuoteReply,
     RostrumMessage,
+    TenderBid,
 )
 from auction.httpkit import Caller
 from auction.store import Accepted, LotNotFound, LotStore, Outcome, StoreError, StoreUnavailable
@@ -82,7 +83,7 @@ def naming(error: Error, message: AnyClientMessage | BidTicket | Error) -> Error
     if isinstance(message, Error):
         return msgspec.structs.replace(error, client_id=message.client_id, sale=message.sale, lot=message.lot,
                                        request_id=message.request_id)  # fmt: skip
-    if not isinstance(message, Bid | MaxBid | BidTicket):
+    if not isinstance(message, Bid | MaxBid | BidTicket | TenderBid):
         return error
     return msgspec.structs.replace(error, client_id=message.client_id, sale=message.sale, lot=message.lot)
 

@@ -31,6 +31,8 @@ ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern="^[A
 RequestId = ClientId  # an operator's id for a rostrum message: a resend with the same one gets the first answer
 Paddle = Annotated[int, msgspec.Meta(ge=1, le=999_999)]  # as registrations give them (gateway/accounts.py)
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]  # why the auctioneer did it, for the record
+Priority = Annotated[int, msgspec.Meta(ge=1, le=10_000)]  # a tender bid's place in its buyer's order (1 first)
+PublicKeyText = Annotated[str, msgspec.Meta(min_length=44, max_length=44, pattern="^[A-Za-z0-9+/]{43}=$")]  # X25519
 MaybeReason = Annotated[str, msgspec.Meta(max_length=500)]
 
 
@@ -83,6 +85,21 @@ class WatchShillScores(ClientMessage, frozen=True, tag="watch_shill_scores"):
     `unsubscribe` for the sale."""
 
     sale: SaleId
+
+
+class TenderBid(ClientMessage, frozen=True, tag="tender_bid"):
+    """A sealed bid on a lot of a tender: `amount` (the total) or `per_carat` (the lot's weight makes the total,
+    rounded half up), not both. The gateway seals it at once; the answer is a `tender_receipt`. A later tender_bid
+    on the lot replaces it. `priority` orders the buyer's bids for their limit (1 first); `buyer_key` (an X25519
+    public key, base64) has a copy kept sealed to it, which only the buyer's client opens."""
+
+    sale: SaleId
+    lot: LotNo
+    client_id: ClientId
+    amount: Amount | None = None
+    per_carat: Amount | None = None
+    priority: Priority = 1
+    buyer_key: PublicKeyText | None = None
 
 
 # --- client -> server: a live sale's rostrum (the auctioneer and the clerk; access.MESSAGE_RULES) -----------------
@@ -174,7 +191,9 @@ AnyRostrumMessage = (
     | UndoBidMessage
     | WithdrawLotMessage
 )
-AnyClientMessage = Subscribe | Unsubscribe | Bid | MaxBid | Quote | Time | WatchShillScores | AnyRostrumMessage
+AnyClientMessage = (
+    Subscribe | Unsubscribe | Bid | MaxBid | Quote | Time | TenderBid | WatchShillScores | AnyRostrumMessage
+)
 ROSTRUM_TAGS: tuple[str, ...] = tuple(str(kind.__struct_config__.tag) for kind in get_args(AnyRostrumMessage))
 
 
@@ -296,6 +315,23 @@ class ShillScores(ServerMessage, frozen=True, tag="shill_scores"):
     bidders: list[BidderScore]
 
 
+class TenderReceipt(ServerMessage, frozen=True, tag="tender_receipt"):
+    """A sealed bid kept. `commitment` is SHA-256 over the bid and `salt` (auction.engine.formats.tender.commitment):
+    keep both, and check after the close that the published list has the commitment. `submitted_ms` is when it was
+    received. `salt` is null when this answers a resend (it was given with the first answer, and the gateway keeps
+    no salt); `copy_kept` whether a copy sealed to `buyer_key` was kept."""
+
+    client_id: str
+    sale: int
+    lot: int
+    seq: int
+    commitment: str
+    salt: str | None
+    submitted_ms: int
+    priority: int
+    copy_kept: bool
+
+
 class QuoteReply(ServerMessage, frozen=True, tag="quote"):
     sale: int
     lot: int
@@ -333,6 +369,7 @@ AnyServerMessage = (
     | BidWaiting
     | RostrumAck
     | RostrumRefused
+    | TenderReceipt
     | ShillScores
     | QuoteReply
     | TimeReply
@@ -377,7 +414,7 @@ def validation_error(exc: msgspec.ValidationError) -> Error:
 class _BidName(msgspec.Struct, frozen=True):
     """What names a bid in a frame that is not a valid bid otherwise (other fields ignored)."""
 
-    type: Literal["bid", "max_bid"]
+    type: Literal["bid", "max_bid", "tender_bid"]
     client_id: ClientId
 
 

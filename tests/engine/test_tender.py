@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from auction.engine.formats.tender import commitment, total_of
 from auction.engine.ladder import Band, Ladder
-from auction.engine.lot import LotState, LotTerms, decide, evolve, new_lot, replay
+from auction.engine.lot import LotState, LotTerms, bidders_of, decide, evolve, new_lot, replay
 from auction.engine.messages import (
     AcceptTenderOffer,
     AnyCommand,
@@ -27,7 +27,7 @@ from auction.engine.messages import (
     SubmitTenderBid,
 )
 from auction.engine.premium import flat
-from auction.engine.standing import BidderStanding
+from auction.engine.standing import BidContext, BidderStanding
 from auction.engine.state import SoftClose, TenderTerms
 from auction.engine.tender_award import exclusions
 from auction.engine.views import TenderResultShown, public_event
@@ -107,6 +107,18 @@ def test_the_latest_bid_replaces_the_earlier_and_the_window_closes_at_the_end() 
     assert lot.do(CloseLot(END - 1)) == Rejected("not_due")
     assert lot.ok(CloseLot(END)) == ["BidsClosed"]
     assert lot.state.status == "awaiting_reveal"
+
+
+def test_who_bids_is_checked_at_submission_though_no_limit_can_be() -> None:
+    lot = bidding()
+    bid = Sealed(1, 5_000).submit(lot.state.terms)
+    assert decide(lot.state, bid, BidContext(None)) == Rejected("not_registered")
+    assert decide(lot.state, bid, BidContext(standing(1, 10**9, refused=True))) == Rejected("suspended")
+    own = msgspec.structs.replace(standing(1, 10**9), consignor_ids=(999,))  # the lot's consignor's company
+    assert decide(lot.state, bid, BidContext(own)) == Rejected("own_lot")
+    broke = BidContext(standing(1, 0), exposure=10**12)  # a limit long spent: the amount is sealed, so it can't count
+    assert [type(e).__name__ for e in decide(lot.state, bid, broke)] == ["TenderBidSubmitted"]  # type: ignore[union-attr]
+    assert bidders_of(bid, lot.state) == [1]
 
 
 def revealed(reserve: int, bids: list[Sealed], carat_points: int = 250) -> Lot:

@@ -75,6 +75,7 @@ def message(kind: str, sale: int, live: int) -> dict[str, Any]:
         "unsubscribe": {"sale": sale},
         "bid": {"sale": sale, "lot": 1, "amount": 10_000, "client_id": "m1"},
         "max_bid": {"sale": sale, "lot": 1, "amount": 20_000, "client_id": "m2"},
+        "tender_bid": {"sale": sale, "lot": 1, "per_carat": 20_000, "client_id": "m3"},  # refused: not a tender
         "quote": {"sale": sale, "lot": 1, "amount": 10_000},
         "time": {},
         "watch_shill_scores": {"sale": sale},

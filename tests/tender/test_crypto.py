@@ -3,6 +3,7 @@ key and fewer don't."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 import secrets
 
@@ -10,7 +11,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auction.tender.sealing import BidContent, SealError, new_key_pair, open_sealed, public_of, seal, where_of
+from auction.tender.sealing import (
+    BROWSER_BLOCK,
+    BidContent,
+    SealError,
+    new_key_pair,
+    open_browser_seal,
+    open_sealed,
+    public_key_of,
+    public_of,
+    seal,
+    seal_for_browser,
+    where_of,
+)
 from auction.tender.shamir import PRIME, Share, SharingError, combine, split
 
 HERE = where_of(7, 1, 42, "bid-1")
@@ -37,6 +50,35 @@ def test_two_seals_of_one_bid_differ() -> None:
     _, public = new_key_pair()
     content = BidContent(5, 2, "s")
     assert seal(content, public, HERE) != seal(content, public, HERE)
+
+
+def test_a_sealed_bids_length_says_nothing_of_its_amount() -> None:
+    _, public = new_key_pair()
+    lengths = {len(seal(BidContent(amount, per_carat, "s" * 32), public, HERE))
+               for amount, per_carat in ((1, None), (10**13, 10**13), (7_319_457_113, 2_927_783))}  # fmt: skip
+    assert len(lengths) == 1
+
+
+def test_a_browser_seal_opens_with_its_key_in_its_place_and_pads_its_text() -> None:
+    private, public = new_key_pair()
+    text = '{"amount":7319457113,"per_carat":null}'
+    sealed = seal_for_browser(text, public, HERE)
+    assert open_browser_seal(sealed, private, HERE) == text
+    assert len(seal_for_browser("{}", public, HERE)) == len(sealed)  # both padded to one block
+    assert len(seal_for_browser("x" * (BROWSER_BLOCK + 1), public, HERE)) > len(sealed)
+    for wrong_key, wrong_place in ((new_key_pair()[0], HERE), (private, where_of(7, 1, 43, "bid-1"))):
+        with pytest.raises(SealError):
+            open_browser_seal(sealed, wrong_key, wrong_place)
+    with pytest.raises(SealError):
+        open_sealed(sealed, private, HERE)  # the two seals are not the same cipher
+
+
+def test_a_public_key_given_as_text_is_checked() -> None:
+    _, public = new_key_pair()
+    assert public_key_of(base64.b64encode(public).decode()) == public
+    for bad in ("", "not base64!", base64.b64encode(b"short").decode(), base64.b64encode(bytes(33)).decode()):
+        with pytest.raises(SealError):
+            public_key_of(bad)
 
 
 @settings(max_examples=30, deadline=None)
