@@ -167,6 +167,15 @@ async def _registered(
         pg, store, sale_id, company.id, officer, paddle=paddle, limit=LIMIT
     )
     deposit = registration.deposit_required
-    await vetting.record_deposit(pg, store, sale_id, company.id, cashier, amount=deposit, reason="chaos wire")
+    await vetting.record_deposit(
+        pg,
+        store,
+        sale_id,
+        company.id,
+        cashier,
+        amount=deposit,
+        reference=f"chaos wire {sale_id}-{company.id}",
+        reason="chaos wire",
+    )
     token = (await identity.issue_token(pg, company.representative.id, "api", name="chaos bidder")).token
     return Buyer(company.name, company.id, paddle, token)

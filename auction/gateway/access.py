@@ -32,7 +32,6 @@ ANYONE: frozenset[Principal] = frozenset({"anonymous", *ROLES})
 SIGNED_IN: frozenset[Principal] = frozenset(ROLES)
 OPERATORS: frozenset[Principal] = frozenset(OPERATOR_ROLES)
 VETTING: frozenset[Principal] = frozenset({"vetting_officer", "admin"})
-MONEY: frozenset[Principal] = frozenset({"settlement_officer", "vetting_officer", "admin"})
 BUYERS: frozenset[Principal] = frozenset({"buyer"})
 ADMIN: frozenset[Principal] = frozenset({"admin"})
 SETTLEMENT: frozenset[Principal] = frozenset({"settlement_officer", "admin"})
@@ -103,7 +102,7 @@ HTTP_RULES: dict[tuple[str, str], frozenset[Principal]] = {
     ("GET", "/api/sales/{sale}/registrations"): BUYERS | OPERATORS,  # a buyer: their own company's only
     ("POST", "/api/sales/{sale}/registrations/{company}/approval"): VETTING,
     ("POST", "/api/sales/{sale}/registrations/{company}/refusal"): VETTING,
-    ("POST", "/api/sales/{sale}/registrations/{company}/deposit"): MONEY,
+    ("POST", "/api/sales/{sale}/registrations/{company}/deposit"): SETTLEMENT,  # money received: not vetting's
     # consignors and the audit log
     ("GET", "/api/consignor/lots"): frozenset({"consignor"}),
     ("GET", "/api/audit"): ADMIN,

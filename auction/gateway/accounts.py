@@ -125,7 +125,10 @@ class ApproveRegistration(msgspec.Struct, frozen=True, forbid_unknown_fields=Tru
 
 
 class DepositBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A deposit received, by the bank's payment reference: sent again, it is recorded once."""
+
     amount: Minor
+    reference: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
     reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
@@ -404,7 +407,7 @@ class AccountsApi:
         with translated():
             made = await vetting.record_deposit(
                 self.pg, self.store, sale, company, _account_of(caller_of(request)), amount=body.amount,
-                reason=body.reason,
+                reference=body.reference, reason=body.reason,
             )  # fmt: skip
         return reply(made)
 
@@ -519,8 +522,12 @@ class AccountsApi:
             Route("POST", f"{r}/{{company}}/refusal", self.refuse_registration, "Refuse a registration, with a reason",
                   {200: Reply("Refused", vetting.RegistrationView), 400: bad, 401: who, 403: role, 404: missing},
                   body=RefuseBody, secured=True, tags=("registration",)),
-            Route("POST", f"{r}/{{company}}/deposit", self.deposit, "Record a deposit received",
-                  {200: Reply("Recorded", vetting.RegistrationView), 400: bad, 401: who, 403: role, 404: missing},
+            Route("POST", f"{r}/{{company}}/deposit", self.deposit,
+                  "Record a deposit received, once per payment reference (sent again: answered as before); "
+                  "more than required shows as deposit_over (settlement officer)",
+                  {200: Reply("Recorded", vetting.RegistrationView), 400: bad, 401: who, 403: role, 404: missing,
+                   409: Reply("The reference was recorded with another amount or sale (field reference)",
+                              ErrorBody)},
                   body=DepositBody, secured=True, tags=("registration",)),
             Route("GET", "/api/consignor/lots", self.consignor_lots, "Your own lots, live (consignors)",
                   {200: Reply("Lots", list[ConsignorLot]), 401: who, 403: role}, secured=True, tags=("consignor",)),

@@ -2,6 +2,11 @@
 approves it with a paddle (unique in the sale), a bidding limit (all-in, premium included) and a deposit
 (default DEPOSIT_BP_DEFAULT of the limit; 0 for none), or refuses it; a settlement officer records the deposit
 received. Each change is audited and published to the engine as the company's standing in the sale.
+
+A deposit is recorded by its payment reference (the bank's), once: the same reference recorded again, with the
+same amount, changes nothing and answers as before, so a retried request or a second officer never counts one wire
+twice; with another amount, or for another sale, it is a Conflict naming `reference`. More received than required
+is kept, and shown (`deposit_over`), for settlement to return or apply.
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ class RegistrationView(msgspec.Struct, frozen=True):
     deposit_required: int
     deposit_received: int
     reason: str
+    deposit_over: int = 0  # received beyond what is required: to be returned or applied, never silently kept
 
 
 def _registration(r: asyncpg.Record) -> RegistrationView:
     return RegistrationView(
         r["sale_id"], r["company_id"], r["status"], r["paddle"], r["bid_limit"], r["deposit_required"],
-        r["deposit_received"], r["reason"],
+        r["deposit_received"], r["reason"], max(0, r["deposit_received"] - r["deposit_required"]),
     )  # fmt: skip
 
 
@@ -116,14 +122,70 @@ async def record_deposit(
     by: Account,
     *,
     amount: int,
+    reference: str,
     reason: str = "",
 ) -> RegistrationView:
-    """Add `amount` to the deposit received from the company for the sale."""
-    return await _change_registration(
-        pg, store, sale_id, company_id,
-        "UPDATE registrations SET deposit_received = deposit_received + $3 WHERE sale_id = $1 AND company_id = $2",
-        (amount,), by, "deposit_received", reason, {"amount": amount},
+    """Record a deposit of `amount` received from the company for the sale under the bank's `reference`, once.
+    The same reference again with the same amount is answered as before and changes nothing; with another amount
+    or sale it is a Conflict (field `reference`)."""
+    if amount <= 0:
+        raise VettingError("invalid", "amount", "a deposit received is a positive amount")
+    reference = reference.strip()
+    if not reference:
+        raise VettingError("invalid", "reference", "a deposit is recorded with its payment reference")
+    async with pg.acquire() as conn, conn.transaction():
+        # The registration's row lock queues every recording for it, so a retry waits for the first to commit.
+        if not await conn.fetchval(
+            "SELECT true FROM registrations WHERE sale_id = $1 AND company_id = $2 FOR UPDATE", sale_id, company_id
+        ):
+            raise VettingError("not_found", "company", f"company {company_id} has not asked to register")
+        recorded = await conn.fetchrow(
+            "SELECT sale_id, amount FROM registration_deposits WHERE company_id = $1 AND reference = $2",
+            company_id,
+            reference,
+        )
+        if recorded is not None:
+            _same_deposit(recorded, sale_id, amount, reference)
+            row = await conn.fetchrow(
+                f"SELECT {_COLUMNS} FROM registrations WHERE sale_id = $1 AND company_id = $2", sale_id, company_id
+            )
+            return _registration(row)
+        row = await _add_deposit(conn, sale_id, company_id, amount, reference, by)
+        over = max(0, row["deposit_received"] - row["deposit_required"])
+        await audit(conn, by, "deposit_received", f"sale:{sale_id}:company:{company_id}", reason,
+                    {"amount": amount, "reference": reference, "over": over})  # fmt: skip
+    if store is not None:
+        await publish_standing(pg, store, sale_id, company_id)
+    return _registration(row)
+
+
+def _same_deposit(recorded: asyncpg.Record, sale_id: int, amount: int, reference: str) -> None:
+    """A reference recorded already must name the same deposit: else it is someone's mistake, and a Conflict."""
+    if (recorded["sale_id"], recorded["amount"]) != (sale_id, amount):
+        raise Conflict(
+            "conflict", "reference",
+            f"payment {reference!r} was recorded already, for {recorded['amount']} in sale {recorded['sale_id']}",
+        )  # fmt: skip
+
+
+async def _add_deposit(
+    conn: asyncpg.Connection, sale_id: int, company_id: int, amount: int, reference: str, by: Account
+) -> asyncpg.Record:
+    """Keep the deposit's row and add it to the registration's total; the registration as it now stands."""
+    try:
+        await conn.execute(
+            "INSERT INTO registration_deposits (company_id, reference, sale_id, amount, recorded_by) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            company_id, reference, sale_id, amount, by.id,
+        )  # fmt: skip
+    except asyncpg.UniqueViolationError as exc:  # recorded for another sale of the company at this moment
+        raise Conflict("conflict", "reference", f"payment {reference!r} was recorded already") from exc
+    row: asyncpg.Record = await conn.fetchrow(
+        f"UPDATE registrations SET deposit_received = deposit_received + $3 WHERE sale_id = $1 AND company_id = $2 "
+        f"RETURNING {_COLUMNS}",
+        sale_id, company_id, amount,
     )  # fmt: skip
+    return row
 
 
 async def refuse_registration(

@@ -148,7 +148,7 @@ async def _buyer_token(pg: asyncpg.Pool, store: LotStore, sale: int, officer: id
     await vetting.request_registration(pg, sale, representative)
     registered = await vetting.approve_registration(pg, store, sale, company, officer, paddle=paddle, limit=10**11)
     await vetting.record_deposit(pg, store, sale, company, officer, amount=registered.deposit_required,
-                                 reason="demo wire")  # fmt: skip
+                                 reference=f"live demo wire {sale}-{company}", reason="demo wire")  # fmt: skip
     return (await identity.issue_token(pg, representative.id, "api", name="live demo")).token
 
 

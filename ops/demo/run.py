@@ -35,6 +35,7 @@ from auction.redis_adapter import connect
 from auction.store import BACKGROUND_PRIORITY, LotStore, service_store
 from ops.demo import live as live_demo
 from ops.demo import shill
+from ops.demo import tender as tender_demo
 from ops.demo.bots import Bot, Temperament
 from ops.demo.house import house_desk
 from ops.demo.sale import demo_sale, valuation
@@ -139,7 +140,16 @@ async def _register_bots(
                 pg, store, sale.id, company, officer, paddle=paddle, limit=limit
             )
             deposit = registered.deposit_required
-            await vetting.record_deposit(pg, store, sale.id, company, cashier, amount=deposit, reason="demo wire")
+            await vetting.record_deposit(
+                pg,
+                store,
+                sale.id,
+                company,
+                cashier,
+                amount=deposit,
+                reference=f"demo wire {sale.id}-{company}",
+                reason="demo wire",
+            )
             if limit != LIMIT:
                 notes[name] = f"small limit {_money(limit)} all-in"
         token = (await identity.issue_token(pg, rep.id, "api", name="demo bot")).token
@@ -247,6 +257,7 @@ async def run_demo(settings: Settings, options: DemoOptions) -> int:
         try:
             summary = await _run_sale(group.base_url, pg, store, rng, options, out)
             summary["live"] = await _run_live(group.base_url, pg, store, rng, out)
+            summary["tender"] = await _run_tender(group.base_url, pg, store, out)
         finally:
             await store.close()
             await pg.close()
@@ -254,7 +265,7 @@ async def run_demo(settings: Settings, options: DemoOptions) -> int:
     if options.json:
         print(json.dumps(summary))
     clean = summary["record_verified"] and summary["settlement"]["reconcile"] == "clean"
-    return 0 if clean and summary["live"]["record_verified"] else 1
+    return 0 if clean and summary["live"]["record_verified"] and summary["tender"]["record_verified"] else 1
 
 
 async def _run_live(
@@ -266,6 +277,16 @@ async def _run_live(
     summary = await live_demo.run(base_url, pg, store, sale, out)
     sold = sum(1 for lot in summary["lots"] if lot["status"] == "sold")
     summary["billed"] = await _await_bills(pg, sale.sale.id, sold)
+    return summary
+
+
+async def _run_tender(base_url: str, pg: asyncpg.Pool, store: LotStore, out: TextIO) -> dict[str, Any]:
+    """The sealed-bid tender of rough parcels (ops/demo/tender.py), after the live sale, and its bills."""
+    tender = await tender_demo.build(base_url, pg, store, _now_ms)
+    print(f"\ntender {tender.sale}: rough parcels by sealed bid; viewing, then a bid window", file=out)
+    summary = await tender_demo.run(base_url, pg, store, tender, out)
+    sold = sum(1 for lot in summary["lots"] if lot["status"] == "sold")
+    summary["billed"] = await _await_bills(pg, tender.sale, sold)
     return summary
 
 

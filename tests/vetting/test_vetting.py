@@ -118,7 +118,7 @@ async def test_application_to_bidding_end_to_end(
         await ws.send(json.dumps(bid))
         assert json.loads(await ws.recv())["reason"] == "deposit_missing"
         await call(http, "POST", f"/api/sales/{sale.id}/registrations/{company}/deposit", money, 200,
-                   json={"amount": 500_000, "reason": "wire received"})  # fmt: skip
+                   json={"amount": 500_000, "reference": "KBC 2026-0001", "reason": "wire received"})  # fmt: skip
         assert (await gateway.store.standing(sale.id, company)).refusal is None  # type: ignore[union-attr]
         await ws.send(json.dumps({**bid, "client_id": "e2e-2"}))
         ack = json.loads(await ws.recv())

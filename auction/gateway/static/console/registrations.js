@@ -11,6 +11,7 @@ import {
 
 const VETTING = ["vetting_officer", "admin"];
 const MONEY = ["settlement_officer", "vetting_officer", "admin"];
+const CASHIERS = ["settlement_officer", "admin"]; // who records a deposit received (the access table's rule)
 const STATUS_KIND = {requested: "pending", approved: "open", refused: "rejected"};
 const STATUS_LABELS = {requested: "Asked to register", approved: "Approved", refused: "Refused"};
 
@@ -62,12 +63,13 @@ async function start({main, can}) {
           {label: "Paddle", num: true, cell: (r) => r.paddle ?? "—"},
           {label: "Limit", num: true, cell: (r) => (r.limit === null ? "—" : money(r.limit, cur))},
           {label: "Deposit", num: true, cell: (r) => (r.deposit_required
-            ? `${money(r.deposit_received, cur)} of ${money(r.deposit_required, cur)}` : "none")},
+            ? `${money(r.deposit_received, cur)} of ${money(r.deposit_required, cur)}` : "none")
+            + (r.deposit_over ? `, ${money(r.deposit_over, cur)} over: to return` : "")},
           {label: "Reason", cell: (r) => r.reason},
         ],
       }),
       rows.filter((r) => r.status === "requested" && can(VETTING)).map((r) => decide(sale, r, names, () => show(sale.id))),
-      rows.filter((r) => r.status === "approved" && r.deposit_received < r.deposit_required && can(MONEY))
+      rows.filter((r) => r.status === "approved" && r.deposit_received < r.deposit_required && can(CASHIERS))
         .map((r) => deposit(sale, r, names, () => show(sale.id))));
   }
 }
@@ -128,7 +130,7 @@ function deposit(sale, registration, names, refresh) {
     e.preventDefault();
     const done = await run(submit, () => api("POST",
       `/api/sales/${sale.id}/registrations/${registration.company}/deposit`,
-      {amount: readMoney(form, "amount", cur), reason: `payment reference ${reference.value.trim()}`}),
+      {amount: readMoney(form, "amount", cur), reference: reference.value.trim()}),
     `Deposit recorded for ${name}.`);
     if (done) await refresh();
   });

@@ -1,0 +1,97 @@
+"""Issue 12's vetting findings, each reproduced over HTTP against real Redis and PostgreSQL: deposits recorded once
+per payment reference by the settlement officer (finding 3)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from auction.gateway import access
+from tests.gateway.conftest import PeopleMaker, SaleMaker
+from tests.vetting.test_vetting import application, call, http, login
+
+__all__ = ["http"]  # the fixture, used by name
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+async def approved_company(
+    http: aiohttp.ClientSession, officer: dict[str, str], form: dict[str, Any]
+) -> tuple[int, dict[str, str]]:
+    """A company applied and approved; (company, its representative's headers)."""
+    company = (await call(http, "POST", "/api/companies", {}, 201, json=form))["company"]
+    await call(http, "POST", f"/api/companies/{company}/decisions", officer, 200,
+               json={"decision": "approve", "reason": "documents in order"})  # fmt: skip
+    return company, await login(http, form["representatives"][0]["email"])
+
+
+# ---- finding 3: deposits, once per payment reference, recorded by the settlement officer ----------------------------
+
+
+async def test_a_deposit_is_recorded_once_per_reference_and_over_payment_shows(
+    http: aiohttp.ClientSession, pg: asyncpg.Pool, make_sale: SaleMaker, make_people: PeopleMaker
+) -> None:
+    people = await make_people()
+    officer = await people["vetting_officer"].headers(pg)
+    cashier = await people["settlement_officer"].headers(pg)
+    sale = await make_sale(lots=1)
+    company, rep = await approved_company(http, officer, application())
+    await call(http, "POST", f"/api/sales/{sale.id}/registrations", rep, 201)
+    await call(http, "POST", f"/api/sales/{sale.id}/registrations/{company}/approval", officer, 200,
+               json={"paddle": 12, "limit": 50_000_000})  # fmt: skip
+    url = f"/api/sales/{sale.id}/registrations/{company}/deposit"
+
+    refused = await call(http, "POST", url, officer, 403, json={"amount": 5_000_000, "reference": "W-1"})
+    assert refused["error"]["code"] == "not_allowed"  # vetting decides; money received is the cashier's
+    missing = await call(http, "POST", url, cashier, 400, json={"amount": 5_000_000})
+    assert missing["error"]["field"] == "reference"
+
+    first = await call(http, "POST", url, cashier, 200, json={"amount": 5_000_000, "reference": "W-1"})
+    again = await call(http, "POST", url, cashier, 200, json={"amount": 5_000_000, "reference": "W-1"})
+    assert again == first and (first["deposit_received"], first["deposit_over"]) == (5_000_000, 0)
+    clash = await call(http, "POST", url, cashier, 409, json={"amount": 1_000_000, "reference": "W-1"})
+    assert (clash["error"]["code"], clash["error"]["field"]) == ("conflict", "reference")
+
+    more = await call(http, "POST", url, cashier, 200, json={"amount": 1_000_000, "reference": "W-2"})
+    assert (more["deposit_required"], more["deposit_received"], more["deposit_over"]) == (5_000_000, 6_000_000,
+                                                                                          1_000_000)  # fmt: skip
+    (listed,) = await call(http, "GET", f"/api/sales/{sale.id}/registrations", cashier, 200)
+    assert listed["deposit_over"] == 1_000_000
+    recorded = await pg.fetch(
+        "SELECT reference, amount FROM registration_deposits WHERE company_id = $1 ORDER BY reference", company
+    )
+    assert [(r["reference"], r["amount"]) for r in recorded] == [("W-1", 5_000_000), ("W-2", 1_000_000)]
+    audited = await pg.fetch("SELECT details FROM audit_log WHERE action = 'deposit_received' AND target = $1",
+                             f"sale:{sale.id}:company:{company}")  # fmt: skip
+    assert len(audited) == 2  # the repeat wrote nothing
+
+
+async def test_one_wire_cannot_pay_two_sales(
+    http: aiohttp.ClientSession, pg: asyncpg.Pool, make_sale: SaleMaker, make_people: PeopleMaker
+) -> None:
+    people = await make_people()
+    officer = await people["vetting_officer"].headers(pg)
+    cashier = await people["settlement_officer"].headers(pg)
+    company, rep = await approved_company(http, officer, application())
+    sales = [await make_sale(lots=1), await make_sale(lots=1)]
+    for paddle, sale in enumerate(sales, 1):
+        await call(http, "POST", f"/api/sales/{sale.id}/registrations", rep, 201)
+        await call(http, "POST", f"/api/sales/{sale.id}/registrations/{company}/approval", officer, 200,
+                   json={"paddle": paddle, "limit": 1_000_000})  # fmt: skip
+    wire = {"amount": 100_000, "reference": "SWIFT 77"}
+    await call(http, "POST", f"/api/sales/{sales[0].id}/registrations/{company}/deposit", cashier, 200, json=wire)
+    clash = await call(http, "POST", f"/api/sales/{sales[1].id}/registrations/{company}/deposit", cashier, 409,
+                       json=wire)  # fmt: skip
+    assert clash["error"]["field"] == "reference"
+
+
+def test_the_readme_gives_deposits_to_the_roles_the_access_table_does() -> None:
+    rule = access.HTTP_RULES[("POST", "/api/sales/{sale}/registrations/{company}/deposit")]
+    assert rule == frozenset({"settlement_officer", "admin"})
+    rows = dict(re.findall(r"^\| `(\w+)` \| [^|]+ \| ([^|]+) \|$", README.read_text(), re.MULTILINE))
+    assert "deposit" in rows["settlement_officer"]
+    assert "deposit" not in rows["vetting_officer"]
