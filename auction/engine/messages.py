@@ -416,6 +416,7 @@ RejectReason = Literal[
     "max_not_raised",
     "not_due",
     "duplicate",
+    "client_id_reused",  # a client id already used on another lot of the sale (within the idempotency window)
     "not_allowed",
     "busy",
     # a cancellation of bids (CancelBids): the record given is not the lot's history as it stands / the bidder

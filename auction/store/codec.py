@@ -34,6 +34,7 @@ class _StoredAnswer(msgspec.Struct, frozen=True, array_like=True):
     rejected: Rejected | None = None
     events: tuple[AnyEvent, ...] = ()
     state: LotState | None = None
+    lot: int = 0  # the lot the command was for (0: not said; answers stored before it was kept)
 
 
 _ENCODER = msgspec.msgpack.Encoder()
@@ -58,19 +59,26 @@ def decode_standing(data: bytes) -> BidderStanding:
     return _STANDING_DECODER.decode(data)
 
 
-def encode_answer(outcome: Outcome) -> bytes:
+def encode_answer(outcome: Outcome, lot: int = 0) -> bytes:
+    """`lot` is the lot the command was for, kept so that a dedupe key (scoped to the sale) reused on another
+    lot is told apart from a resend (decode_stored_answer)."""
     if isinstance(outcome, Rejected):
-        return _ENCODER.encode(_StoredAnswer(rejected=outcome))
-    return _ENCODER.encode(_StoredAnswer(events=outcome.events, state=outcome.state))
+        return _ENCODER.encode(_StoredAnswer(rejected=outcome, lot=lot))
+    return _ENCODER.encode(_StoredAnswer(events=outcome.events, state=outcome.state, lot=lot))
 
 
 def decode_answer(data: bytes) -> Outcome:
+    return decode_stored_answer(data)[1]
+
+
+def decode_stored_answer(data: bytes) -> tuple[int, Outcome]:
+    """The lot a stored answer was for (0 if it wasn't kept) and the answer."""
     stored = _ANSWER_DECODER.decode(data)
     if stored.rejected is not None:
-        return stored.rejected
+        return stored.lot, stored.rejected
     if stored.state is None:
         raise StoreError("a stored answer holds neither a rejection nor a state")
-    return Accepted(stored.events, stored.state)
+    return stored.lot, Accepted(stored.events, stored.state)
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,10 +73,10 @@ from .codec import (
     BidderRecord,
     Outcome,
     RostrumRecord,
-    decode_answer,
     decode_bidder,
     decode_rostrum,
     decode_state,
+    decode_stored_answer,
 )
 from .errors import LotNotFound, StoreError, StoreUnavailable, translate_errors
 from .pipe import CommitPipe
@@ -105,6 +105,9 @@ MAX_CONFLICTS = 10  # failed commits of one command (a lot or buyer had moved) b
 PIPELINE_DEPTH = 2  # commits in flight at once: Redis runs one while the next is decided
 MAX_CACHED_LOTS = 100_000  # lot states kept in memory; an evicted lot is simply loaded again
 MAX_CACHED_BIDDERS = 100_000  # bidder records (standing, exposure) kept in memory, likewise
+# The answer to a dedupe key (a bidder's client id, scoped to the sale) sent again for another lot than the one it
+# was first used on: neither a resend (whose answer would be about the other lot) nor a new command.
+REUSED = Rejected("client_id_reused")
 SNAPSHOT_ROUNDS = 8  # loads before a batch gives up on a consistent snapshot (a bound, never reached in practice)
 
 
@@ -518,13 +521,14 @@ class Committer:
     async def _answer_repeats(self, sale: int, items: list[Pending], answered: list[bytes]) -> list[Pending]:
         """Hand stored first answers to the commands that repeat them; return the commands still to commit. In
         `postgres` durability a repeated acceptance is answered only once its events are in PostgreSQL."""
-        stored = {answered[i].decode(): decode_answer(answered[i + 1]) for i in range(0, len(answered), 2)}
+        stored = {answered[i].decode(): decode_stored_answer(answered[i + 1]) for i in range(0, len(answered), 2)}
         if self._durability == "postgres":
             await self._record_answers(sale, items, stored)
         rest: list[Pending] = []
         for item in items:
             if item.dedupe is not None and item.dedupe in stored:
-                item.resolve(stored[item.dedupe])
+                lot, outcome = stored[item.dedupe]
+                item.resolve(outcome if lot in (0, item.lot) else REUSED)
             else:
                 rest.append(item)
         return rest
@@ -535,12 +539,12 @@ class Committer:
             with translate_errors("recording a forwarded answer in PostgreSQL"):
                 await write_events(self._pg, [event_row(sale, lot, event) for event in outcome.events])
 
-    async def _record_answers(self, sale: int, items: list[Pending], stored: dict[str, Outcome]) -> None:
+    async def _record_answers(self, sale: int, items: list[Pending], stored: dict[str, tuple[int, Outcome]]) -> None:
         assert self._pg is not None
         lot_of = {item.dedupe: item.lot for item in items}
         rows = [
-            event_row(sale, lot_of[dedupe], event)
-            for dedupe, outcome in stored.items()
+            event_row(sale, lot or lot_of[dedupe], event)  # the lot it was for, not the one a reuse names
+            for dedupe, (lot, outcome) in stored.items()
             if isinstance(outcome, Accepted)
             for event in outcome.events
         ]
@@ -661,12 +665,16 @@ def _by_sale(batch: list[Pending]) -> dict[int, list[Pending]]:
 
 
 def _merge_same_dedupe_key(items: list[Pending]) -> list[Pending]:
-    """A command repeated within one batch waits for the first one's answer instead of being decided."""
+    """A command repeated within one batch waits for the first one's answer instead of being decided; one with
+    the first's dedupe key on another lot is refused `client_id_reused`."""
     first: dict[str, Pending] = {}
     kept: list[Pending] = []
     for item in items:
         if item.dedupe is not None and item.dedupe in first:
-            first[item.dedupe].followers.append(item.future)
+            if first[item.dedupe].lot == item.lot:
+                first[item.dedupe].followers.append(item.future)
+            else:
+                item.resolve(REUSED)
             continue
         if item.dedupe is not None:
             first[item.dedupe] = item

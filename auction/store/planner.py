@@ -318,7 +318,8 @@ def _body_args(
             args += [keys.exposure_field(lot), owed]
         args += [len(del_fields), *(keys.exposure_field(lot) for lot in del_fields)]
     args += _rostrum_args(plan)
-    answers = [encode_answer(o) for item, o in zip(items, plan.outcomes, strict=True) if item.dedupe is not None]
+    outcomes = zip(items, plan.outcomes, strict=True)
+    answers = [encode_answer(o, item.lot) for item, o in outcomes if item.dedupe is not None]
     return [*args, len(answers), *answers]  # in the order of the dedupe keys, as their keys are
 
 

@@ -388,3 +388,48 @@ async def read_or_eof(reader: asyncio.StreamReader, wait_s: float) -> bool:
         return False
     except ConnectionError:
         return True
+
+
+# ---- finding 20: a client_id reused on another lot of the sale ----------------------------------------------------
+
+
+async def test_a_client_id_reused_on_another_lot_is_refused_over_http_and_the_websocket(
+    gateway: Running, make_sale: SaleMaker, make_bidder: BidderMaker
+) -> None:
+    """The answer used to be the first lot's, relabelled: 'ack, leading' on a lot the bidder had not bid on."""
+    sale = await make_sale(lots=4, opening=1_000)
+    _, token = await make_bidder(sale.id, 21)
+    bids = f"/api/sales/{sale.id}/lots/{{}}/bids"
+    async with aiohttp.ClientSession(gateway.http, headers={"Authorization": f"Bearer {token}"}) as http:
+        async with http.post(bids.format(1), json={"amount": 1_000, "client_id": "h-1"}) as reply:
+            assert reply.status == 200 and (await reply.json())["leading"] is True
+        async with http.post(bids.format(2), json={"amount": 1_000, "client_id": "h-1"}) as reply:
+            refused = await reply.json()
+            assert reply.status == 409, refused
+        async with http.post(bids.format(1), json={"amount": 1_000, "client_id": "h-1"}) as reply:
+            assert reply.status == 200 and (await reply.json())["lot"] == 1  # a resend on its own lot: first answer
+        # two at once, in one batch of the store: one bids, the other is refused
+        together = await asyncio.gather(*(bid_json(http, bids.format(lot), "h-2") for lot in (3, 4)))
+    assert refused == {"type": "rejected", "client_id": "h-1", "sale": sale.id, "lot": 2,
+                       "reason": "client_id_reused", "next_amount": 0}  # fmt: skip
+    assert sorted(answer["type"] for answer in together) == ["ack", "rejected"], together
+    assert [a["reason"] for a in together if a["type"] == "rejected"] == ["client_id_reused"]
+    async with websockets.connect(f"{gateway.ws}?token={token}") as ws:
+        assert json.loads(await ws.recv())["type"] == "welcome"
+        await ws.send(json.dumps({"type": "bid", "sale": sale.id, "lot": 2, "amount": 1_000, "client_id": "h-1"}))
+        answer = json.loads(await ws.recv())
+    assert (answer["type"], answer["lot"], answer["reason"]) == ("rejected", 2, "client_id_reused")
+    lots = {entry["listing"]["lot"]: entry["live"] for entry in await lot_entries(gateway.http, sale.id)}
+    assert lots[2]["bid_count"] == 0 and lots[1]["bid_count"] == 1
+
+
+async def lot_entries(base: str, sale: int) -> list[dict[str, Any]]:
+    async with aiohttp.ClientSession(base) as http, http.get(f"/api/sales/{sale}/lots") as reply:
+        entries: list[dict[str, Any]] = await reply.json()
+        return entries
+
+
+async def bid_json(http: aiohttp.ClientSession, path: str, client_id: str) -> dict[str, Any]:
+    async with http.post(path, json={"amount": 1_000, "client_id": client_id}) as reply:
+        answer: dict[str, Any] = await reply.json()
+        return answer
