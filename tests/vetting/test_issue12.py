@@ -1,17 +1,26 @@
 """Issue 12's vetting findings, each reproduced over HTTP against real Redis and PostgreSQL: deposits recorded once
-per payment reference by the settlement officer (finding 3)."""
+per payment reference by the settlement officer (finding 3); a registration approved takes effect on the next bid
+on every gateway (finding 4)."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
+import websockets
+from aiohttp import web
+from redis.asyncio import Redis
 
 from auction.gateway import access
-from tests.gateway.conftest import PeopleMaker, SaleMaker
+from auction.store import LotStore
+from ops.app import make_app
+from tests.gateway.conftest import PeopleMaker, Running, SaleMaker
 from tests.vetting.test_vetting import application, call, http, login
 
 __all__ = ["http"]  # the fixture, used by name
@@ -95,3 +104,52 @@ def test_the_readme_gives_deposits_to_the_roles_the_access_table_does() -> None:
     rows = dict(re.findall(r"^\| `(\w+)` \| [^|]+ \| ([^|]+) \|$", README.read_text(), re.MULTILINE))
     assert "deposit" in rows["settlement_officer"]
     assert "deposit" not in rows["vetting_officer"]
+
+
+# ---- finding 4: a registration approved takes effect on the next bid, on every gateway -------------------------------
+
+
+@asynccontextmanager
+async def another_gateway(redis: Redis, pg: asyncpg.Pool) -> AsyncIterator[str]:
+    """A second gateway over the same Redis and PostgreSQL; its ws:// address."""
+    store = LotStore(redis, pg=pg, enforce_standing=True)
+    runner = web.AppRunner(make_app(redis, pg, store), shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"ws://127.0.0.1:{runner.addresses[0][1]}/ws"
+    finally:
+        await runner.cleanup()
+        await store.close()
+
+
+async def test_a_registration_approved_lets_the_next_bid_in_on_every_gateway(
+    http: aiohttp.ClientSession,
+    gateway: Running,
+    redis: Redis,
+    pg: asyncpg.Pool,
+    make_sale: SaleMaker,
+    make_people: PeopleMaker,
+) -> None:
+    officer = await (await make_people())["vetting_officer"].headers(pg)
+    sale = await make_sale(lots=2)
+    company, rep = await approved_company(http, officer, application())
+    await call(http, "POST", f"/api/sales/{sale.id}/registrations", rep, 201)
+    bids = f"/api/sales/{sale.id}/lots/1/bids"
+    async with another_gateway(redis, pg) as other, websockets.connect(other, additional_headers=rep) as ws:
+        assert json.loads(await ws.recv())["type"] == "welcome"
+        # Too early, on both gateways: each now holds "no paddle" for this company.
+        early = await call(http, "POST", bids, rep, 403, json={"amount": 10_000, "client_id": "early-http"})
+        assert early["reason"] == "not_registered"
+        await ws.send(json.dumps({"type": "bid", "sale": sale.id, "lot": 2, "amount": 10_000, "client_id": "early"}))
+        assert json.loads(await ws.recv())["reason"] == "not_registered"
+
+        await call(http, "POST", f"/api/sales/{sale.id}/registrations/{company}/approval", officer, 200,
+                   json={"paddle": 31, "limit": 10**9, "deposit": 0})  # fmt: skip
+        # At once, not after the cache's seconds: over HTTP here, and over the other gateway's websocket.
+        ack = await call(http, "POST", bids, rep, 200, json={"amount": 10_000, "client_id": "now-http"})
+        assert ack["leading"] is True
+        await ws.send(json.dumps({"type": "bid", "sale": sale.id, "lot": 2, "amount": 10_000, "client_id": "now"}))
+        answer = json.loads(await ws.recv())
+        assert (answer["type"], answer.get("leading")) == ("ack", True), answer
