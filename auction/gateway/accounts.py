@@ -316,6 +316,8 @@ class AccountsApi:
         filename = request.query.get("filename", "")
         if not filename:
             raise ApiError("invalid", "filename", "filename is required (a query parameter)")
+        with translated():  # refused before the body is read: a closed file or a full quota costs no upload
+            await vetting.check_room(self.pg, company, _account_of(caller), request.content_length or 0)
         content = await raw_body(request, vetting.MAX_DOCUMENT_BYTES)
         with translated():
             doc = await vetting.add_document(
@@ -484,10 +486,14 @@ class AccountsApi:
                   {200: Reply("The file", vetting.CompanyFile), 401: who, 403: role, 404: missing}, secured=True,
                   tags=("vetting",)),
             Route("POST", f"{c}/documents", self.add_document,
-                  "Upload a document: the body is its content (at most 5 MiB); ?kind=...&filename=...",
+                  "Upload a document: the body is its content (at most 5 MiB); ?kind=...&filename=... A buyer "
+                  "uploads while the application is open (pending, more requested); a company keeps at most 20 "
+                  "documents of 25 MiB in all",
                   {201: Reply("Kept, with its SHA-256", vetting.DocumentView), 400: bad, 401: who, 403: role,
-                   404: missing, 413: Reply("Over 5 MiB", ErrorBody)}, body_media=OCTETS, secured=True,
-                  tags=("vetting",)),
+                   404: missing, 409: Reply("The application is decided (field company) or the file holds its "
+                                            "20 documents (field documents)", ErrorBody),
+                   413: Reply("Over 5 MiB, or over the company's 25 MiB in all", ErrorBody)}, body_media=OCTETS,
+                  secured=True, tags=("vetting",)),
             Route("GET", f"{c}/documents/{{document}}", self.get_document, "A document's content",
                   {200: Reply("The content", media=OCTETS), 401: who, 403: role, 404: missing}, secured=True,
                   tags=("vetting",)),

@@ -8,7 +8,7 @@ representatives bid. Each step changes the company's standing, which is publishe
 
     module            its one job
     applications      what a company sends, the checks before anything is stored, its representatives' accounts
-    documents         the documents a company uploads, kept with their size and SHA-256
+    documents         the documents a company uploads, kept with their size and SHA-256, within its quota
     decisions         which decision may follow which status (TRANSITIONS); recording them, approval's 12 months
     consignors        links between a company and consignors: it can't bid on their lots
     duplicates        applications naming a registration number or an email that exists: flagged, not refused
@@ -53,7 +53,16 @@ from auction.vetting.decisions import (
     decide,
     decide_by_system,
 )
-from auction.vetting.documents import MAX_DOCUMENT_BYTES, DocumentKind, DocumentView, add_document, document
+from auction.vetting.documents import (
+    MAX_COMPANY_DOCUMENT_BYTES,
+    MAX_COMPANY_DOCUMENTS,
+    MAX_DOCUMENT_BYTES,
+    DocumentKind,
+    DocumentView,
+    add_document,
+    check_room,
+    document,
+)
 from auction.vetting.duplicates import DuplicateFlag, duplicates_of, resolve_duplicate
 from auction.vetting.errors import Conflict, VettingError, VettingRefused
 from auction.vetting.registrations import (
@@ -80,6 +89,8 @@ from auction.vetting.standings import (
 __all__ = [
     "APPROVAL_PERIOD",
     "DEPOSIT_BP_DEFAULT",
+    "MAX_COMPANY_DOCUMENTS",
+    "MAX_COMPANY_DOCUMENT_BYTES",
     "MAX_DOCUMENT_BYTES",
     "NO_LIMIT",
     "STANDING_LOCK",
@@ -112,6 +123,7 @@ __all__ = [
     "approve_registration",
     "audit",
     "barred_consignors",
+    "check_room",
     "company_file",
     "company_registrations",
     "decide",

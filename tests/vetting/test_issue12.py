@@ -1,6 +1,6 @@
 """Issue 12's vetting findings, each reproduced over HTTP against real Redis and PostgreSQL: deposits recorded once
 per payment reference by the settlement officer (finding 3); a registration approved takes effect on the next bid
-on every gateway (finding 4)."""
+on every gateway (finding 4); documents within a quota, while the application is open (finding 11)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import websockets
 from aiohttp import web
 from redis.asyncio import Redis
 
+from auction import vetting
 from auction.gateway import access
 from auction.store import LotStore
 from ops.app import make_app
@@ -153,3 +154,51 @@ async def test_a_registration_approved_lets_the_next_bid_in_on_every_gateway(
         await ws.send(json.dumps({"type": "bid", "sale": sale.id, "lot": 2, "amount": 10_000, "client_id": "now"}))
         answer = json.loads(await ws.recv())
         assert (answer["type"], answer.get("leading")) == ("ack", True), answer
+
+
+# ---- finding 11: documents within a quota per company, while its application is open ---------------------------------
+
+
+def upload(company: int, n: int) -> str:
+    return f"/api/companies/{company}/documents?kind=other&filename=doc{n}.pdf"
+
+
+async def test_a_companys_documents_are_bounded_in_number_and_bytes(
+    http: aiohttp.ClientSession, pg: asyncpg.Pool
+) -> None:
+    form = application()
+    company = (await call(http, "POST", "/api/companies", {}, 201, json=form))["company"]
+    rep = await login(http, form["representatives"][0]["email"])
+    for n in range(vetting.MAX_COMPANY_DOCUMENTS):
+        await call(http, "POST", upload(company, n), rep, 201, data=b"page %d" % n)
+    full = await call(http, "POST", upload(company, 99), rep, 409, data=b"one more")
+    assert (full["error"]["code"], full["error"]["field"]) == ("refused", "documents")
+
+    form = application()
+    company = (await call(http, "POST", "/api/companies", {}, 201, json=form))["company"]
+    rep = await login(http, form["representatives"][0]["email"])
+    biggest = b"x" * vetting.MAX_DOCUMENT_BYTES
+    for n in range(vetting.MAX_COMPANY_DOCUMENT_BYTES // vetting.MAX_DOCUMENT_BYTES):
+        await call(http, "POST", upload(company, n), rep, 201, data=biggest)
+    over = await call(http, "POST", upload(company, 99), rep, 413, data=b"one byte more")
+    assert (over["error"]["code"], over["error"]["field"]) == ("too_large", "content")
+    kept = await pg.fetchval("SELECT sum(size) FROM company_documents WHERE company_id = $1", company)
+    assert kept == vetting.MAX_COMPANY_DOCUMENT_BYTES
+
+
+async def test_documents_are_taken_only_while_the_application_is_open(
+    http: aiohttp.ClientSession, pg: asyncpg.Pool, make_people: PeopleMaker
+) -> None:
+    officer = await (await make_people())["vetting_officer"].headers(pg)
+    form = application()
+    company = (await call(http, "POST", "/api/companies", {}, 201, json=form))["company"]
+    rep = await login(http, form["representatives"][0]["email"])
+    await call(http, "POST", upload(company, 1), rep, 201, data=b"licence")
+    await call(http, "POST", f"/api/companies/{company}/decisions", officer, 200,
+               json={"decision": "request_more", "reason": "the bank letter, please"})  # fmt: skip
+    await call(http, "POST", upload(company, 2), rep, 201, data=b"bank letter")  # more requested: still open
+    await call(http, "POST", f"/api/companies/{company}/decisions", officer, 200,
+               json={"decision": "reject", "reason": "not a trade buyer"})  # fmt: skip
+    closed = await call(http, "POST", upload(company, 3), rep, 409, data=b"after the decision")
+    assert (closed["error"]["code"], closed["error"]["field"]) == ("refused", "company")
+    assert await pg.fetchval("SELECT count(*) FROM company_documents WHERE company_id = $1", company) == 2
