@@ -20,6 +20,8 @@ AUCTION_PUBLIC_URL     the address browsers use, e.g. https://auction.example (s
                        Unset: cookies are Secure only on a TLS connection, and an Origin must match the Host asked
 AUCTION_WS_PER_ADDRESS live websockets one client address may hold on a gateway (default 200: a trading floor's
                        buyers may all sit behind one office address); past it an upgrade is refused 429
+AUCTION_BIDS_PER_S     bids a second one bidding company may place, whatever the transport and the gateway (default
+                       20, bursts of three seconds' worth; 0 for no limit; auction/gateway/bid_limits.py)
 AUCTION_SHILL_THRESHOLD the shill monitor's score (0 to 100) from which operators see a bidder flagged
                        (default 50; auction.engine.shill)
 AUCTION_HOUSE_NAME     the house's legal name, as its invoices are issued (default: the site's name)
@@ -55,6 +57,8 @@ DEFAULT_SANCTIONED = frozenset({"KP", "IR", "SY", "CU", "RU", "BY"})
 # Half the scale: a bidder leaning wholly to one consignor whose bidding is at least half shill-like.
 DEFAULT_SHILL_THRESHOLD = 50
 WS_PER_ADDRESS = 200
+BIDS_PER_S = 20  # per bidding company: above the load generator's 15 a second per buyer, far above a person's
+MAX_BIDS_PER_S = 100_000
 _PUBLIC_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")
 
 
@@ -75,6 +79,7 @@ class Settings(msgspec.Struct, frozen=True):
     shill_threshold: int = DEFAULT_SHILL_THRESHOLD
     public_url: str | None = None
     websockets_per_address: int = WS_PER_ADDRESS
+    bids_per_s: int = BIDS_PER_S
 
 
 def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
@@ -113,6 +118,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         shill_threshold=_threshold(env, "AUCTION_SHILL_THRESHOLD"),
         public_url=_public_url(env, "AUCTION_PUBLIC_URL"),
         websockets_per_address=_count(env, "AUCTION_WS_PER_ADDRESS", WS_PER_ADDRESS),
+        bids_per_s=_count(env, "AUCTION_BIDS_PER_S", BIDS_PER_S, minimum=0, maximum=MAX_BIDS_PER_S),
     )
 
 
@@ -137,6 +143,7 @@ def environment_for(settings: Settings, env: Mapping[str, str] | None = None) ->
         "AUCTION_SHILL_THRESHOLD": str(settings.shill_threshold),
         "AUCTION_PUBLIC_URL": settings.public_url,
         "AUCTION_WS_PER_ADDRESS": str(settings.websockets_per_address),
+        "AUCTION_BIDS_PER_S": str(settings.bids_per_s),
     }
     for name, value in written.items():
         if value is None:
@@ -150,6 +157,19 @@ def admin_password(env: Mapping[str, str] | None = None) -> str | None:
     """AUCTION_ADMIN_PASSWORD, for scripts that create the first admin; None when unset (the CLI asks)."""
     env = os.environ if env is None else env
     return env.get("AUCTION_ADMIN_PASSWORD")
+
+
+MAX_TOKEN_CHARS = 512  # a session token is far shorter; anything longer is not one
+
+
+def api_token(env: Mapping[str, str] | None = None) -> str | None:
+    """AUCTION_TOKEN, an operator's API token for commands that talk to a running gateway (`auction tender share`),
+    kept out of the command line where other users of the machine could read it; None when unset."""
+    env = os.environ if env is None else env
+    token = env.get("AUCTION_TOKEN", "").strip()
+    if len(token) > MAX_TOKEN_CHARS or not token.isprintable():
+        raise SettingsError(f"AUCTION_TOKEN: not an API token (at most {MAX_TOKEN_CHARS} printable characters)")
+    return token or None
 
 
 def _countries(env: Mapping[str, str], name: str) -> frozenset[str]:
@@ -179,12 +199,12 @@ def _public_url(env: Mapping[str, str], name: str) -> str | None:
     return value.rstrip("/") if value is not None else None
 
 
-def _count(env: Mapping[str, str], name: str, default: int) -> int:
+def _count(env: Mapping[str, str], name: str, default: int, minimum: int = 1, maximum: int = 1_000_000) -> int:
     value = env.get(name) or None
     if value is None:
         return default
-    if not value.isdigit() or not 1 <= int(value) <= 1_000_000:
-        raise SettingsError(f"{name}={value!r}: expected a whole number from 1 to 1000000")
+    if not value.isdigit() or not minimum <= int(value) <= maximum:
+        raise SettingsError(f"{name}={value!r}: expected a whole number from {minimum} to {maximum}")
     return int(value)
 
 

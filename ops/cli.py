@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import socket
 import sys
 import time
@@ -30,7 +29,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from auction.config import Settings, SettingsError, admin_password, settings_from_env
+from auction.config import Settings, SettingsError, admin_password, api_token, settings_from_env
 from auction.tender.errors import TenderRefused
 from ops.embedded import EmbeddedServerError
 from ops.listening import ListenError
@@ -127,7 +126,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             from ops.app import run_gateway
 
             redis_url, database_url = _required_urls(settings)
-            edge = Edge(public_url=settings.public_url, websockets_per_address=settings.websockets_per_address)
+            edge = Edge(
+                public_url=settings.public_url,
+                websockets_per_address=settings.websockets_per_address,
+                bids_per_s=settings.bids_per_s,
+            )
             _run(
                 run_gateway(
                     redis_url,
@@ -223,7 +226,7 @@ def _tender(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         if args.tender_command == "share":  # over HTTP to a gateway: no servers of its own
-            return asyncio.run(tender_cli.share(args, os.environ.get("AUCTION_TOKEN")))
+            return asyncio.run(tender_cli.share(args, api_token()))
         if args.tender_command == "keygen" and args.for_email is None:
             return asyncio.run(tender_cli.keygen(None, args))
         return asyncio.run(_with_database(settings, run))

@@ -13,6 +13,7 @@ from auction.config import (
     Settings,
     SettingsError,
     admin_password,
+    api_token,
     environment_for,
     settings_from_env,
 )
@@ -109,3 +110,11 @@ def test_the_public_address_and_the_websockets_per_address_are_checked() -> None
     for bad in ("0", "-1", "many"):
         with pytest.raises(SettingsError, match="AUCTION_WS_PER_ADDRESS"):
             settings_from_env({"AUCTION_WS_PER_ADDRESS": bad})
+
+
+def test_the_api_token_is_read_bounded_and_never_required() -> None:
+    assert api_token({}) is None and api_token({"AUCTION_TOKEN": "  "}) is None
+    assert api_token({"AUCTION_TOKEN": "abc.def\n"}) == "abc.def"
+    for bad in ("x" * 513, "tok\x00en", "tok\nen"):
+        with pytest.raises(SettingsError, match="AUCTION_TOKEN"):
+            api_token({"AUCTION_TOKEN": bad})
