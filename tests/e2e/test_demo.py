@@ -83,3 +83,20 @@ def test_demo_runs_a_timed_sale_and_its_record_rebuilds(redis_url: str, database
     assert live["lots"][4]["paddle"] == 203  # the higher commission bid won lot 5
     assert live["fair_warnings"] >= 3
     assert live["billed"] == 3  # settlement billed the three hammers
+    # The tender of rough parcels: per-carat bids sealed on receipt, three officers, two shares (one over HTTP,
+    # one with the CLI) reveal it; a replaced bid, a tie, a lot accepted below its reserve and one declined.
+    tender = summary["tender"]
+    assert tender["record_verified"] is True
+    assert (tender["officers"], tender["threshold"]) == (3, 2)
+    assert sorted(tender["shares"].values()) == ["cli", "http"]  # two of the three gave their share
+    assert [lot["kp_certificate"][:2] for lot in tender["lots"]] == ["BW", "BW", "ZA", "AO"]
+    assert [(lot["lot"], lot["status"]) for lot in tender["lots"]] == [(1, "sold"), (2, "sold"), (3, "sold"),
+                                                                      (4, "passed")]  # fmt: skip
+    lot1, lot2, lot3, _ = tender["lots"]
+    assert (lot1["per_carat"], lot1["amount"]) == (190_500, 1_981_200)  # B's replacement, at 10.40 ct
+    assert lot2["amount"] == 170_000 * 1_266 // 100 and tender["won"]["A"] == [2]  # a tie: A bid first
+    assert lot3["amount"] < lot3["reserve"] and tender["offers"] == {"3": "sold", "4": "passed"}
+    assert tender["won"] == {"A": [2], "B": [1, 3], "C": []}
+    assert tender["receipts_checked"] == 6 and tender["copies_opened"] == 2  # each buyer's latest per lot; A's copies
+    assert tender["billed"] == 3  # settlement billed the three lots sold
+    assert "revealed by officers" in done.stderr
