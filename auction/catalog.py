@@ -113,7 +113,7 @@ class LotListing(msgspec.Struct, frozen=True):
     sale: int
     lot: int
     title: str
-    consignor_id: int
+    consignor_id: int | None  # None where the public reads it (who sells what is the house's): gateway/http.py
     diamond: Diamond
     low_estimate: int
     high_estimate: int

@@ -43,6 +43,7 @@ from auction.httpkit import (
     CALLER_KEY,
     WHO_REFUSALS,
     ApiError,
+    Caller,
     ErrorBody,
     ErrorCode,
     ErrorInfo,
@@ -79,13 +80,22 @@ class Health(msgspec.Struct, frozen=True):
     postgres: bool
 
 
+def shown_to(caller: Caller, listing: LotListing) -> LotListing:
+    """The listing as `caller` may read it: who consigned a lot is the house's to know (and the consignor's own),
+    never the public's, who could otherwise group a sale's lots by seller (issue 12, finding 12)."""
+    if caller.is_operator or (caller.consignor is not None and caller.consignor == listing.consignor_id):
+        return listing
+    return msgspec.structs.replace(listing, consignor_id=None)
+
+
 class SaleDetail(msgspec.Struct, frozen=True):
     sale: SaleSummary
     settings: SaleSettings
 
 
 class LotEntry(msgspec.Struct, frozen=True):
-    """A lot's catalogue listing and its live state (null if the lot isn't loaded in the engine)."""
+    """A lot's catalogue listing and its live state (null if the lot isn't loaded in the engine). The listing's
+    consignor_id is null but to operators and to the lot's own consignor (`shown_to`)."""
 
     listing: LotListing
     live: LotView | None
@@ -244,7 +254,8 @@ class HttpApi:
         if not listings and await catalog.sale_summary(self.pg, sale) is None:
             raise ApiError("not_found", "sale", f"no sale {sale}")
         views = {state.terms.lot: lot_view(state) for state in await self.store.states(sale)}
-        return reply([LotEntry(listing, views.get(listing.lot)) for listing in listings])
+        caller = caller_of(request)
+        return reply([LotEntry(shown_to(caller, listing), views.get(listing.lot)) for listing in listings])
 
     async def lot(self, request: web.Request) -> web.Response:
         sale, lot = _sale_lot(request)
@@ -252,7 +263,7 @@ class HttpApi:
         if not listings:
             raise ApiError("not_found", "lot", f"sale {sale} has no lot {lot}")
         state = await self.store.state(sale, lot)
-        return reply(LotEntry(listings[0], lot_view(state) if state else None))
+        return reply(LotEntry(shown_to(caller_of(request), listings[0]), lot_view(state) if state else None))
 
     async def events(self, request: web.Request) -> web.Response:
         sale, lot = _sale_lot(request)

@@ -1,12 +1,13 @@
 """Issue 12's vetting findings, each reproduced over HTTP against real Redis and PostgreSQL: deposits recorded once
 per payment reference by the settlement officer (finding 3); a registration approved takes effect on the next bid
-on every gateway (finding 4); documents within a quota, while the application is open (finding 11)."""
+on every gateway (finding 4); documents within a quota, while the application is open (finding 11); who consigned
+a lot hidden from the public (finding 12)."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from auction.gateway import access
 from auction.store import LotStore
 from ops.app import make_app
 from tests.gateway.conftest import PeopleMaker, Running, SaleMaker
+from tests.vetting.test_ties import two_consignor_sale
 from tests.vetting.test_vetting import application, call, http, login
 
 __all__ = ["http"]  # the fixture, used by name
@@ -202,3 +204,36 @@ async def test_documents_are_taken_only_while_the_application_is_open(
     closed = await call(http, "POST", upload(company, 3), rep, 409, data=b"after the decision")
     assert (closed["error"]["code"], closed["error"]["field"]) == ("refused", "company")
     assert await pg.fetchval("SELECT count(*) FROM company_documents WHERE company_id = $1", company) == 2
+
+
+# ---- finding 12: the public cannot tell who consigned a lot -----------------------------------------------------
+
+
+async def test_public_views_of_a_sale_do_not_say_who_consigned_each_lot(
+    http: aiohttp.ClientSession,
+    gateway: Running,
+    pg: asyncpg.Pool,
+    make_people: PeopleMaker,
+    new_sale_id: Callable[[], int],
+) -> None:
+    sale, first, second = await two_consignor_sale(pg, gateway, new_sale_id())
+    people = await make_people(consignor_id=first)
+    consignors = {entry["listing"]["lot"]: entry["listing"]["consignor_id"]
+                  for entry in await call(http, "GET", f"/api/sales/{sale.id}/lots", await people["auctioneer"]
+                                          .headers(pg), 200)}  # fmt: skip
+    assert consignors == {1: first, 2: second, 3: first}  # the house knows
+
+    for role in ("anonymous", "buyer"):
+        headers = await people[role].headers(pg)
+        entries = await call(http, "GET", f"/api/sales/{sale.id}/lots", headers, 200)
+        assert [e["listing"]["consignor_id"] for e in entries] == [None, None, None], role
+        one = await call(http, "GET", f"/api/sales/{sale.id}/lots/1", headers, 200)
+        assert one["listing"]["consignor_id"] is None, role
+    own = await call(http, "GET", f"/api/sales/{sale.id}/lots", await people["consignor"].headers(pg), 200)
+    assert [e["listing"]["consignor_id"] for e in own] == [first, None, first]  # their own lots, no one else's
+
+    async with websockets.connect(gateway.ws) as ws:  # the public feed: snapshots name no consignor either
+        await ws.recv()  # welcome
+        await ws.send(json.dumps({"type": "subscribe", "sale": sale.id}))
+        snapshot = await ws.recv()
+        assert json.loads(snapshot)["type"] == "snapshot" and "consignor" not in str(snapshot)
