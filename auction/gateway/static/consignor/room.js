@@ -15,6 +15,7 @@ import {countdown, date, money, parseMoney, units, when} from "../js/format.js";
 import {FINAL, lotStatusLabel} from "../js/sales.js";
 import {mount, setStatus} from "../js/shell.js";
 import {empty, failed, loadSales, saleName, shipmentsTable, stone, table} from "../account/parts.js";
+import {loadTenderOffers, offerPanel, tenderFigures} from "./tender.js";
 
 const HISTORY_LIMIT = 1000;  // the events route's most per call: a lot's whole record in practice
 const CONNECTION = {connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", offline: "Offline"};
@@ -22,6 +23,7 @@ const CONNECTION = {connecting: "Connecting…", live: "Live", reconnecting: "Re
 const lots = new Map();  // "sale:lot" -> {listing, live, events: Map(seq -> public event), historyLoaded}
 let sales = new Map();
 let consignorId = null;
+let tenderOffers = new Map();  // "sale:lot" -> the top bid below the reserve, offered to this consignor
 const toggled = new Map();  // a record's <details> id -> open, as the reader left it across re-renders
 
 const key = (sale, lot) => `${sale}:${lot}`;
@@ -86,6 +88,12 @@ function apply(entry, event) {
     case "fair_warning": live.status = "fair_warning"; break;
     case "paused": live.status = "paused"; break;
     case "resumed": case "reopened": live.status = "open"; break;
+    case "viewing": live.status = "viewing"; break;
+    case "bids_closed": live.status = "awaiting_reveal"; break;
+    case "tender_result":
+      live.status = event.outcome;
+      if (event.outcome === "sold") live.price = event.amount;
+      break;
     default: break;
   }
 }
@@ -134,13 +142,31 @@ function lotCard(entry) {
       h("span", {class: `badge badge-${status}`}, lotStatusLabel(status))),
     h("p", {class: "muted"}, `${saleName(sales, listing.sale)} · ${stone(listing.diamond)}`),
     h("p", {class: "muted"}, `Estimate ${money(listing.low_estimate, currency)} – ${money(listing.high_estimate, currency)}`),
-    h("div", {class: "lot-live", "aria-live": "polite"},
+    isTender(listing.sale) ? h("div", {class: "lot-live", "aria-live": "polite"}, tenderFigures(live, currency)) : null,
+    tenderOffers.has(key(listing.sale, listing.lot))
+      ? offerPanel(listing.sale, tenderOffers.get(key(listing.sale, listing.lot)), currency, loadOffers) : null,
+    isTender(listing.sale) ? null : h("div", {class: "lot-live", "aria-live": "polite"},
       result,
       figure("Leading", live && live.leader_paddle ? `Paddle ${live.leader_paddle}` : "Nobody yet", {class: "figure leader"}),
       figure("Bids", String(live ? live.bid_count : 0)),
       figure("Reserve", reserveBadge(live)),
       closing(live)),
     recordDetails(`record-${listing.sale}-${listing.lot}`, "Record of events", entry, !FINAL.includes(status)));
+}
+
+function isTender(sale) {
+  return (sales.get(sale) || {}).format === "tender";
+}
+
+async function loadOffers() {
+  // the offers on this consignor's tender lots below the reserve: asked again whenever a tender result comes
+  const waiting = [...lots.values()].filter((e) => e.live && e.live.status === "awaiting_acceptance");
+  try {
+    tenderOffers = await loadTenderOffers([...new Set(waiting.map((e) => e.listing.sale))]);
+  } catch (exc) {
+    setStatus(`The offers on your tender lots could not be loaded: ${exc.message}`, "error");
+  }
+  renderLots();
 }
 
 function recordDetails(id, summary, entry, openByDefault) {
@@ -164,7 +190,7 @@ function resultsTable(entries) {
   const rows = entries.map(({listing, live}) => {
     const currency = currencyOf(listing.sale);
     const outcome = live.status === "sold"
-      ? `Sold to paddle ${live.leader_paddle}`
+      ? (live.leader_paddle ? `Sold to paddle ${live.leader_paddle}` : "Sold")  // a tender names no one
       : live.status === "passed" ? "Passed (reserve not reached)" : lotStatusLabel(live.status);
     return [
       h("a", {href: `#lot-record-${listing.sale}-${listing.lot}`}, `Lot ${listing.lot}`),
@@ -212,6 +238,7 @@ function onFrame(frame) {
   } else if (frame.type === "event") {
     entry.events.set(frame.event.seq, frame.event);
     apply(entry, frame.event);
+    if (frame.event.type === "tender_result") loadOffers();
     if (frame.event.type === "sold" || frame.event.type === "passed") {
       setStatus(`Lot ${frame.lot}: ${eventText(frame.event, currencyOf(frame.sale))}`, "info");
       // a passed lot opens its post-sale window, a sold one reaches the statement: once settlement has it
@@ -437,7 +464,7 @@ async function start() {
   }
   renderLots();
   watch([...lots.values()]);
-  await loadAfterSale();
+  await Promise.all([loadAfterSale(), loadOffers()]);
 }
 
 start();

@@ -46,6 +46,8 @@ export const CONSOLE_PAGES = Object.freeze([
   {path: "/console/rostrum", label: "Rostrum", roles: ROSTRUM_VIEW, job: "Run a live sale from the keyboard"},
   {path: "/console/settlement", label: "Settlement", roles: SETTLEMENT,
     job: "Invoices and payments, defaults, passed lots, shipments, claims"},
+  {path: "/console/tender", label: "Tenders", roles: ALL,
+    job: "Sealed-bid tenders: your officer key, your share, the reveal, the results; a new tender"},
   {path: "/console/shill", label: "Shill monitor", roles: ALL, job: "Bidders whose pattern is worth a look"},
   {path: "/console/audit", label: "Audit log", roles: ["admin"], job: "Every operator action on record"},
 ]);

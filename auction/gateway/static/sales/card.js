@@ -12,6 +12,7 @@
 //     .showBanner(text, kind)  a banner above the form (fair warning, another bid taken, sold...)
 //     .renderLog()             the event log, in seq order
 //     .flash()
+//   stoneFacts(listing, currency) -> <dl>   the stone's data, estimate and details (the tender's cards show it too)
 
 import {h, replace, uid} from "../js/dom.js";
 import {carats, countdown, money, parseMoney, units} from "../js/format.js";
@@ -20,8 +21,9 @@ import {lotStatusLabel} from "../js/sales.js";
 import {isFinal, isOpen} from "./lot-state.js";
 
 const ENDING_SOON_MS = 120000;
+const DETAIL_LABELS = {kp_certificate: "Kimberley Process certificate"};
 
-function stoneFacts(listing, currency) {
+export function stoneFacts(listing, currency) {
   const d = listing.diamond;
   const facts = [
     ["Carat", carats(d.carat_points)],
@@ -37,7 +39,7 @@ function stoneFacts(listing, currency) {
     ["Estimate", `${money(listing.low_estimate, currency)} – ${money(listing.high_estimate, currency)}`],
   ];
   for (const [name, value] of Object.entries(listing.details || {})) {
-    if (!["relisted_from"].includes(name)) facts.push([name.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase()), value]);
+    if (!["relisted_from"].includes(name)) facts.push([DETAIL_LABELS[name] || name.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase()), value]);
   }
   return h("dl", {class: "stone"}, facts.filter(([, value]) => value).map(([name, value]) =>
     h("div", {}, h("dt", {}, name), h("dd", {}, value))));

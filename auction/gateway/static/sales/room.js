@@ -11,6 +11,7 @@ import {rateText} from "../js/premium.js";
 import {saleStatus, SALE_STATUS_LABEL} from "../js/sales.js";
 import {mount} from "../js/shell.js";
 import {LotCard} from "./card.js";
+import {TenderRoom} from "./tender.js";
 import {applyEvent, applyView, describe, isFinal, logEvent, newLot} from "./lot-state.js";
 
 const HISTORY_LIMIT = 1000;  // the API's most per request: a lot's whole history in practice
@@ -426,7 +427,13 @@ async function start() {
   const kind = detail.sale.format === "live" ? "Live auction" : detail.sale.format === "timed" ? "Timed sale" : "Tender";
   document.getElementById("sale-meta").textContent =
     `${kind} · ${plural(entries.length, "lot")} · from ${when(detail.sale.starts_at_ms)} · prices in ${detail.sale.currency}, before the buyer's premium`;
-  const room = new Room(sale, detail, entries, shell.me, await registrationOf(sale, shell.me));
+  const registration = await registrationOf(sale, shell.me);
+  if (detail.sale.format === "tender") {  // sealed bids: a room of its own (tender.js)
+    const tender = new TenderRoom(sale, detail, entries, shell.me, registration);
+    bidderPanel(tender);
+    return tender.start(shell);
+  }
+  const room = new Room(sale, detail, entries, shell.me, registration);
   room.shell = shell;
   bidderPanel(room);
   room.build();
