@@ -3,7 +3,8 @@
 All keys of a sale carry the hash tag `{S}` so that a sale lives in one Redis Cluster slot and every atomic
 step (one Lua call) touches one slot. The only keys outside a sale are `auction:sales` and `auction:retired`,
 global on purpose: the pollers read the first to find sales, the janitor the second to find sales to purge, and
-no atomic step ever touches either.
+no atomic step ever touches either; and each company's bid bucket (`bid_bucket`), which spans its sales and is
+touched alone.
 
 How long each key lives (auction.janitor has the whole lifecycle): a sale's streams are trimmed once every
 consumer group has acknowledged them, keeping a tail; a lot's stream keeps its last events and never one the
@@ -153,6 +154,13 @@ def bidder(sale: int, bidder: int) -> str:
 
 def exposure_field(lot: int) -> str:
     return f"{EXPOSURE_PREFIX}{lot}"
+
+
+def bid_bucket(company: int) -> str:
+    """Hash t (tokens left, text), at (ms): a bidding company's bid rate limit (auction/gateway/bid_limits.py),
+    whatever its sale; it expires once the bucket would be full again. Outside any sale on purpose: one
+    company's limit spans its sales."""
+    return f"auction:company:{company}:bid-bucket"
 
 
 def sale_closes(sale: int) -> str:

@@ -33,6 +33,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from auction.gateway.accounts import AccountsApi
+from auction.gateway.bid_limits import BidLimits
 from auction.gateway.channel import LiveChannel
 from auction.gateway.desk import BidDesk, Quotes
 from auction.gateway.edge import DEFAULT_EDGE, Edge, api_headers
@@ -76,7 +77,8 @@ class Gateway:
         self.metrics = Metrics(store.stats)
         self.hub = Hub(redis, store, on_watchers=self.metrics.watchers_changed)
         self.identities = Identities(pg, standings=store.standing)  # a registration approved since "no paddle"
-        self.desk = BidDesk(store, self.identities, self.metrics)
+        self.bid_limits = BidLimits(redis, edge.bids_per_s)
+        self.desk = BidDesk(store, self.identities, self.metrics, self.bid_limits)
         self.rostrum = RostrumDesk(store, self.identities, self.hub.terms)
         self.tender = TenderDesk(store, pg, self.identities, self.hub.terms)
         self.shills = ShillMonitor(pg, shill_threshold)
@@ -142,6 +144,7 @@ class Gateway:
     async def on_shutdown(self, app: web.Application) -> None:
         await self.revocations.close()
         await self.live.close_all()
+        await self.bid_limits.close()
 
     async def on_cleanup(self, app: web.Application) -> None:
         await self.hub.close()

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import asyncpg
 import msgspec
@@ -31,6 +32,7 @@ from auction.engine.messages import (
 )
 from auction.engine.premium import PremiumSchedule, all_in
 from auction.gateway.access import message_rule
+from auction.gateway.bid_limits import BidLimits
 from auction.gateway.fanout import Hub
 from auction.gateway.identities import IDENTITY_TTL_S, Identities
 from auction.gateway.lookups import PG_OUT_OF_REACH, DatabaseUnavailable, TtlCache, ask_pg
@@ -70,6 +72,14 @@ class BidTicket:
     received_perf: float
 
 
+class BidRateLimited(Exception):
+    """The bidding company is over its bid rate (bid_limits.py): the bid was not placed."""
+
+    def __init__(self, wait_s: int) -> None:
+        super().__init__(f"over the bid rate: try again in {wait_s} s")
+        self.wait_s = wait_s
+
+
 UNKNOWN_OUTCOME = Error("unavailable", None, "the outcome is unknown: send the bid again with the same client_id")
 INTERNAL = Error("internal", None, "the message could not be handled")
 
@@ -107,10 +117,13 @@ class BidDesk:
     `start` and `finish`, so that a bid needs no task of its own: the answer is sent from the store future's
     done-callback."""
 
-    def __init__(self, store: LotStore, identities: Identities, metrics: Metrics) -> None:
+    def __init__(
+        self, store: LotStore, identities: Identities, metrics: Metrics, limits: BidLimits | None = None
+    ) -> None:
         self._store = store
         self._identities = identities
         self._metrics = metrics
+        self._limits = limits  # the company's bid rate, whatever the transport; None: no limit
 
     async def place(self, caller: Caller, ticket: BidTicket) -> BidAnswer:
         try:
@@ -120,7 +133,7 @@ class BidDesk:
             return naming(Error("unavailable", None, "the bid was not placed: send it again shortly"), ticket)
         started = self.start(caller, ticket, paddle)
         if isinstance(started, asyncio.Future):
-            with contextlib.suppress(StoreError):  # finish() turns it into the answer
+            with contextlib.suppress(StoreError, BidRateLimited):  # finish() turns it into the answer
                 await started
             return self.finish(caller, ticket, started)
         return started
@@ -136,7 +149,31 @@ class BidDesk:
         command = PlaceBid(t.received_ms, caller.company, paddle, t.amount, t.client_id, t.kind)
         # Two representatives of one company are one bidder, but each has their own client ids.
         dedupe = f"{caller.company}.{caller.account}:{t.client_id}"
-        return self._store.submit(t.sale, t.lot, command, dedupe=dedupe)
+        if self._limits is None:
+            return self._store.submit(t.sale, t.lot, command, dedupe=dedupe)
+        return self._submit_within_rate(self._limits.take(caller.company), t, command, dedupe)
+
+    def _submit_within_rate(
+        self, allowance: asyncio.Future[int], t: BidTicket, command: PlaceBid, dedupe: str
+    ) -> asyncio.Future[Outcome]:
+        """The store's future for the bid once the company's allowance says it may go (in the order the bids
+        came: allowances are answered in order); failed with BidRateLimited if it may not. No task per bid."""
+        outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+
+        def allowed(done: asyncio.Future[int]) -> None:
+            wait_s = done.result()
+            if wait_s:
+                outcome.set_exception(BidRateLimited(wait_s))
+                return
+            try:
+                committed = self._store.submit(t.sale, t.lot, command, dedupe=dedupe)
+            except StoreError as exc:  # closed meanwhile
+                outcome.set_exception(exc)
+                return
+            committed.add_done_callback(partial(_copy_into, outcome))
+
+        allowance.add_done_callback(allowed)
+        return outcome
 
     def finish(self, caller: Caller, t: BidTicket, done: asyncio.Future[Outcome]) -> BidAnswer:
         """The answer to a bid whose store future is done. Raises a StoreError other than these two."""
@@ -144,12 +181,19 @@ class BidDesk:
             outcome = done.result()
         except LotNotFound:
             return naming(Error("not_found", "lot", f"sale {t.sale} has no lot {t.lot}"), t)
+        except BidRateLimited as exc:
+            self._metrics.bid_answered("rate_limited", time.perf_counter() - t.received_perf)
+            return naming(Error("rate_limited", "company", f"your company is bidding faster than "
+                                f"{self._rate_per_s()} bids a second: {exc}", retry_after=exc.wait_s), t)  # fmt: skip
         except StoreUnavailable:
             log.warning("bid %s.%s:%s: outcome unknown", caller.company, caller.account, t.client_id, exc_info=True)
             return naming(UNKNOWN_OUTCOME, t)
         if isinstance(outcome, Rejected):
             return self._answered(BidRejected(t.client_id, t.sale, t.lot, outcome.reason, outcome.next_amount), t)
         return self._answered(_received(caller, t, outcome), t)
+
+    def _rate_per_s(self) -> int:
+        return self._limits.rate_per_s if self._limits is not None else 0
 
     def _answered(self, answer: Ack | BidRejected | BidWaiting, t: BidTicket) -> Ack | BidRejected | BidWaiting:
         seconds = time.perf_counter() - t.received_perf
@@ -158,6 +202,17 @@ class BidDesk:
         else:
             self._metrics.bid_answered(answer.reason if isinstance(answer, BidRejected) else None, seconds)
         return answer
+
+
+def _copy_into(outcome: asyncio.Future[Outcome], committed: asyncio.Future[Outcome]) -> None:
+    if outcome.done():
+        return
+    if committed.cancelled():
+        outcome.cancel()
+    elif (error := committed.exception()) is not None:
+        outcome.set_exception(error)
+    else:
+        outcome.set_result(committed.result())
 
 
 def may_bid(caller: Caller, t: BidTicket) -> bool:

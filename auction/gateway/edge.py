@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import msgspec
 from aiohttp import web
 
+from auction.gateway.bid_limits import BID_RATE_PER_S
+
 ANONYMOUS_RATE_PER_S = 2.0  # an office behind one NAT logs its buyers in at the start of a sale
 ANONYMOUS_BURST = 60
 WEBSOCKETS_PER_ADDRESS = 200  # a trading floor's buyers may all sit behind one office address
@@ -38,6 +40,7 @@ class Edge(msgspec.Struct, frozen=True):
     anonymous_burst: int = ANONYMOUS_BURST
     websockets_per_address: int = WEBSOCKETS_PER_ADDRESS
     handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S
+    bids_per_s: int = BID_RATE_PER_S  # per bidding company, across gateways (bid_limits.py); 0: no limit
 
     @property
     def secure_cookies(self) -> bool:

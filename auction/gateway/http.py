@@ -193,7 +193,7 @@ def authorise_with(identities: Identities, edge: Edge) -> Middleware:
 
 def info_of(error: Error) -> ErrorInfo:
     """A websocket error frame as the HTTP API's error body (the same codes, and the bid it answers)."""
-    return ErrorInfo(error.code, error.field, error.message, None, error.client_id, error.sale, error.lot)
+    return ErrorInfo(error.code, error.field, error.message, error.retry_after, error.client_id, error.sale, error.lot)
 
 
 def _sale_lot(request: web.Request) -> tuple[int, int]:
@@ -336,6 +336,8 @@ class HttpApi:
                               BidRejected), 404: missing,
                    409: Reply("Refused by the rules; next_amount is what would be accepted", BidRejected),
                    413: Reply("Body over 4 KiB", ErrorBody),
+                   429: Reply("Your company is over its bid rate (every transport and gateway): retry after "
+                              "`retry_after` seconds", ErrorBody),
                    503: Reply("Outcome unknown; resend with the same client_id", ErrorBody)},
                   body=BidBody, secured=True),
         ]  # fmt: skip

@@ -356,6 +356,7 @@ class Error(ServerMessage, frozen=True, tag="error", omit_defaults=True):
     sale: int | None = None
     lot: int | None = None
     request_id: str | None = None
+    retry_after: int | None = None  # seconds, for `rate_limited` (HTTP: also the Retry-After header)
 
 
 AnyServerMessage = (

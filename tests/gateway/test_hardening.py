@@ -26,6 +26,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from auction import identity
+from auction.config import SettingsError, environment_for, settings_from_env
 from auction.gateway.edge import Edge
 from auction.store import LotStore
 from ops.app import make_app
@@ -433,3 +434,90 @@ async def bid_json(http: aiohttp.ClientSession, path: str, client_id: str) -> di
     async with http.post(path, json={"amount": 1_000, "client_id": client_id}) as reply:
         answer: dict[str, Any] = await reply.json()
         return answer
+
+
+# ---- finding 9: one bid rate per company, whatever the transport and the gateway --------------------------------
+
+
+@asynccontextmanager
+async def limited_gateway(redis: Redis, pg: asyncpg.Pool, bids_per_s: int) -> AsyncIterator[str]:
+    store = LotStore(redis, pg=pg, enforce_standing=True)
+    try:
+        async with serving(make_app(redis, pg, store, edge=Edge(bids_per_s=bids_per_s))) as base:
+            yield base
+    finally:
+        await store.close()
+
+
+async def test_a_companys_bids_share_one_rate_over_http_and_websockets_on_two_gateways(
+    redis: Redis, pg: asyncpg.Pool, make_sale: SaleMaker, make_bidder: BidderMaker
+) -> None:
+    """HTTP bids had no limit at all (3,000/s from one buyer) and the websocket's was per connection."""
+    rate = 5  # bursts of 15
+    sale = await make_sale(lots=2, opening=1_000)
+    _, token = await make_bidder(sale.id, 31)
+    _, other = await make_bidder(sale.id, 32)
+    bearer = {"Authorization": f"Bearer {token}"}
+    async with limited_gateway(redis, pg, rate) as one, limited_gateway(redis, pg, rate) as two:
+        started = time.monotonic()
+        async with aiohttp.ClientSession(one, headers=bearer) as http, aiohttp.ClientSession(two) as ws_http:
+            ws = await ws_http.ws_connect(f"/ws?token={token}")
+            assert (await ws.receive_json())["type"] == "welcome"
+
+            async def over_http(n: int) -> tuple[int, dict[str, Any]]:
+                body = {"amount": 1_000 * (n + 1), "client_id": f"h{n}", "kind": "max"}
+                async with http.post(f"/api/sales/{sale.id}/lots/1/bids", json=body) as reply:
+                    answer = await reply.json()
+                    if reply.status == 429:
+                        assert int(reply.headers["Retry-After"]) >= 1
+                    return reply.status, answer
+
+            async def over_ws(numbers: range) -> list[dict[str, Any]]:
+                for n in numbers:
+                    await ws.send_json({"type": "max_bid", "sale": sale.id, "lot": 2, "amount": 1_000 * 2**n,
+                                        "client_id": f"w{n}"})  # fmt: skip
+                return [await ws.receive_json() for _ in numbers]
+
+            by_ws = await over_ws(range(10))  # ten of the fifteen
+            by_http = await asyncio.gather(*(over_http(n) for n in range(10)))  # five left, on the other gateway
+            by_ws += await over_ws(range(10, 20))
+            elapsed = time.monotonic() - started
+            await ws.close()
+        async with aiohttp.ClientSession(one, headers={"Authorization": f"Bearer {other}"}) as http:
+            body = {"amount": 1_000, "client_id": "o1"}
+            async with http.post(f"/api/sales/{sale.id}/lots/1/bids", json=body) as reply:
+                others = reply.status, await reply.json()
+    limited = [a for _, a in by_http if "error" in a] + [a for a in by_ws if a["type"] == "error"]
+    placed = 30 - len(limited)
+    assert [a for a in by_ws[:10] if a["type"] == "error"] == []  # the bucket was full: none limited
+    assert placed <= 15 + rate * elapsed + 1, (placed, elapsed)  # the burst, and what refilled meanwhile
+    assert {(a.get("error", a)["code"], a.get("error", a)["field"]) for a in limited} == {("rate_limited", "company")}
+    assert all(a.get("error", a)["retry_after"] >= 1 for a in limited)
+    assert any(status == 429 for status, _ in by_http) and any(a["type"] == "error" for a in by_ws)
+    assert others[0] != 429 and others[1]["type"] in {"ack", "rejected"}, others  # another company's: not held back
+
+
+async def test_the_default_bid_rate_lets_a_program_bid_as_the_load_generator_does(
+    gateway: Running, make_sale: SaleMaker, make_bidder: BidderMaker
+) -> None:
+    """15 bids a second for two seconds (the ramp's top rate per buyer), over the websocket: none refused."""
+    sale = await make_sale(lots=1, opening=1_000)
+    _, token = await make_bidder(sale.id, 33)
+    async with websockets.connect(f"{gateway.ws}?token={token}") as ws:
+        assert json.loads(await ws.recv())["type"] == "welcome"
+        for n in range(30):
+            await ws.send(json.dumps({"type": "max_bid", "sale": sale.id, "lot": 1, "amount": 1_000 * 2 ** (n // 2),
+                                      "client_id": f"p{n}"}))  # fmt: skip
+            await asyncio.sleep(1 / 15)
+        answers = [json.loads(await ws.recv()) for _ in range(30)]
+    assert [a for a in answers if a["type"] == "error"] == []
+
+
+def test_the_bid_rate_is_a_bounded_setting_handed_to_child_processes() -> None:
+    assert settings_from_env({}).bids_per_s == 20
+    assert settings_from_env({"AUCTION_BIDS_PER_S": "0"}).bids_per_s == 0  # no limit
+    for bad in ("100001", "-1", "2.5", "lots"):
+        with pytest.raises(SettingsError, match="AUCTION_BIDS_PER_S"):
+            settings_from_env({"AUCTION_BIDS_PER_S": bad})
+    chosen = settings_from_env({"AUCTION_BIDS_PER_S": "7"})
+    assert settings_from_env(environment_for(chosen, {})).bids_per_s == 7
