@@ -74,6 +74,10 @@ class Room {
     return this.role === "buyer" && this.myPaddle() !== null;
   }
 
+  registrationChanged() {  // approved while the page was open: the bid forms appear without a reload
+    for (const card of this.cards.values()) card.render(this.now());
+  }
+
   watched(lot) {
     return this.watchList.has(lot);
   }
@@ -377,6 +381,7 @@ function bidderPanel(room) {
     body = [h("p", {dataset: {field: "paddle"}}, h("strong", {}, `Your paddle: ${reg.paddle}.`), limit)];
   } else if (reg && reg.status === "requested") {
     body = [h("p", {dataset: {field: "registration"}}, "Your registration is waiting for the house's approval. You can bid once it is approved.")];
+    awaitDecision(room);
   } else if (reg && reg.status === "refused") {
     body = [h("p", {dataset: {field: "registration"}}, `Your registration was refused${reg.reason ? `: ${reg.reason}` : ""}.`)];
   } else {
@@ -395,11 +400,33 @@ function bidderPanel(room) {
     });
     body = [h("p", {}, "To bid, register your company for this sale. The house approves it with a paddle number and a limit."), button, result];
   }
+  if (role === "buyer") {
+    body.push(h("p", {}, "Your invoices, payments due and shipments are in ", h("a", {href: "/account"}, "your account"), "."));
+  }
   const rates = h("p", {class: "muted"}, `Buyer's premium on the hammer price: ${rateText(room.schedule, (amount) => money(amount, room.currency))}. ` +
     "Every bid shows what you would pay with it before you confirm.");
   replace(panel, h("h2", {}, "Your bidding"), ...body, rates);
   panel.tabIndex = -1;
   panel.hidden = false;
+}
+
+const DECISION_POLL_MS = 5_000;
+
+// The house decides on a registration while the buyer may be watching: ask again every few seconds until it is
+// decided, then show the paddle (or the refusal) and the bid forms, without a reload.
+function awaitDecision(room) {
+  if (room.decisionTimer) return;
+  room.decisionTimer = setTimeout(async () => {
+    room.decisionTimer = null;
+    const now = await registrationOf(room.sale, room.me);
+    if (now && now.status !== "requested") {
+      room.registration = now;
+      bidderPanel(room);
+      if (room.registrationChanged) room.registrationChanged();
+    } else {
+      awaitDecision(room);
+    }
+  }, DECISION_POLL_MS);
 }
 
 function notFound(main, message) {
