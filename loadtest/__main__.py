@@ -31,13 +31,13 @@ import asyncpg
 from auction.config import settings_from_env
 from auction.redis_adapter import connect
 from auction.store import BACKGROUND_PRIORITY, service_store
-from loadtest import live, report, scenarios
+from loadtest import live, report, scenarios, tender
 from loadtest.baseline import redis_benchmark
 from loadtest.generator import BidderPool, raise_nofile
 from ops.runner import process_group
 
 RAMP_RATES = [500.0, 1000.0, 2000.0, 4000.0, 6000.0, 8000.0, 10000.0, 12000.0]
-SCENARIOS = ("ramp", "steady", "hot", "spike", "fanout1k", "fanout10k", "live")
+SCENARIOS = ("ramp", "steady", "hot", "spike", "fanout1k", "fanout10k", "live", "tender")
 
 
 def _free_port() -> int:
@@ -170,6 +170,10 @@ async def _scenarios(
     if "live" in only:
         raw["live_sale"] = await live.live_sale(
             bench, 1 if quick else options.runs, lots=2 if quick else 4, watchers=50 if quick else 200
+        )
+    if "tender" in only:  # sealed bids/s through the gateway, and the reveal of 10,000 (loadtest/tender.py)
+        raw["tender"] = await tender.tender_runs(
+            bench, 1 if quick else options.runs, bids=200 if quick else 10_000, bidders=min(conns, 20 if quick else 100)
         )
     if "fanout10k" in only and not quick:
         fan_profiler: list[subprocess.Popen[bytes] | None] = []

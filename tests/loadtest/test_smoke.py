@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadtest import live, scenarios
+from loadtest import live, scenarios, tender
 from loadtest.generator import BidderPool
 from tests.loadtest.stack import bench_stack
 
@@ -38,3 +38,17 @@ async def test_the_live_scenario_times_every_delivery(redis_url: str, database_u
     assert run["online_to_watchers_ms"]["count"] == online_bids * 5
     assert run["floor_to_bidders_ms"]["count"] == floor_bids * 4
     assert result["online_to_watchers_p99_median"] == run["online_to_watchers_ms"]["p99"]
+
+
+async def test_the_tender_scenario_takes_sealed_bids_and_reveals_them(
+    redis_url: str, database_url: str, tmp_path: Path
+) -> None:
+    """Four buyers each seal a bid on each of six lots over the websocket; every one is answered with a receipt,
+    the window closes, k shares reveal all six lots (every reserve is met: each is sold) and the record holds it."""
+    async with bench_stack(redis_url, database_url, tmp_path, buyers=4) as bench:
+        result = await tender.tender_runs(bench, runs=1, bids=24, bidders=4)
+    (run,) = result["runs"]
+    assert (run["lots"], run["bidders"], run["receipts"], run["refused"]) == (6, 4, 24, {})
+    assert run["sold"] == 6
+    assert run["bids_per_s"] > 0 and 0 < run["reveal_s"] <= run["recorded_s"]
+    assert result["reveal_s_median"] == run["reveal_s"]
