@@ -60,6 +60,9 @@ class NewConsignor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     address: Address = ""
     country: CountryCode | None = None
     reason: Note = ""  # for the audit log
+    # What vetting compares with buyer companies (auction/vetting/consignor_overlap.py): a company's own.
+    registration_number: Contact = ""
+    bank_reference: Contact = ""
 
 
 class AgreementChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -102,9 +105,10 @@ async def create_consignor(pg: asyncpg.Pool, new: NewConsignor, by: Account) -> 
     company = new.company or (new.name if new.kind == "company" else "")
     async with pg.acquire() as conn, conn.transaction():
         consignor_id: int = await conn.fetchval(
-            "INSERT INTO consignors (kind, name, company, email, phone, address, country) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            "INSERT INTO consignors (kind, name, company, email, phone, address, country, registration_number, "
+            "bank_reference) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
             new.kind, new.name.strip(), company, new.email, new.phone, new.address, new.country,
+            new.registration_number.strip(), new.bank_reference.strip(),
         )  # fmt: skip
         await _write_agreement(conn, consignor_id, new.agreement)
         await audit(conn, by, "consignor_created", f"consignor:{consignor_id}", new.reason,

@@ -11,6 +11,8 @@ representatives bid. Each step changes the company's standing, which is publishe
     documents         the documents a company uploads, kept with their size and SHA-256, within its quota
     decisions         which decision may follow which status (TRANSITIONS); recording them, approval's 12 months
     consignors        links between a company and consignors: it can't bid on their lots
+    consignor_overlap a company found to be a consignor's own (registration number, bank reference, an owner or
+                      director, legal name, email): linked when it applies and when it is approved
     duplicates        applications naming a registration number or an email that exists: flagged, not refused
     relations         companies tied by a shared owner, director or bank reference; the consignors a company is
                       barred from (its own links and its ties')
@@ -23,7 +25,8 @@ representatives bid. Each step changes the company's standing, which is publishe
 
 Inside the package dependencies run one way: errors, times, audit_log and relations use nothing else of it,
 standings only times and relations; duplicates uses errors, times and audit_log; applications, documents,
-decisions, consignors and registrations use those; companies (the read side) uses applications, decisions,
+decisions, consignors and registrations use those (applications and decisions also consignor_overlap, which uses
+audit_log only); companies (the read side) uses applications, decisions,
 documents, duplicates and relations. The request bodies of the HTTP routes live at the edge
 (auction/gateway/accounts.py); the types here are the domain's, shared by the gateway, the CLI, the demo,
 settlement and the load generator. The public names are re-exported here (`vetting.apply`,

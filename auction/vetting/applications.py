@@ -19,6 +19,7 @@ from auction import identity
 from auction.identity import Account
 from auction.vetting import duplicates
 from auction.vetting.audit_log import audit
+from auction.vetting.consignor_overlap import link_overlapping_consignors
 from auction.vetting.errors import Conflict, VettingRefused
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
@@ -102,6 +103,7 @@ async def apply(
             await _representative_account(conn, rep, hashed, company_id)
             for rep, hashed in zip(app.representatives, passwords, strict=True)
         ]
+        await link_overlapping_consignors(conn, company_id)  # a consignor applying as a buyer: no own lots
         if by is not None and by.is_operator:
             await audit(conn, by, "application_entered", f"company:{company_id}")
     return company_id, [account for account in accounts if account is not None]

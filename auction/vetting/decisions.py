@@ -18,7 +18,9 @@ from auction import identity
 from auction.identity import Account
 from auction.vetting import duplicates
 from auction.vetting.audit_log import audit
+from auction.vetting.consignor_overlap import link_overlapping_consignors
 from auction.vetting.errors import Conflict, VettingError, VettingRefused
+from auction.vetting.relations import ties_of
 from auction.vetting.standings import StandingStore, publish_company
 from auction.vetting.times import epoch_ms
 
@@ -73,11 +75,16 @@ async def decide(
     sanctioned: frozenset[str],
     at: datetime | None = None,
 ) -> CompanyStatus:
-    """Record an operator's decision and what it led to; publish the company's standing in every sale."""
+    """Record an operator's decision and what it led to; publish the company's standing in every sale. Approval
+    first links the company to any consignor it turns out to be (consignor_overlap: one may be entered after the
+    application), and then publishes the companies tied to it too, which the link bars as well."""
     async with pg.acquire() as conn, conn.transaction():
         after = await _record_decision(conn, company_id, decision, reason, by, sanctioned, at or identity.now())
+        linked = await link_overlapping_consignors(conn, company_id) if decision == "approve" else []
     if store is not None:
         await publish_company(pg, store, company_id)
+        for tie in await ties_of(pg, company_id) if linked else []:
+            await publish_company(pg, store, tie.company)
     return after
 
 

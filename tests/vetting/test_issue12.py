@@ -1,12 +1,14 @@
 """Issue 12's vetting findings, each reproduced over HTTP against real Redis and PostgreSQL: deposits recorded once
 per payment reference by the settlement officer (finding 3); a registration approved takes effect on the next bid
 on every gateway (finding 4); documents within a quota, while the application is open (finding 11); who consigned
-a lot hidden from the public (finding 12)."""
+a lot hidden from the public (finding 12); a consignor applying as a buyer linked to their consignor record
+(finding 16)."""
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,11 +20,12 @@ import websockets
 from aiohttp import web
 from redis.asyncio import Redis
 
-from auction import vetting
+from auction import catalog, vetting
+from auction.catalog import NewLot, NewSale, SaleSettings
 from auction.gateway import access
 from auction.store import LotStore
 from ops.app import make_app
-from tests.gateway.conftest import PeopleMaker, Running, SaleMaker
+from tests.gateway.conftest import PeopleMaker, Running, SaleMaker, now_ms, stone
 from tests.vetting.test_ties import two_consignor_sale
 from tests.vetting.test_vetting import application, call, http, login
 
@@ -237,3 +240,74 @@ async def test_public_views_of_a_sale_do_not_say_who_consigned_each_lot(
         await ws.send(json.dumps({"type": "subscribe", "sale": sale.id}))
         snapshot = await ws.recv()
         assert json.loads(snapshot)["type"] == "snapshot" and "consignor" not in str(snapshot)
+
+
+# ---- finding 16: a consignor who applies as a buyer cannot bid on their own lots ---------------------------------
+
+
+async def consignor_over_http(http: aiohttp.ClientSession, officer: dict[str, str], **fields: Any) -> int:
+    body = {"kind": "company", "agreement": {"currency": "USD"}, **fields}
+    made = await call(http, "POST", "/api/house/consignors", officer, 201, json=body)
+    return int(made["id"])
+
+
+async def sale_of(pg: asyncpg.Pool, gateway: Running, sale_id: int, consignors: list[int]) -> NewSale:
+    """A timed sale open now, lot n consigned by consignors[n - 1]."""
+    sale = NewSale(
+        id=sale_id, name="Own lots", currency="USD", starts_at_ms=now_ms() - 1_000, first_close_ms=now_ms() + 120_000,
+        lots=[NewLot(lot=n, title=f"Lot {n}", consignor_id=c, diamond=stone(100 + n), low_estimate=100_000,
+                     high_estimate=200_000, reserve=50_000, opening=10_000) for n, c in enumerate(consignors, 1)],
+        settings=SaleSettings(),
+    )  # fmt: skip
+    await catalog.insert_sale(pg, sale)
+    await gateway.store.create_lots(catalog.terms_for(sale))
+    return sale
+
+
+async def test_a_consignor_applying_as_a_buyer_is_linked_and_refused_on_their_own_lots(
+    http: aiohttp.ClientSession,
+    gateway: Running,
+    pg: asyncpg.Pool,
+    make_people: PeopleMaker,
+    new_sale_id: Callable[[], int],
+) -> None:
+    officer = await (await make_people())["vetting_officer"].headers(pg)
+    tag = secrets.token_hex(4)
+    seller = await consignor_over_http(http, officer, name=f"Seller {tag} BVBA", registration_number=f"BE-0{tag}",
+                                       bank_reference=f"BE68 5390 {tag}")  # fmt: skip
+    stranger = await consignor_over_http(http, officer, name=f"Stranger {tag} Ltd")
+    sale = await sale_of(pg, gateway, new_sale_id(), [seller, stranger])
+
+    # The seller applies as a buyer without signing in, under another name, with its bank reference spelt its way.
+    form = application(legal_name=f"Buying arm {tag}", bank_reference=f"be6853 90{tag}")
+    company, rep = await approved_company(http, officer, form)
+    file = await call(http, "GET", f"/api/companies/{company}", officer, 200)
+    assert file["company"]["consignor_ids"] == [seller]  # linked, for the officer to see
+    found = await pg.fetchrow("SELECT role, details FROM audit_log WHERE action = 'consignor_linked' AND target = $1",
+                              f"company:{company}")  # fmt: skip
+    assert found["role"] == "system" and "bank reference" in found["details"]
+
+    await call(http, "POST", f"/api/sales/{sale.id}/registrations", rep, 201)
+    await call(http, "POST", f"/api/sales/{sale.id}/registrations/{company}/approval", officer, 200,
+               json={"paddle": 8, "limit": 10**9, "deposit": 0})  # fmt: skip
+    own = await call(http, "POST", f"/api/sales/{sale.id}/lots/1/bids", rep, 403,
+                     json={"amount": 10_000, "client_id": "own"})  # fmt: skip
+    assert own["reason"] == "own_lot"
+    other = await call(http, "POST", f"/api/sales/{sale.id}/lots/2/bids", rep, 200,
+                       json={"amount": 10_000, "client_id": "other"})  # fmt: skip
+    assert other["leading"] is True
+
+
+async def test_a_consignor_entered_after_the_application_is_linked_at_approval(
+    http: aiohttp.ClientSession, pg: asyncpg.Pool, make_people: PeopleMaker
+) -> None:
+    officer = await (await make_people())["vetting_officer"].headers(pg)
+    tag = secrets.token_hex(4)
+    form = application(registration_number=f"NL-{tag}")
+    company = (await call(http, "POST", "/api/companies", {}, 201, json=form))["company"]
+    seller = await consignor_over_http(http, officer, name=f"Other name {tag}", registration_number=f"nl {tag}",
+                                       country="BE")  # fmt: skip
+    await call(http, "POST", f"/api/companies/{company}/decisions", officer, 200,
+               json={"decision": "approve", "reason": "documents in order"})  # fmt: skip
+    file = await call(http, "GET", f"/api/companies/{company}", officer, 200)
+    assert file["company"]["consignor_ids"] == [seller]
