@@ -31,7 +31,7 @@ import asyncpg
 from auction.config import settings_from_env
 from auction.redis_adapter import connect
 from auction.store import BACKGROUND_PRIORITY, service_store
-from loadtest import live, report, scenarios, tender
+from loadtest import live, one_address, report, scenarios, tender
 from loadtest.baseline import redis_benchmark
 from loadtest.generator import BidderPool, raise_nofile
 from ops.runner import process_group
@@ -95,6 +95,7 @@ async def suite(options: argparse.Namespace) -> dict[str, Any]:
         "appendfsync": settings.appendfsync,
     }
     quick = options.quick
+    settings = one_address.lifted(settings)
     async with process_group(settings, "127.0.0.1", _free_port()) as group:
         gateway = next(child for child in group.children if child.name == "gateway")
         assert gateway.process is not None

@@ -35,6 +35,7 @@ from typing import Literal
 
 import aiohttp
 
+from loadtest import one_address
 from ops.embedded import EmbeddedPostgres, EmbeddedRedis
 from ops.migrate import migrate
 
@@ -234,6 +235,7 @@ class Cluster:
             AUCTION_DATABASE_URL=self.postgres.url,
             AUCTION_DURABILITY="redis",
             PYTHONUNBUFFERED="1",
+            **one_address.ENV,
         )
         return env
 

@@ -62,7 +62,7 @@ from auction.engine.messages import AnyEvent, BidAccepted, PlaceBid
 from auction.redis_adapter import connect
 from auction.sale_streams import all_acknowledged
 from auction.store import BACKGROUND_PRIORITY, LotStore, service_store
-from loadtest import own_cpu, scenarios, writers_report
+from loadtest import one_address, own_cpu, scenarios, writers_report
 from loadtest.chaos_cluster import free_port, in_daemon_thread, log_tail
 from loadtest.cpu import store_counters
 from loadtest.generator import AckRecord, BidderPool, PlannedBid, StepResult, raise_nofile, steady_schedule
@@ -198,6 +198,7 @@ class Fleet:
             AUCTION_WRITERS=mode,
             AUCTION_DURABILITY="redis",
             PYTHONUNBUFFERED="1",
+            **one_address.ENV,
         )
         self.stop_codes: dict[str, int | None] = {}
 

@@ -50,11 +50,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(state: Path, port: int) -> Iterator[subprocess.Popen[str]]:
-    """`auction serve` until it says it is serving; SIGTERM on the way out."""
+def serving(state: Path, port: int, **extra: str) -> Iterator[subprocess.Popen[str]]:
+    """`auction serve` (with `extra` variables) until it says it is serving; SIGTERM on the way out."""
     serve = subprocess.Popen(
         [sys.executable, "-m", "auction", "serve", "--port", str(port)],
-        env=embedded_env(state),
+        env=embedded_env(state, **extra),
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

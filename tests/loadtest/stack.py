@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from auction.config import Settings
 from auction.store import LotStore
-from loadtest import scenarios
+from loadtest import one_address, scenarios
 from loadtest.generator import raise_nofile
 from ops.runner import process_group
 
@@ -30,7 +30,7 @@ async def bench_stack(
     redis_url: str, database_url: str, state_dir: Path, buyers: int
 ) -> AsyncIterator[scenarios.Bench]:
     raise_nofile()
-    settings = Settings(redis_url=redis_url, database_url=database_url, state_dir=state_dir)
+    settings = one_address.lifted(Settings(redis_url=redis_url, database_url=database_url, state_dir=state_dir))
     async with process_group(settings, "127.0.0.1", _free_port()) as group:
         gateway = next(child for child in group.children if child.name == "gateway")
         assert gateway.process is not None

@@ -14,7 +14,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from loadtest import wire
+from loadtest import one_address, wire
 from loadtest.generator import Connecting, raise_nofile
 from tests.test_commands import free_port, serving
 
@@ -65,7 +65,7 @@ async def storm(url: str, gateway: int) -> tuple[Connecting, int, float, int]:
 def test_a_reconnect_storm_is_absorbed(tmp_path: Path) -> None:
     raise_nofile()  # the gateway started below inherits it: 2,000 sockets
     port = free_port()
-    with serving(tmp_path / "state", port) as serve:
+    with serving(tmp_path / "state", port, **one_address.ENV) as serve:  # 2,000 sockets from one address
         url = f"ws://127.0.0.1:{port}/ws"
         connecting, connected, absorbed_s, dropped = asyncio.run(storm(url, gateway_of(serve.pid)))
     assert dropped == 0, f"the kernel dropped {dropped} handshakes: a listen queue overflowed"
