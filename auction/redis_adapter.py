@@ -31,11 +31,25 @@ REDIS_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
 ErrorReply = ResponseError
 
 
+# redis-py 8's pool refuses a command at once ("Too many connections") past 100 connections in use: a worker
+# closing many lots at once, each taking its sale's lease and committing, went past it under load. Every client
+# has a pool this large, and a caller past it waits for a free connection instead of failing.
+MAX_CONNECTIONS = 1024
+WAIT_S = 10.0
+
+
 def connect(url: str, *, socket_timeout: float | None = None, decode_responses: bool = False) -> Redis:
     """A client for `url` (redis://, rediss://, unix://). It connects lazily, so building it never fails.
 
     `decode_responses=True` is for harnesses that read text (INFO, CONFIG GET); no service uses it."""
-    return Redis.from_url(url, socket_timeout=socket_timeout, decode_responses=decode_responses)
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=WAIT_S,
+        socket_timeout=socket_timeout,
+        decode_responses=decode_responses,
+    )
+    return Redis(connection_pool=pool)
 
 
 def connect_pooled(url: str, *, max_connections: int, wait_s: float) -> Redis:
