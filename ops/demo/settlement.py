@@ -71,22 +71,29 @@ async def _second_chance(pg: asyncpg.Pool, sale_id: int, at_ms: int, out: TextIO
             print(f"lot {row['lot_no']:>3} second chance: no underbidder left ({outcome})", file=out)
 
 
+async def _everyone_pays_but(pg: asyncpg.Pool, sale_id: int, non_payer: int | None, at_ms: int, wire: str) -> None:
+    """Every buyer but `non_payer` pays what they owe in the sale, each invoice by a wire of its own."""
+    for inv in await pg.fetch("SELECT id, buyer_id FROM invoices WHERE sale_id = $1 ORDER BY id", sale_id):
+        view = await billing.invoice(pg, inv["id"])
+        if inv["buyer_id"] != non_payer and view.outstanding > 0:
+            await billing.pay(pg, inv["id"], view.outstanding, f"{wire}-{inv['id']}", at_ms)
+
+
 async def settle_demo_sale(pg: asyncpg.Pool, sale_id: int, sold: int, out: TextIO) -> dict[str, Any]:
     billed = await _await_billing(pg, sale_id, sold)
     print(f"\nsettlement: {billed} of {sold} sold lots invoiced", file=out)
     non_payer = await _pick_non_payer(pg, sale_id)
     invoices = await pg.fetch("SELECT id, buyer_id, due_ms FROM invoices WHERE sale_id = $1 ORDER BY id", sale_id)
     now = time.time_ns() // 1_000_000
-    for inv in invoices:
-        if inv["buyer_id"] != non_payer:
-            view = await billing.invoice(pg, inv["id"])
-            await billing.pay(pg, inv["id"], view.outstanding, f"demo-wire-{inv['id']}", now)
+    await _everyone_pays_but(pg, sale_id, non_payer, now, "demo-wire")
     print(f"settlement: every buyer pays except company {non_payer}", file=out)
     if invoices:
         later = max(inv["due_ms"] for inv in invoices) + (GRACE_DAYS + 1) * DAY_MS
         swept = await defaults.sweep(pg, later)
         print(f"settlement: {GRACE_DAYS + 1} days after the due date: {swept}", file=out)
         await _second_chance(pg, sale_id, later + DAY_MS, out)
+        # an underbidder's second-chance lot joins their invoice, paid already, which is then open again
+        await _everyone_pays_but(pg, sale_id, non_payer, later + DAY_MS + 2, "demo-second-chance-wire")
         await _passed_lots_go_home(pg, sale_id, now, out)
         await _ship_and_claim(pg, sale_id, later + 2 * DAY_MS, out)
     summary = await settlement_summary(pg, sale_id)
