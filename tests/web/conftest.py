@@ -55,7 +55,7 @@ VIEWPORTS = {"desktop": {"width": 1400, "height": 900}, "phone": {"width": 390, 
 Viewport = Literal["desktop", "phone"]
 ROLES = ("buyer", "consignor", "vetting_officer", "auctioneer", "clerk", "settlement_officer", "admin")
 PASSWORD = "correct horse battery staple"
-TIMEOUT_MS = 10_000
+TIMEOUT_MS = 20_000  # a busy 2-core machine running the whole suite: a page waits, a wrong one still fails
 
 
 def _playwright_missing() -> bool:
