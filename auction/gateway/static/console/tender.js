@@ -76,7 +76,7 @@ async function showKey(box, me) {
 
 // ---- one tender: the share, the reveal, the results -----------------------------------------------------------
 
-async function showTender(body, sale, me) {
+async function showTender(body, sale, me, note = null) {
   let info;
   let lots;
   try {
@@ -97,8 +97,8 @@ async function showTender(body, sale, me) {
         info.revealed_at_ms ? new Date(info.revealed_at_ms).toLocaleString() : "Not yet"))),
     h("h3", {}, "Your share"), shareBox,
     h("h3", {}, "Results"), results);
-  if (!info.revealed_at_ms) shareSteps(shareBox, sale, me, () => showTender(body, sale, me));
-  else replace(shareBox, h("p", {class: "muted"}, "The tender is revealed: the shares are no longer needed."));
+  if (!info.revealed_at_ms) shareSteps(shareBox, sale, me, (text) => showTender(body, sale, me, text));
+  else replace(shareBox, h("p", {dataset: {field: "share-state"}}, note || "The tender is revealed: the shares are no longer needed."));
   await showResults(results, sale, lots);
 }
 
@@ -133,8 +133,7 @@ function shareSteps(box, sale, me, revealed) {
       state.dataset.held = String(answer.held);
       return answer;
     }
-    state.textContent = `Revealed with the shares of officers ${answer.officers.join(", ")}.`;
-    await revealed();
+    await revealed(`Revealed with the shares of officers ${answer.officers.join(", ")}.`);
     return answer;
   }, (answer) => (answer.held !== undefined ? "Your share is held." : "The tender is revealed.")));
   replace(box, state, h("div", {class: "actions"}, openButton, giveButton),

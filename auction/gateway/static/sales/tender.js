@@ -17,7 +17,7 @@ import {api, ApiError} from "../js/api.js";
 import {clock} from "../js/clock.js";
 import {field, h, replace, uid} from "../js/dom.js";
 import {Feed, newClientId} from "../js/feed.js";
-import {carats, countdown, money, parseMoney, when} from "../js/format.js";
+import {carats, countdown, money, parseMoney, plural, when} from "../js/format.js";
 import {ownKey, openSeal, sha256Hex} from "../js/own-key.js";
 import {allIn} from "../js/premium.js";
 import {stoneFacts} from "./card.js";
@@ -154,6 +154,11 @@ export class TenderRoom {
     this.renderAll();
   }
 
+  registrationChanged() {  // approved while the page was open (room.js asks again): the forms appear
+    for (const card of this.cards.values()) card.enableForm();
+    this.loadMine().then(() => this.renderAll());
+  }
+
   renderAll() {
     for (const card of this.cards.values()) card.render(clock.now());
   }
@@ -260,6 +265,12 @@ class TenderCard {
   }
 
   // ---- the form ------------------------------------------------------------------------------------------------
+
+  enableForm() {
+    if (this.form || !this.room.canBid()) return;
+    this.form = this.buildForm(this.lot.listing.lot, this.lot.listing.diamond.carat_points);
+    this.answer.before(this.form);
+  }
 
   buildForm(no, points) {
     const currency = this.room.currency;
@@ -459,7 +470,7 @@ function resultText(result, currency) {
   if (result.status === "sold") {
     return `Sold for ${money(result.amount, currency)}${result.per_carat ? ` (${money(result.per_carat, currency)} per carat)` : ""}`;
   }
-  return `${STATUS_WORDS[result.status] || result.status} · ${result.bids} bids`;
+  return `${STATUS_WORDS[result.status] || result.status} · ${plural(result.bids, "bid")}`;
 }
 
 function receiptLink(sale, lot, bid, salt) {
