@@ -17,8 +17,17 @@ const RESOLUTIONS = [["second_chance", "Offer it to the underbidders in turn"], 
   ["relist", "Relist it in a later sale"], ["cancel", "Cancel the sale of the lot"]];
 const TRACKING = [["collected", "Collected"], ["in_transit", "In transit"], ["delivered_signed", "Delivered and signed"],
   ["exception", "Exception"], ["lost", "Lost"]];
+const CLAIM_KINDS = [["loss", "Loss"], ["theft", "Theft"], ["damage", "Damage"]];
+const EVIDENCE_KINDS = [["invoice", "Invoice (proof of value)"], ["appraisal", "Appraisal (proof of value)"],
+  ["grading_report", "Grading report (proof of value)"], ["photo", "Photo"], ["police_report", "Police report"],
+  ["other", "Other"]];
+const CLAIMABLE = ["lost", "exception"];  // a parcel in these states may be claimed for
 const CLAIM_MOVES = [["documents_requested", "Ask for documents"], ["under_review", "Start the review"],
   ["approved", "Approve an amount"], ["paid", "Record it paid"], ["denied", "Deny, with the reason"]];
+
+// Buyers as people know them: the company's legal name and its paddle in this sale, never a bare id (set before
+// the page is drawn: the module's top-level await below starts it).
+let buyers = new Map();
 
 const ctx = await openConsole({title: "Settlement desk", path: "/console/settlement"});
 if (ctx) await start(ctx);
@@ -43,9 +52,10 @@ async function start({main}) {
     const base = `/api/settlement/sales/${sale.id}`;
     const got = await Promise.allSettled([
       api("GET", base), api("GET", `${base}/invoices`), api("GET", `${base}/defaults`), api("GET", `${base}/passed`),
-      api("GET", `${base}/shipments`), api("GET", `${base}/claims`),
+      api("GET", `${base}/shipments`), api("GET", `${base}/claims`), buyerNames(sale),
     ]);
-    const [summary, invoices, defaults, passed, shipments, claims] = got.map((g) => (g.status === "fulfilled" ? g.value : g.reason));
+    const [summary, invoices, defaults, passed, shipments, claims, names] = got.map((g) => (g.status === "fulfilled" ? g.value : g.reason));
+    buyers = names instanceof Error ? new Map() : names;
     replace(body,
       h("nav", {class: "in-page", "aria-label": "Parts of the desk"},
         h("ul", {}, PARTS.map(([id, label]) => h("li", {}, h("a", {href: `#${id}`}, label))))),
@@ -58,6 +68,23 @@ async function start({main}) {
   }
 
   await show(queryInt("sale"));
+}
+
+async function buyerNames(sale) {
+  const [registrations, companies] = await Promise.all([
+    api("GET", `/api/sales/${sale.id}/registrations`), api("GET", "/api/companies")]);
+  const paddles = new Map(registrations.map((r) => [r.company, r.paddle]));
+  return new Map(companies.map((c) => [c.id, paddles.get(c.id) ? `${c.legal_name} (paddle ${paddles.get(c.id)})` : c.legal_name]));
+}
+
+function buyerName(id) {
+  return buyers.get(id) || `buyer ${id}`;
+}
+
+function partyName(s) {
+  if (s.purpose === "to_buyer") return buyerName(s.party);
+  if (s.purpose === "to_consignor") return `the consignor (consignor ${s.party})`;
+  return `the laboratory (${s.party})`;
 }
 
 function part(id, title, value, render) {
@@ -135,7 +162,7 @@ function defaultsOf(sale, rows, refresh) {
       caption: `Second-chance offers for lot ${d.lot}`, rows: d.offers,
       columns: [
         {label: "Turn", num: true, cell: (o) => String(o.rank)},
-        {label: "Underbidder", cell: (o) => `buyer ${o.buyer}`},
+        {label: "Underbidder", cell: (o) => buyerName(o.buyer)},
         {label: "At their last bid", num: true, cell: (o) => money(o.amount, cur)},
         {label: "Answer by", cell: (o) => when(o.expires_ms)},
         {label: "Status", cell: (o) => o.status},
@@ -240,7 +267,7 @@ function shipmentsOf(sale, rows, refresh) {
     rows.length ? rows.map((s) => h("article", {class: "item", dataset: {shipment: s.id}},
       h("h3", {}, `Shipment ${s.id}: lot ${s.lot}, ${s.purpose.replaceAll("_", " ")} `, badge(s.state.replaceAll("_", " "),
         s.state === "delivered_signed" ? "sold" : ["lost", "exception"].includes(s.state) ? "rejected" : "pending")),
-      h("p", {}, `${s.carrier}, declared ${money(s.declared_value, s.currency)}, to party ${s.party}; `
+      h("p", {}, `${s.carrier}, declared ${money(s.declared_value, s.currency)}, to ${partyName(s)}; `
         + `created ${when(s.created_ms)}, due ${date(s.scheduled_ms)}.`),
       table({
         caption: `Parcels of shipment ${s.id}`, rows: s.parcels,
@@ -252,7 +279,8 @@ function shipmentsOf(sale, rows, refresh) {
           {label: "Last scan", cell: (p) => (p.history.length ? when(p.history[p.history.length - 1].at_ms) : "")},
         ],
       }),
-      s.parcels.some((p) => !["delivered_signed", "lost"].includes(p.state)) ? trackingForm(s, refresh) : null))
+      s.parcels.some((p) => !["delivered_signed", "lost"].includes(p.state)) ? trackingForm(s, refresh) : null,
+      s.parcels.some((p) => CLAIMABLE.includes(p.state)) ? claimFiling(s, refresh) : null))
       : h("p", {class: "muted"}, "No shipment yet."),
     h("div", {class: "actions"}, ship));
 }
@@ -275,6 +303,28 @@ function trackingForm(s, refresh) {
   return form;
 }
 
+// A lost or damaged parcel: the desk files the insurance claim for it here (the claim then waits for its evidence).
+function claimFiling(s, refresh) {
+  const parcel = select("parcel", s.parcels.filter((p) => CLAIMABLE.includes(p.state))
+    .map((p) => [String(p.no), `Parcel ${p.no} (${p.tracking_no}, ${p.state})`]));
+  const kind = select("kind", CLAIM_KINDS);
+  const description = h("textarea", {name: "description", rows: 2, maxlength: 2000});
+  const submit = h("button", {type: "submit", class: "secondary"}, "File the claim");
+  const idemKey = `desk-claim-${s.id}-${Date.now()}`;  // one per form: a double click files once
+  const form = h("form", {class: "form claim-filing", "aria-label": `Claim on shipment ${s.id}`},
+    h("div", {class: "grid-2"}, field("Parcel", parcel), field("Kind of claim", kind),
+      field("What happened", description)),
+    h("div", {class: "actions"}, submit));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const done = await run(submit, () => api("POST", "/api/settlement/claims", {kind: kind.value,
+      idem_key: `${idemKey}-${parcel.value}-${kind.value}`, shipment: s.id, parcel: Number(parcel.value),
+      description: description.value.trim()}), (c) => `Claim ${c.id} filed: ${c.kind} of lot ${c.lot}.`);
+    if (done) await refresh();
+  });
+  return form;
+}
+
 // ---- claims -----------------------------------------------------------------------------------------------------
 
 function claimsOf(sale, rows, refresh) {
@@ -287,7 +337,28 @@ function claimsOf(sale, rows, refresh) {
       + (c.denial_reason ? ` Denied: ${c.denial_reason}.` : "")),
     c.description ? h("p", {}, c.description) : null,
     c.missing.length ? h("p", {class: "banner"}, `Evidence still needed: ${c.missing.join(", ").replaceAll("_", " ")}`) : null,
+    c.evidence && c.evidence.length ? h("p", {}, `Evidence: ${c.evidence.map((e) => e.kind.replaceAll("_", " ")).join(", ")}.`) : null,
+    ["paid", "denied"].includes(c.status) ? null : evidenceForm(c, refresh),
     ["paid", "denied"].includes(c.status) ? null : claimForm(c, refresh))));
+}
+
+function evidenceForm(c, refresh) {
+  const kind = select("kind", EVIDENCE_KINDS);
+  const file = h("input", {type: "file", name: "file", required: true, accept: "application/pdf,image/*"});
+  const submit = h("button", {type: "submit", class: "secondary"}, "Add the evidence");
+  const form = h("form", {class: "form evidence-form", "aria-label": `Evidence for claim ${c.id}`},
+    h("div", {class: "grid-2"}, field("Kind of evidence", kind), field("File (PDF or picture)", file)),
+    h("div", {class: "actions"}, submit));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const chosen = file.files[0];
+    if (!chosen) return;
+    const done = await run(submit, () => api("POST", `/api/settlement/claims/${c.id}/evidence`, chosen,
+      {query: {kind: kind.value}, contentType: chosen.type || "application/octet-stream"}),
+    `Claim ${c.id}: ${chosen.name} added.`);
+    if (done) await refresh();
+  });
+  return form;
 }
 
 function claimForm(c, refresh) {
