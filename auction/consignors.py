@@ -22,7 +22,7 @@ from auction.diamonds import Money
 from auction.engine.premium import BASIS_POINTS
 from auction.house_errors import HouseMissing, Problem, refuse_if
 from auction.identity import Account
-from auction.vetting import audit
+from auction.vetting import audit, link_overlapping_companies
 
 ConsignorKind = Literal["person", "company"]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -113,6 +113,9 @@ async def create_consignor(pg: asyncpg.Pool, new: NewConsignor, by: Account) -> 
         await _write_agreement(conn, consignor_id, new.agreement)
         await audit(conn, by, "consignor_created", f"consignor:{consignor_id}", new.reason,
                     {"kind": new.kind, "agreement": msgspec.to_builtins(new.agreement)})  # fmt: skip
+        # A buyer company that is this consignor's own can't bid on their lots: vetting links it now (the caller
+        # publishes the standings: vetting.publish_consignor_companies).
+        await link_overlapping_companies(conn, consignor_id)
         view = await consignor(conn, consignor_id)
     assert view is not None
     return view

@@ -18,7 +18,7 @@ import asyncpg
 import msgspec
 from aiohttp import BodyPartReader, web
 
-from auction import catalogue_file, consignments, consignors, photos, sale_builder, withdrawals
+from auction import catalogue_file, consignments, consignors, photos, sale_builder, vetting, withdrawals
 from auction.catalogue_file import CatalogueRefused, CellProblem
 from auction.consignments import StoneIntake, StoneView
 from auction.consignors import AgreementChange, ConsignorView, NewConsignor
@@ -111,6 +111,7 @@ class HouseApi:
     async def new_consignor(self, request: web.Request) -> web.Response:
         body = await json_body(request, NewConsignor)
         made = await consignors.create_consignor(self.pg, body, operator(caller_of(request)))
+        await vetting.publish_consignor_companies(self.pg, self.store, made.id)  # companies vetting found its own
         return reply(made, 201)
 
     async def consignor_list(self, request: web.Request) -> web.Response:

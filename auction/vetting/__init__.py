@@ -46,7 +46,8 @@ from auction.vetting.applications import (
 )
 from auction.vetting.audit_log import audit
 from auction.vetting.companies import CompanyFile, CompanyRow, CompanyView, company_file, list_companies
-from auction.vetting.consignors import link_consignor, publish_with_ties
+from auction.vetting.consignor_overlap import link_overlapping_companies
+from auction.vetting.consignors import link_consignor, publish_consignor_companies, publish_with_ties
 from auction.vetting.decisions import (
     APPROVAL_PERIOD,
     TRANSITIONS,
@@ -134,9 +135,11 @@ __all__ = [
     "document",
     "duplicates_of",
     "link_consignor",
+    "link_overlapping_companies",
     "list_companies",
     "list_registrations",
     "publish_company",
+    "publish_consignor_companies",
     "publish_standing",
     "publish_with_ties",
     "record_deposit",

@@ -2,7 +2,8 @@
 
 A consignor who applies as a buyer without signing in as that consignor was never linked to their consignor
 record, so their company could bid on their own lots and `own_lot` was never raised. When a company applies, and
-again when it is approved (a consignor may have been entered since), vetting compares it with every consignor:
+again when it is approved, vetting compares it with every consignor; and a consignor the house's desk enters with
+every company (auction/consignors.py; gateway/house.py then publishes the standings of the companies linked):
 
     registration number   the consignor's, as bank_mark compares it (letters and digits), in the same country
     bank reference        the consignor's and the company's, as bank_mark compares them
@@ -22,49 +23,59 @@ import asyncpg
 
 from auction.vetting.audit_log import audit
 
-# The consignors overlapping company $1, each with what matched.
+# Every (company, consignor) pair that overlaps, with what matched: of company $1 (NULL: any) and consignor $2 (NULL:
+# any). Matched on what both hold, normalised as company_marks keeps a company's (migration 0011).
 _OVERLAPS = """
-WITH me AS (SELECT legal_name, registration_number, country FROM companies WHERE id = $1),
-     marks AS (SELECT kind, mark FROM company_marks WHERE company_id = $1),
-     emails AS (SELECT email FROM accounts WHERE company_id = $1)
-SELECT id, shared FROM (
-    SELECT c.id, array_remove(ARRAY[
+SELECT company_id, consignor_id, shared FROM (
+    SELECT co.id AS company_id, c.id AS consignor_id, array_remove(ARRAY[
         CASE WHEN bank_mark(c.registration_number) <> '' AND bank_mark(c.registration_number) =
-             bank_mark(me.registration_number) AND coalesce(c.country, me.country) = me.country
+             bank_mark(co.registration_number) AND coalesce(c.country, co.country) = co.country
              THEN 'registration number' END,
-        CASE WHEN bank_mark(c.bank_reference) <> '' AND EXISTS (
-             SELECT 1 FROM marks WHERE kind = 'bank' AND mark = bank_mark(c.bank_reference))
+        CASE WHEN bank_mark(c.bank_reference) <> '' AND EXISTS (SELECT 1 FROM company_marks m
+             WHERE m.company_id = co.id AND m.kind = 'bank' AND m.mark = bank_mark(c.bank_reference))
              THEN 'bank reference' END,
-        CASE WHEN c.kind = 'person' AND EXISTS (
-             SELECT 1 FROM marks WHERE kind = 'person' AND mark = person_mark(c.name))
+        CASE WHEN c.kind = 'person' AND EXISTS (SELECT 1 FROM company_marks m
+             WHERE m.company_id = co.id AND m.kind = 'person' AND m.mark = person_mark(c.name))
              THEN 'owner or director' END,
-        CASE WHEN c.kind = 'company' AND person_mark(c.name) = person_mark(me.legal_name) THEN 'legal name' END,
-        CASE WHEN coalesce(c.email, '') <> '' AND lower(normalize(btrim(c.email), NFKC)) IN (SELECT email FROM emails)
+        CASE WHEN c.kind = 'company' AND person_mark(c.name) = person_mark(co.legal_name) THEN 'legal name' END,
+        CASE WHEN coalesce(c.email, '') <> '' AND EXISTS (SELECT 1 FROM accounts a
+             WHERE a.company_id = co.id AND a.email = lower(normalize(btrim(c.email), NFKC)))
              THEN 'email' END
     ], NULL) AS shared
-    FROM consignors c, me
+    FROM companies co CROSS JOIN consignors c
+    WHERE ($1::bigint IS NULL OR co.id = $1) AND ($2::bigint IS NULL OR c.id = $2)
 ) found
 WHERE cardinality(shared) > 0
-ORDER BY id
+ORDER BY company_id, consignor_id
 """
 
 
 async def link_overlapping_consignors(conn: asyncpg.Connection, company_id: int) -> list[int]:
-    """Link the company to every consignor it overlaps and is not linked to yet, in the caller's transaction, each
-    link audited as the system's with what matched; the consignors newly linked. The caller publishes standings."""
+    """Link the company to every consignor it overlaps and is not linked to yet, in the caller's transaction; the
+    consignors newly linked. The caller publishes the standings."""
+    return [consignor for _, consignor in await _link(conn, company_id, None)]
+
+
+async def link_overlapping_companies(conn: asyncpg.Connection, consignor_id: int) -> list[int]:
+    """The same from a consignor's side, when one is entered: the companies newly linked to it."""
+    return [company for company, _ in await _link(conn, None, consignor_id)]
+
+
+async def _link(conn: asyncpg.Connection, company_id: int | None, consignor_id: int | None) -> list[tuple[int, int]]:
+    """Link every overlapping pair not linked yet, each audited as the system's with what matched."""
     linked = []
-    for row in await conn.fetch(_OVERLAPS, company_id):
+    for row in await conn.fetch(_OVERLAPS, company_id, consignor_id):
+        company, consignor, shared = row["company_id"], row["consignor_id"], list(row["shared"])
         made = await conn.fetchval(
             "INSERT INTO consignor_links (consignor_id, company_id) VALUES ($1, $2) ON CONFLICT DO NOTHING "
             "RETURNING consignor_id",
-            row["id"],
-            company_id,
+            consignor,
+            company,
         )
         if made is None:
             continue
-        shared = list(row["shared"])
-        await audit(conn, None, "consignor_linked", f"company:{company_id}",
-                    f"vetting found the company is consignor {row['id']}'s: same {', '.join(shared)}",
-                    {"consignor": row["id"], "shared": shared})  # fmt: skip
-        linked.append(row["id"])
+        await audit(conn, None, "consignor_linked", f"company:{company}",
+                    f"vetting found the company is consignor {consignor}'s: same {', '.join(shared)}",
+                    {"consignor": consignor, "shared": shared})  # fmt: skip
+        linked.append((company, consignor))
     return linked

@@ -39,3 +39,10 @@ async def publish_with_ties(pg: asyncpg.Pool, store: StandingStore, company_id: 
     for tie in await ties_of(pg, company_id):
         published += await publish_company(pg, store, tie.company)
     return published
+
+
+async def publish_consignor_companies(pg: asyncpg.Pool, store: StandingStore, consignor_id: int) -> int:
+    """Publish the standing of every company linked to the consignor, and of their ties: after vetting linked a
+    consignor just entered (consignor_overlap). Returns how many standings were published."""
+    rows = await pg.fetch("SELECT company_id FROM consignor_links WHERE consignor_id = $1", consignor_id)
+    return sum([await publish_with_ties(pg, store, row["company_id"]) for row in rows])

@@ -311,3 +311,28 @@ async def test_a_consignor_entered_after_the_application_is_linked_at_approval(
                json={"decision": "approve", "reason": "documents in order"})  # fmt: skip
     file = await call(http, "GET", f"/api/companies/{company}", officer, 200)
     assert file["company"]["consignor_ids"] == [seller]
+
+
+async def test_a_consignor_entered_later_is_linked_to_their_company_and_its_standing_published(
+    http: aiohttp.ClientSession,
+    gateway: Running,
+    pg: asyncpg.Pool,
+    make_people: PeopleMaker,
+    new_sale_id: Callable[[], int],
+) -> None:
+    officer = await (await make_people())["vetting_officer"].headers(pg)
+    tag = secrets.token_hex(4)
+    stranger = await consignor_over_http(http, officer, name=f"Stranger {tag} Ltd")
+    sale = await sale_of(pg, gateway, new_sale_id(), [stranger])
+    form = application(owners=[{"name": f"Miriam  Katz {tag}", "share_bp": 10_000}])
+    company, rep = await approved_company(http, officer, form)
+    await call(http, "POST", f"/api/sales/{sale.id}/registrations", rep, 201)
+    await call(http, "POST", f"/api/sales/{sale.id}/registrations/{company}/approval", officer, 200,
+               json={"paddle": 9, "limit": 10**9, "deposit": 0})  # fmt: skip
+
+    # The company's owner is then entered as a consignor, in person: the company is hers.
+    seller = await consignor_over_http(http, officer, kind="person", name=f"miriam katz {tag}")
+    file = await call(http, "GET", f"/api/companies/{company}", officer, 200)
+    assert file["company"]["consignor_ids"] == [seller]
+    standing = await gateway.store.standing(sale.id, company)
+    assert standing is not None and seller in standing.consignor_ids  # the engine knows at once
