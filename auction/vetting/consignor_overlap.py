@@ -9,7 +9,9 @@ every company (auction/consignors.py; gateway/house.py then publishes the standi
     bank reference        the consignor's and the company's, as bank_mark compares them
     a person              a person consignor named as the company's owner or director (person_mark)
     legal name            a company consignor whose name is the company's legal name (person_mark)
-    email                 the consignor's email is a representative's (as identity.normalise_email spells it)
+    email                 the consignor's email is a representative's (as identity.normalise_email spells it), or a
+                          representative named the email of the consignor's own account (and got no account:
+                          auction/vetting/duplicates.py flagged it)
 
 Each consignor found is linked at once (consignor_links, as a vetting officer's link would: the company and every
 company tied to it are barred from that consignor's lots), and the link is on the audit log as the system's, with
@@ -40,7 +42,10 @@ SELECT company_id, consignor_id, shared FROM (
         CASE WHEN c.kind = 'company' AND person_mark(c.name) = person_mark(co.legal_name) THEN 'legal name' END,
         CASE WHEN coalesce(c.email, '') <> '' AND EXISTS (SELECT 1 FROM accounts a
              WHERE a.company_id = co.id AND a.email = lower(normalize(btrim(c.email), NFKC)))
-             THEN 'email' END
+             THEN 'email' END,
+        CASE WHEN EXISTS (SELECT 1 FROM application_duplicates d JOIN accounts a ON a.id = d.other_account_id
+             WHERE d.company_id = co.id AND d.kind = 'email' AND a.consignor_id = c.id)
+             THEN 'email of the consignor''s account' END
     ], NULL) AS shared
     FROM companies co CROSS JOIN consignors c
     WHERE ($1::bigint IS NULL OR co.id = $1) AND ($2::bigint IS NULL OR c.id = $2)

@@ -6,6 +6,7 @@ a lot hidden from the public (finding 12); a consignor applying as a buyer linke
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -83,6 +84,23 @@ async def test_a_deposit_is_recorded_once_per_reference_and_over_payment_shows(
     audited = await pg.fetch("SELECT details FROM audit_log WHERE action = 'deposit_received' AND target = $1",
                              f"sale:{sale.id}:company:{company}")  # fmt: skip
     assert len(audited) == 2  # the repeat wrote nothing
+
+
+async def test_one_deposit_sent_many_times_at_once_is_counted_once(
+    http: aiohttp.ClientSession, pg: asyncpg.Pool, make_sale: SaleMaker, make_people: PeopleMaker
+) -> None:
+    people = await make_people()
+    officer = await people["vetting_officer"].headers(pg)
+    cashier = await people["settlement_officer"].headers(pg)
+    sale = await make_sale(lots=1)
+    company, rep = await approved_company(http, officer, application())
+    await call(http, "POST", f"/api/sales/{sale.id}/registrations", rep, 201)
+    await call(http, "POST", f"/api/sales/{sale.id}/registrations/{company}/approval", officer, 200,
+               json={"paddle": 3, "limit": 1_000_000})  # fmt: skip
+    url = f"/api/sales/{sale.id}/registrations/{company}/deposit"
+    wire = {"amount": 100_000, "reference": "retried wire"}
+    answers = await asyncio.gather(*(call(http, "POST", url, cashier, 200, json=wire) for _ in range(8)))
+    assert {a["deposit_received"] for a in answers} == {100_000}
 
 
 async def test_one_wire_cannot_pay_two_sales(
@@ -336,3 +354,17 @@ async def test_a_consignor_entered_later_is_linked_to_their_company_and_its_stan
     assert file["company"]["consignor_ids"] == [seller]
     standing = await gateway.store.standing(sale.id, company)
     assert standing is not None and seller in standing.consignor_ids  # the engine knows at once
+
+
+async def test_a_consignor_applying_with_their_own_accounts_email_is_linked(
+    http: aiohttp.ClientSession, pg: asyncpg.Pool, make_people: PeopleMaker
+) -> None:
+    officer = await (await make_people())["vetting_officer"].headers(pg)
+    seller = await consignor_over_http(http, officer, name=f"Seller {secrets.token_hex(4)} NV")
+    account = (await make_people(consignor_id=seller))["consignor"].account
+    assert account is not None
+    form = application()
+    form["representatives"][0]["email"] = account.email.upper()  # signed out, and spelt another way
+    company = (await call(http, "POST", "/api/companies", {}, 201, json=form))["company"]
+    file = await call(http, "GET", f"/api/companies/{company}", officer, 200)
+    assert file["company"]["consignor_ids"] == [seller]
