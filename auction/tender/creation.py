@@ -60,20 +60,27 @@ class _Keyed:
 async def create_tender(pg: asyncpg.Pool, store: LotStore, sale: NewSale, by: Account | None) -> TenderCreated:
     """Create the tender sale, its key and its officers' sealed shares, and load its lots. Raises TenderRefused,
     having written nothing."""
-    _check(sale)
-    officers = sale.settings.tender.officers
     try:
         async with pg.acquire() as conn, conn.transaction():
-            keys = await _officer_keys(conn, officers)
-            keyed = _make_key(sale.id, sale.settings.tender.threshold, officers, keys)
-            await catalog.insert_sale_in(conn, sale, tender_keyed=True)
-            await records.insert_tender(conn, sale.id, keyed.public, sale.settings.tender.threshold, keyed.shares)
-            details = {"threshold": sale.settings.tender.threshold, "officers": list(officers),
-                       "key": fingerprint(keyed.public)}  # fmt: skip
-            await audit(conn, by, "tender_created", f"sale:{sale.id}", details=details)
+            created = await create_tender_in(conn, sale, by)
     except asyncpg.UniqueViolationError:
         raise TenderRefused("conflict", "id", f"sale {sale.id} exists already") from None
     await store.create_lots(catalog.terms_for(sale))
+    return created
+
+
+async def create_tender_in(conn: asyncpg.Connection, sale: NewSale, by: Account | None) -> TenderCreated:
+    """`create_tender` in the caller's transaction (the house's sale builder marks its draft published with it),
+    without loading the lots, which the caller does once the transaction is committed."""
+    _check(sale)
+    officers = sale.settings.tender.officers
+    keys = await _officer_keys(conn, officers)
+    keyed = _make_key(sale.id, sale.settings.tender.threshold, officers, keys)
+    await catalog.insert_sale_in(conn, sale, tender_keyed=True)
+    await records.insert_tender(conn, sale.id, keyed.public, sale.settings.tender.threshold, keyed.shares)
+    details = {"threshold": sale.settings.tender.threshold, "officers": list(officers),
+               "key": fingerprint(keyed.public)}  # fmt: skip
+    await audit(conn, by, "tender_created", f"sale:{sale.id}", details=details)
     return TenderCreated(
         sale.id, _b64(keyed.public), fingerprint(keyed.public), sale.settings.tender.threshold,
         [OfficerShare(s.officer, s.x, fingerprint(s.officer_key)) for s in keyed.shares],
@@ -124,4 +131,4 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
-__all__ = ["OfficerShare", "TenderCreated", "create_tender"]
+__all__ = ["OfficerShare", "TenderCreated", "create_tender", "create_tender_in"]
