@@ -24,6 +24,7 @@ refusal.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
 from typing import Literal
 
 import msgspec
@@ -182,10 +183,18 @@ def custody_claim_problem(kind: ClaimKind, started_ms: int | None, completed_ms:
 
 def _window(opens_ms: int, closes_ms: int, at_ms: int, counted_from: str) -> Problem | None:
     if at_ms < opens_ms:
-        return Problem("at_ms", f"too early: the window for this claim opens at {opens_ms} (after the {counted_from})")
+        opens = _when(opens_ms)
+        return Problem("at_ms", f"too early: the window for this claim opens {opens} (after the {counted_from})")
     if at_ms > closes_ms:
-        return Problem("at_ms", f"too late: the window for this claim closed at {closes_ms}")
+        return Problem("at_ms", f"too late: the window for this claim closed {_when(closes_ms)}")
     return None
+
+
+def _when(at_ms: int) -> str:
+    """A moment as people read it, in UTC (the desk shows this sentence as it is), with the milliseconds a script
+    would compare."""
+    moment = datetime.fromtimestamp(at_ms // 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"on {moment} ({at_ms} ms)"
 
 
 def missing_evidence(kind: ClaimKind, have: Collection[str]) -> list[str]:

@@ -195,6 +195,14 @@ def test_custody_claim_windows(
     assert (problem.field if problem else None) == field
 
 
+def test_a_claims_window_is_named_as_a_date_people_read() -> None:
+    started = 1_767_225_600_000  # 2026-01-01 00:00 UTC
+    early = custody_claim_problem("damage", started, None, started - 1, TERMS)
+    assert early is not None and "opens on 2026-01-01 00:00 UTC (1767225600000 ms)" in early.message
+    late = custody_claim_problem("damage", started, started, started + 10_000 * DAY_MS, TERMS)
+    assert late is not None and "closed on 2026-" in late.message and "UTC" in late.message
+
+
 # ---- evidence, who bore the loss, the cap -------------------------------------------------------------------
 
 
