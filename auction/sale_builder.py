@@ -4,10 +4,11 @@ publishes, which writes it into the catalogue (auction.catalog) and loads it int
     create_draft -> set_terms / put_lot / remove_lot / order_lots / (catalogue_file.import_catalogue) -> publish
 
 A draft is the house's alone: the public catalogue, registrations and the engine know a sale only once it is
-published. Its terms (`SaleTerms`) are every setting a sale has, each bounded: the format (those the catalogue runs,
-catalog.RUNNABLE_FORMATS, but a tender, which is created with its key by auction/tender/; a draft's viewing and bid
-windows are kept for when a draft can become one), the schedule, the increment ladder, the premium schedule, soft
-close and stagger for a timed sale, the live settings for a live one. A lot is a consigned stone
+published. Its terms (`SaleTerms`) are every setting a sale has, each bounded: the format (timed, live or tender:
+catalog.RUNNABLE_FORMATS), the schedule, the increment ladder, the premium schedule, soft close and stagger for a
+timed sale, the live settings for a live one, and a tender's (catalog.TenderSettings: when bids open after the
+viewing, the consignor's acceptance window, the officers who will hold its key's shares and how many of them open
+it). A lot is a consigned stone
 (auction/consignments.py) at a number, with an opening price no higher than its low estimate; its estimates and
 reserve are the stone's, as its consignor agreed them. A stone is in at most one sale at a time: not in another
 draft, nor a lot of a published sale unless that lot was withdrawn.
@@ -17,6 +18,12 @@ writes the sale and its lots with the draft marked published in one transaction,
 engine (`LotStore.create_lots`) and publishes the standings of the sale's registrations, as vetting does. Both are
 idempotent, so publishing a published sale again only loads it again (after a crash between the two, say).
 Every change is on the audit log.
+
+A tender is published through auction.tender.creation, in the same transaction: its key is made in memory then,
+split k of n among its officers and each share sealed to the officer's own key; the private key is never stored.
+Every officer must be an active operator with an officer key registered, which the draft's problems say before
+publishing is tried. A tender's lot is bid on per carat or in total, so its stone's weight is part of the lot;
+rough travels with its Kimberley Process certificate, which intake requires (auction/consignments.py).
 """
 
 from __future__ import annotations
@@ -28,20 +35,30 @@ import asyncpg
 import msgspec
 
 from auction import catalog, vetting
-from auction.catalog import MAX_MISSED_BID_WINDOW_MS, RUNNABLE_FORMATS, Currency, NewLot, NewSale, SaleSettings
+from auction.catalog import (
+    MAX_MISSED_BID_WINDOW_MS,
+    RUNNABLE_FORMATS,
+    Currency,
+    NewLot,
+    NewSale,
+    SaleSettings,
+    TenderSettings,
+)
 from auction.consignments import StoneRow, default_title, details_of, diamond_of, stone_row
 from auction.diamonds import Money
 from auction.engine.ladder import DIAMOND_LADDER_USD, Band, Ladder, ladder_problem
 from auction.engine.lifecycle import Format
 from auction.engine.premium import BASIS_POINTS, CHRISTIES_2023_USD, PremiumBand, PremiumSchedule
 from auction.engine.state import LiveTerms, SoftClose
-from auction.house_errors import HouseConflict, HouseMissing, Problem, refuse_if
-from auction.identity import Account
+from auction.house_errors import HouseConflict, HouseInvalid, HouseMissing, Problem, refuse_if
+from auction.identity import OPERATOR_ROLES, Account
 from auction.store import LotStore
+from auction.tender import records
+from auction.tender.creation import create_tender_in
+from auction.tender.errors import TenderRefused
 
-# The formats a draft may be built in: those the catalogue runs, but a tender, which is created with its key by
-# auction/tender/ and could take no bid if it were published from a draft.
-BUILT_FORMATS: frozenset[Format] = RUNNABLE_FORMATS - {"tender"}
+# The formats a draft may be built in: every one the catalogue runs (a tender gets its key as it is published).
+BUILT_FORMATS: frozenset[Format] = RUNNABLE_FORMATS
 MAX_LOTS = 5_000  # a sale's lots; the biggest house catalogues run to a few thousand
 HOUR_MS = 3_600_000
 Epoch = Annotated[int, msgspec.Meta(ge=0, le=2**53)]  # milliseconds since the epoch
@@ -77,19 +94,11 @@ class LiveSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     house_bids: bool = False
 
 
-class TenderWindows(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A tender's viewing period and bid window (kept for when tenders are run end to end)."""
-
-    viewing_from_ms: Epoch
-    bids_from_ms: Epoch
-    bids_until_ms: Epoch
-    acceptance_window_ms: Annotated[int, msgspec.Meta(ge=0, le=14 * 24 * HOUR_MS)] = 24 * HOUR_MS
-
-
 class SaleTerms(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Everything about a sale but its lots. A timed sale's lots open at `starts_at_ms`; the first (by number)
     closes at `first_close_ms` and each next one `stagger_ms` later. No ladder: DOMAIN.md's; no premium:
-    Christie's 2023 schedule."""
+    Christie's 2023 schedule. A tender's viewing runs from `starts_at_ms` to `tender.bids_from_ms`, its bid window
+    from then to each lot's close."""
 
     name: Name
     currency: Currency
@@ -101,7 +110,7 @@ class SaleTerms(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     soft_close: SoftCloseTerms = SoftCloseTerms()
     stagger_ms: Annotated[int, msgspec.Meta(ge=0, le=HOUR_MS)] = 60_000
     live: LiveSettings = LiveSettings()
-    tender: TenderWindows | None = None
+    tender: TenderSettings | None = None  # a tender's, and only a tender's
 
 
 class NewDraft(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -171,14 +180,20 @@ def _premium_problems(rates: list[PremiumRate]) -> list[Problem]:
 
 
 def _tender_problems(terms: SaleTerms) -> list[Problem]:
-    windows = terms.tender
-    if windows is None:
-        return []
+    tender = terms.tender
     if terms.format != "tender":
-        return [Problem("tender", "viewing and bid windows are a tender's")]
-    if not windows.viewing_from_ms <= windows.bids_from_ms < windows.bids_until_ms:
-        return [Problem("tender", "viewing opens before bidding, which opens before it closes")]
-    return []
+        return [] if tender is None else [Problem("tender", "a tender's settings are for a tender sale only")]
+    if tender is None:
+        return [Problem("tender", "a tender names when bids open, its officers and how many of them open it")]
+    problems = []
+    if not terms.starts_at_ms <= tender.bids_from_ms < terms.first_close_ms:
+        problems.append(Problem("tender.bids_from_ms", "bids open after the viewing starts and before the close"))
+    if len(set(tender.officers)) != len(tender.officers):
+        problems.append(Problem("tender.officers", "each officer holds one share: name each once"))
+    if tender.threshold > len(tender.officers):
+        problems.append(Problem("tender.threshold", f"{tender.threshold} of {len(tender.officers)} officers: "
+                                "the threshold can't exceed the officers who hold shares"))  # fmt: skip
+    return problems
 
 
 def settings_of(terms: SaleTerms) -> SaleSettings:
@@ -194,6 +209,7 @@ def settings_of(terms: SaleTerms) -> SaleSettings:
         premium=premium or CHRISTIES_2023_USD,
         stagger_ms=terms.stagger_ms,
         live=LiveTerms(terms.live.auto_accept, terms.live.missed_bid_window_ms, terms.live.house_bids),
+        tender=terms.tender or TenderSettings(),
     )
 
 
@@ -356,6 +372,8 @@ async def draft_view(db: asyncpg.Connection | asyncpg.Pool, sale_id: int) -> Dra
     terms = msgspec.json.decode(row["terms"], type=SaleTerms)
     lots = await draft_lots(db, sale_id)
     problems = [] if row["status"] == "published" else publish_problems(terms, lots, None)
+    if row["status"] == "draft" and terms.tender is not None:
+        problems += await officer_problems(db, terms.tender.officers)
     return DraftView(sale_id, row["status"], terms, lots, row["published_ms"], problems)
 
 
@@ -387,7 +405,7 @@ def publish_problems(terms: SaleTerms, lots: list[DraftLot], now_ms: int | None)
         problems.append(Problem("lots", "a sale has at least one lot"))
     if len(lots) > MAX_LOTS:
         problems.append(Problem("lots", f"a sale has at most {MAX_LOTS} lots"))
-    if now_ms is not None and terms.format == "timed" and terms.first_close_ms <= now_ms:
+    if now_ms is not None and terms.format in ("timed", "tender") and terms.first_close_ms <= now_ms:
         problems.append(Problem("first_close_ms", "the first lot would close before the sale is published"))
     return problems
 
@@ -420,7 +438,10 @@ async def _write_sale(conn: asyncpg.Connection, sale_id: int, by: Account, now_m
     refuse_if([Problem(*problem.split(": ", 1)) for problem in catalog.sale_problems(sale)])
     if await conn.fetchval("SELECT 1 FROM sales WHERE id = $1", sale_id):
         raise HouseConflict("sale", f"a sale {sale_id} is in the catalogue already")
-    await catalog.insert_sale_in(conn, sale)
+    if sale.format == "tender":
+        await _create_tender(conn, sale, by)
+    else:
+        await catalog.insert_sale_in(conn, sale)
     await conn.execute("UPDATE sale_drafts SET status = 'published', published_ms = $2 WHERE id = $1", sale_id, now_ms)
     await vetting.audit(conn, by, "sale_published", f"sale:{sale_id}", "", {"lots": len(lots)})
 
@@ -433,3 +454,35 @@ async def _new_lot(conn: asyncpg.Connection, lot: DraftLot) -> NewLot:
         low_estimate=lot.low_estimate, high_estimate=lot.high_estimate, reserve=lot.reserve, opening=lot.opening,
         details=details_of(stone.stone), stone_id=stone.id,
     )  # fmt: skip
+
+
+# ---- tenders ------------------------------------------------------------------------------------------------
+
+
+async def officer_problems(db: asyncpg.Connection | asyncpg.Pool, officers: tuple[int, ...]) -> list[Problem]:
+    """Each named officer who can't hold a share: not an active operator, or no officer key registered (the key
+    their share is sealed to)."""
+    rows = await db.fetch("SELECT id, role FROM accounts WHERE id = ANY($1::bigint[]) AND NOT disabled", list(officers))
+    roles = {row["id"]: row["role"] for row in rows}
+    keys = await records.officer_keys(db, officers)
+    problems = []
+    for index, officer in enumerate(officers):
+        if roles.get(officer) not in OPERATOR_ROLES:
+            problems.append(Problem(f"tender.officers[{index}]", f"account {officer} is not an active operator"))
+        elif officer not in keys:
+            problems.append(Problem(f"tender.officers[{index}]", f"account {officer} has no officer key registered "
+                                    "(PUT /api/tender/officer-key or `auction tender keygen`)"))  # fmt: skip
+    return problems
+
+
+async def _create_tender(conn: asyncpg.Connection, sale: NewSale, by: Account) -> None:
+    """The tender, its key made, split and sealed to its officers, in the publishing transaction; its refusals as
+    the house's, naming the draft's field (`tender.officers[1]` for the sale's `settings.tender.officers[1]`)."""
+    refuse_if(await officer_problems(conn, sale.settings.tender.officers))
+    try:
+        await create_tender_in(conn, sale, by)
+    except TenderRefused as exc:
+        field = (exc.field or "tender").removeprefix("settings.")
+        if exc.code == "conflict":
+            raise HouseConflict(field, str(exc)) from None
+        raise HouseInvalid([Problem(field, str(exc))]) from None

@@ -1,7 +1,8 @@
 """Building a sale, end to end over HTTP against real Redis and PostgreSQL: a draft edited freely (terms, lots made
 of consigned stones, their order), published into the catalogue and the engine, bid on; a lot withdrawn with
 bidders in it (closed without a result, its bidders told, their exposure released); a live sale built the same
-way; and what is refused, naming the field."""
+way, and a tender of rough (published with its key split among its officers, then taking a sealed bid); and what is
+refused, naming the field."""
 
 from __future__ import annotations
 
@@ -12,13 +13,19 @@ from typing import Any
 
 import asyncpg
 import websockets
+from redis.asyncio import Redis
 
+from auction import identity
 from auction.engine.ladder import Band, Ladder
 from tests.gateway.conftest import BidderMaker, Running
+from tests.gateway.tender_setup import officers, scheduled, until_status
 from tests.house.desk import USD, Desk, now_ms
 
 LADDER = [{"starts_at": 0, "increment": 100 * USD}, {"starts_at": 10_000 * USD, "increment": 500 * USD}]
 PREMIUM = [{"starts_at": 0, "rate_bp": 2_000}, {"starts_at": 1_000_000 * USD, "rate_bp": 1_500}]
+ROUGH = {"points": 1_040, "shape": "Rough", "polish": None, "symmetry": None, "colour": None, "clarity": None,
+         "fluorescence": None, "lab": None, "report_number": None, "kp_certificate": "BW-KP-2026-0417",
+         "report_override_reason": "rough parcel: viewed, not graded"}  # fmt: skip
 
 
 async def _stones(desk: Desk, count: int) -> list[int]:
@@ -141,7 +148,7 @@ async def test_a_lot_withdrawn_with_bidders_in_it(
     assert sold_or_missing["error"]["field"] == "lot"
 
 
-async def test_a_live_sale_is_built_the_same_way_and_a_tender_not_yet(
+async def test_a_live_sale_is_built_the_same_way_and_a_tender_needs_its_settings(
     desk: Desk, gateway: Running, new_sale_id: Callable[[], int]
 ) -> None:
     [stone] = await _stones(desk, 1)
@@ -154,11 +161,11 @@ async def test_a_live_sale_is_built_the_same_way_and_a_tender_not_yet(
     assert (state.terms.format, state.status, state.terms.live.auto_accept, state.terms.live.house_bids) == (
         "live", "scheduled", False, True
     )  # fmt: skip
-    windows = {"viewing_from_ms": now_ms(), "bids_from_ms": now_ms() + 1, "bids_until_ms": now_ms() + 2}
-    tender = await desk.draft(new_sale_id(), 400, format="tender", tender=windows)
-    assert tender["error"]["field"] == "format" and "not built here" in tender["error"]["message"]
-    misplaced = await desk.draft(new_sale_id(), 400, tender=windows)
-    assert misplaced["error"]["field"] == "tender"
+    settings = {"bids_from_ms": now_ms() + 300, "threshold": 2, "officers": [1, 2]}
+    misplaced = await desk.draft(new_sale_id(), 400, tender=settings)
+    assert misplaced["error"]["field"] == "tender"  # a timed sale has no officers
+    unnamed = await desk.draft(new_sale_id(), 400, format="tender")
+    assert unnamed["error"]["field"] == "tender"
     late = new_sale_id()
     await desk.draft(late, starts_at_ms=now_ms() - 10_000, first_close_ms=now_ms() + 500)
     await desk.put_lot(late, 1, (await _stones(desk, 1))[0])
@@ -166,6 +173,53 @@ async def test_a_live_sale_is_built_the_same_way_and_a_tender_not_yet(
     refused = await desk.publish(late, status=400)
     assert refused["error"]["field"] == "first_close_ms"  # its first lot would close before it was published
     assert await gateway.store.states(late) == []  # nothing of it reached the engine
+
+
+async def test_a_tender_of_rough_built_published_and_bid_on(
+    desk: Desk, gateway: Running, pg: asyncpg.Pool, redis: Redis, make_bidder: BidderMaker,
+    new_sale_id: Callable[[], int],
+) -> None:  # fmt: skip
+    consignor = (await desk.consignor("Okavango Rough"))["id"]
+    parcel = await desk.stone(consignor, **ROUGH)
+    crew = [officer.account.id for officer in await officers(pg, desk.http, 3)]
+    keyless = (await identity.create_account(pg, f"k-{now_ms()}@x.test", "No Key", None, "clerk")).id
+    sale_id = new_sale_id()
+    too_many = {"bids_from_ms": now_ms() + 400, "threshold": 4, "officers": crew}
+    over = await desk.draft(sale_id, 400, format="tender", tender=too_many)
+    assert over["error"]["field"] == "tender.threshold"  # 4 of 3 officers could never open it
+    tender = {"bids_from_ms": now_ms() + 400, "acceptance_window_ms": 3_600_000, "threshold": 2,
+              "officers": [*crew[:2], keyless]}  # fmt: skip
+    draft = await desk.draft(sale_id, format="tender", tender=tender)
+    await desk.put_lot(sale_id, 1, parcel["id"], opening=1)
+    assert [p["field"] for p in (await desk.call("GET", f"/api/house/sales/{sale_id}", "auctioneer", 200))["problems"]
+            ] == ["tender.officers[2]"]  # fmt: skip
+    no_key = await desk.publish(sale_id, status=400)
+    assert no_key["error"]["field"] == "tender.officers[2]" and "no officer key" in no_key["error"]["message"]
+    assert await pg.fetchval("SELECT count(*) FROM sales WHERE id = $1", sale_id) == 0  # nothing was written
+    fixed = {**draft["terms"], "tender": {**tender, "officers": crew}}
+    assert (await desk.call("PUT", f"/api/house/sales/{sale_id}", "auctioneer", 200, fixed))["problems"] == []
+
+    published = await desk.publish(sale_id)
+    assert published["status"] == "published"
+    info = await desk.call("GET", f"/api/sales/{sale_id}/tender", "anonymous", 200)
+    assert (info["threshold"], info["officers"]) == (2, 3)
+    assert await pg.fetchval("SELECT count(*) FROM tender_shares WHERE sale_id = $1", sale_id) == 3
+    [state] = await gateway.store.states(sale_id)
+    assert (state.terms.format, state.terms.tender.carat_points, state.terms.tender.acceptance_window_ms) == (
+        "tender", 1_040, 3_600_000
+    )  # fmt: skip
+    [entry] = await desk.call("GET", f"/api/sales/{sale_id}/lots", "anonymous", 200)
+    assert entry["listing"]["details"]["kp_certificate"] == "BW-KP-2026-0417"
+
+    _, token = await make_bidder(sale_id, 41)
+    async with scheduled(gateway, redis, sale_id):
+        await until_status(gateway, sale_id, "open")
+        desk.headers["bidder"] = {"Authorization": f"Bearer {token}"}
+        receipt = await desk.call("POST", f"/api/sales/{sale_id}/lots/1/tender-bids", "bidder", 200,
+                                  {"client_id": "t1", "per_carat": 500_000})  # fmt: skip
+    assert receipt["type"] == "tender_receipt" and len(receipt["commitment"]) == 64
+    assert (await desk.publish(sale_id))["published_ms"] == published["published_ms"]  # again: only loaded again
+    assert await pg.fetchval("SELECT count(*) FROM tenders WHERE sale_id = $1", sale_id) == 1
 
 
 async def _next_event(ws: Any) -> dict[str, Any]:
