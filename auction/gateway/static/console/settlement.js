@@ -28,6 +28,10 @@ const CLAIM_MOVES = [["documents_requested", "Ask for documents"], ["under_revie
 // Buyers as people know them: the company's legal name and its paddle in this sale, never a bare id (set before
 // the page is drawn: the module's top-level await below starts it).
 let buyers = new Map();
+// The other ends of shipments, named too: consignors (id -> name) and each lot's laboratory (lot -> the lab that
+// graded its stone: labs have no record of their own in the house's books, the stone's report names the lab).
+let consignors = new Map();
+let labs = new Map();
 
 const ctx = await openConsole({title: "Settlement desk", path: "/console/settlement"});
 if (ctx) await start(ctx);
@@ -56,6 +60,7 @@ async function start({main}) {
     ]);
     const [summary, invoices, defaults, passed, shipments, claims, names] = got.map((g) => (g.status === "fulfilled" ? g.value : g.reason));
     buyers = names instanceof Error ? new Map() : names;
+    if (!(shipments instanceof Error)) await nameOtherParties(sale, shipments);
     replace(body,
       h("nav", {class: "in-page", "aria-label": "Parts of the desk"},
         h("ul", {}, PARTS.map(([id, label]) => h("li", {}, h("a", {href: `#${id}`}, label))))),
@@ -81,10 +86,34 @@ function buyerName(id) {
   return buyers.get(id) || `buyer ${id}`;
 }
 
+// Names for the consignors and laboratories the shipments go to or come from; a name that can't be had leaves the
+// number in its place (partyName), never an empty page.
+async function nameOtherParties(sale, shipments) {
+  const ids = [...new Set(shipments.filter((s) => s.purpose === "to_consignor").map((s) => s.party))];
+  const found = await Promise.allSettled(ids.map((id) => api("GET", `/api/house/consignors/${id}`)));
+  consignors = new Map(found.filter((f) => f.status === "fulfilled")
+    .map(({value: file}) => [file.consignor.id, consignorName(file.consignor)]));
+  labs = new Map();
+  if (!shipments.some((s) => s.purpose === "to_lab" || s.purpose === "from_lab")) return;
+  try {
+    const lots = await api("GET", `/api/sales/${sale.id}/lots`);
+    labs = new Map(lots.filter((e) => e.listing.diamond && e.listing.diamond.lab)
+      .map((e) => [e.listing.lot, e.listing.diamond.lab]));
+  } catch {
+    labs = new Map();  // the sentence keeps the lab's number
+  }
+}
+
+function consignorName(c) {
+  return c.company && c.company !== c.name ? `${c.name}, ${c.company}` : c.name;
+}
+
+// Where a shipment goes: "to <buyer>", "to the consignor, <name>", "to the laboratory, GIA", "from the laboratory, GIA".
 function partyName(s) {
-  if (s.purpose === "to_buyer") return buyerName(s.party);
-  if (s.purpose === "to_consignor") return `the consignor (consignor ${s.party})`;
-  return `the laboratory (${s.party})`;
+  if (s.purpose === "to_buyer") return `to ${buyerName(s.party)}`;
+  if (s.purpose === "to_consignor") return `to the consignor, ${consignors.get(s.party) || `consignor ${s.party}`}`;
+  const where = s.purpose === "from_lab" ? "from" : "to";
+  return labs.has(s.lot) ? `${where} the laboratory, ${labs.get(s.lot)}` : `${where} laboratory ${s.party}`;
 }
 
 function part(id, title, value, render) {
@@ -267,7 +296,7 @@ function shipmentsOf(sale, rows, refresh) {
     rows.length ? rows.map((s) => h("article", {class: "item", dataset: {shipment: s.id}},
       h("h3", {}, `Shipment ${s.id}: lot ${s.lot}, ${s.purpose.replaceAll("_", " ")} `, badge(s.state.replaceAll("_", " "),
         s.state === "delivered_signed" ? "sold" : ["lost", "exception"].includes(s.state) ? "rejected" : "pending")),
-      h("p", {}, `${s.carrier}, declared ${money(s.declared_value, s.currency)}, to ${partyName(s)}; `
+      h("p", {}, `${s.carrier}, declared ${money(s.declared_value, s.currency)}, ${partyName(s)}; `
         + `created ${when(s.created_ms)}, due ${date(s.scheduled_ms)}.`),
       table({
         caption: `Parcels of shipment ${s.id}`, rows: s.parcels,
