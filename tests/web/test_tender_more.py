@@ -19,6 +19,7 @@ from auction.tender import records
 from auction.tender.officers import register_key
 from auction.tender.sealing import new_key_pair, open_browser_seal
 from tests.web.conftest import ContextMaker, People, Registrar, Site, Worker
+from tests.web.room_shots import no_horizontal_overflow
 from tests.web.test_tender_rooms import api, bid, create_tender, token_of
 
 SLOW_MS = 20_000  # a window opening or closing, seen by the page on the server's clock
@@ -173,3 +174,64 @@ async def test_a_consignor_declines_a_lot_below_the_reserve_and_it_is_passed(
     passed = consignor.locator(f"#passed-{sale}-2")
     await expect(passed).to_contain_text("highest bid $80,000.00 · your reserve $90,000.00")
     await expect(passed.get_by_role("button", name="Consent to relist")).to_be_visible()
+
+
+async def test_the_sale_builder_builds_a_tender_of_a_consigned_parcel_and_publishes_it_with_its_key(
+    site: Site, pg: asyncpg.Pool, people: People, context_for: ContextMaker
+) -> None:
+    holders = await key_holders(pg, people, ("admin", "vetting_officer"))
+    keyless = people["clerk"].account
+    assert keyless is not None
+    desk = await token_of(pg, people["vetting_officer"])
+    made = {"kind": "company", "name": "Okavango Rough", "agreement": {"currency": "USD"}}
+    consignor = await api(site, "POST", "/api/house/consignors", desk, made, 201)
+    parcel = {"carat_points": 2_540, "shape": "Rough", "kp_certificate": "BW-KP-2026-0418", "low_estimate": 4_000_000,
+              "high_estimate": 6_000_000, "reserve": 3_500_000,
+              "report_override_reason": "rough parcel: viewed, not graded"}  # fmt: skip
+    auctioneer = await token_of(pg, people["auctioneer"])
+    stone = await api(site, "POST", f"/api/house/consignors/{consignor['id']}/stones", auctioneer, parcel, 201)
+
+    page = await (await context_for("auctioneer")).new_page()
+    await page.goto("/console/sales")
+    draft = page.locator("#new-draft")
+    tender = draft.locator("fieldset.tender-terms")
+    await expect(tender).to_be_hidden()
+    await draft.get_by_label("Name").fill("Spring Rough Tender")
+    await draft.get_by_label("Format").select_option("tender")
+    await expect(tender).to_be_visible()
+    await tender.get_by_label("Officers (account numbers, commas between)").fill(f"{holders[0].account}, {keyless.id}")
+    await tender.get_by_label("Shares needed to reveal").fill("3")
+    await draft.get_by_role("button", name="Start building it").click()
+    await expect(page.locator("#alert")).to_contain_text("tender.threshold: 3 of 2 officers")
+    await expect(tender.get_by_label("Shares needed to reveal")).to_have_attribute("aria-invalid", "true")
+    await tender.get_by_label("Shares needed to reveal").fill("2")
+    await draft.get_by_role("button", name="Start building it").click()
+    await expect(page.locator("#status")).to_contain_text("started: Spring Rough Tender")
+
+    built = page.locator("#draft")
+    await expect(built.locator("#draft-tender")).to_contain_text(f"2 of officers {holders[0].account}, {keyless.id}")
+    await built.get_by_label("Stone number").fill(str(stone["id"]))
+    await built.get_by_label("Opening price (USD)").fill("1")
+    await built.get_by_role("button", name="Add the lot").click()
+    await expect(built.locator("tr[data-lot='1']")).to_contain_text("25.40 ct Rough")
+    await expect(built.locator("#draft-problems")).to_contain_text(f"tender.officers[1]: account {keyless.id} has no "
+                                                                   "officer key registered")  # fmt: skip
+    terms = built.locator("#terms-form")
+    await terms.get_by_label("Officers (account numbers, commas between)").fill(
+        ", ".join(str(h.account) for h in holders)
+    )
+    await terms.get_by_role("button", name="Save the terms").click()
+    await expect(built.locator("#draft-problems")).to_contain_text("Nothing stops it being published")
+    await built.get_by_role("button", name="Publish the sale").click()
+    await expect(page.locator("#status")).to_contain_text("is published: 1 lot in the catalogue")
+    sale = int(await built.locator("section").get_attribute("data-sale") or 0)
+    info = await api(site, "GET", f"/api/sales/{sale}/tender", auctioneer)
+    assert (info["threshold"], info["officers"], info["revealed_at_ms"]) == (2, 2, None)
+    [state] = await site.store.states(sale)
+    assert (state.terms.format, state.terms.tender.carat_points, state.terms.reserve) == ("tender", 2_540, 3_500_000)
+
+    phone = await (await context_for("auctioneer", "phone")).new_page()
+    await phone.goto("/console/sales")
+    await phone.locator("#new-draft").get_by_label("Format").select_option("tender")
+    await expect(phone.locator("#new-draft fieldset.tender-terms")).to_be_visible()
+    assert await no_horizontal_overflow(phone), "the sale builder's tender fields overflow at 390 px"

@@ -1,15 +1,17 @@
 // The sale builder: the sales the house built or is building; a new draft; a draft's terms (format, schedule,
-// soft close, live settings), its lots (a consigned stone each, with its opening price), their order, the
+// soft close, live settings, a tender's bid window, officers and threshold), its lots (a consigned stone each, with its opening price), their order, the
 // catalogue file (CSV) in and out, what would stop it being published, publishing it; and withdrawing a lot of a
-// published sale. Drafts are the house's alone until published.
+// published sale. Drafts are the house's alone until published. A tender is published with its key: made then,
+// split among its officers (each with an officer key registered on the Tenders page), never stored.
 
 import {api, ApiError} from "../js/api.js";
-import {field, h, replace} from "../js/dom.js";
+import {field, fieldError, h, replace} from "../js/dom.js";
 import {money, plural, when} from "../js/format.js";
 import {badge, errorText, input, moneyInput, openConsole, queryInt, readMoney, run, select, setQuery, table} from "./common.js";
 
 const CATALOGUE = ["auctioneer", "admin"];
-const FORMATS = [["timed", "Timed"], ["live", "Live (auctioneer-led)"]];
+const FORMATS = [["timed", "Timed"], ["live", "Live (auctioneer-led)"], ["tender", "Tender (sealed bids)"]];
+const HOUR_MS = 3600000;
 
 const ctx = await openConsole({title: "Sale builder", path: "/console/sales"});
 if (ctx) await start(ctx);
@@ -81,7 +83,10 @@ function termsFields(terms = null) {
   const now = Date.now();
   const t = terms || {name: "", currency: "USD", format: "timed", starts_at_ms: now + 86400000, first_close_ms: now + 8 * 86400000,
     stagger_ms: 60000, soft_close: {window_ms: 120000, extension_ms: 120000, cap_ms: null},
-    live: {auto_accept: true, missed_bid_window_ms: 1500, house_bids: false}};
+    live: {auto_accept: true, missed_bid_window_ms: 1500, house_bids: false}, tender: null};
+  const format = select("format", FORMATS, t.format);
+  const tender = tenderFields(t);
+  format.addEventListener("change", () => { tender.hidden = format.value !== "tender"; });
   const check = (name, label, checked) => {
     const id = `${name}-${Math.random().toString(36).slice(2)}`;
     return h("div", {class: "check"}, h("input", {type: "checkbox", name, id, checked}), h("label", {for: id}, label));
@@ -90,9 +95,9 @@ function termsFields(terms = null) {
     field("Name", input("name", {required: true, maxlength: 200, value: t.name})),
     h("div", {class: "grid-2"},
       field("Currency (ISO 4217)", input("currency", {required: true, maxlength: 3, pattern: "[A-Z]{3}", value: t.currency})),
-      field("Format", select("format", FORMATS, t.format)),
+      field("Format", format),
       field("Starts (your time)", input("starts_at_ms", {type: "datetime-local", required: true, value: localValue(t.starts_at_ms)})),
-      field("First lot closes (timed; your time)", input("first_close_ms", {type: "datetime-local", required: true,
+      field("First lot closes (timed, tender; your time)", input("first_close_ms", {type: "datetime-local", required: true,
         value: localValue(t.first_close_ms)})),
       field("Lots close apart (seconds)", input("stagger_s", {type: "number", min: 0, max: 3600, value: String(t.stagger_ms / 1000)})),
       field("Soft close: a bid in the last (seconds)", input("window_s", {type: "number", min: 0, max: 3600,
@@ -103,7 +108,50 @@ function termsFields(terms = null) {
         value: String(t.live.missed_bid_window_ms)}))),
     check("auto_accept", "Live: take online bids at once (else the clerk accepts each)", t.live.auto_accept),
     check("house_bids", "Live: house bids allowed (below the reserve)", t.live.house_bids),
+    tender,
   ];
+}
+
+// A tender's settings (catalog.TenderSettings), shown while the format is a tender: the viewing runs from the
+// start to when bids open, and the bids from then to the close.
+function tenderFields(t) {
+  const s = t.tender || {bids_from_ms: t.starts_at_ms + HOUR_MS, acceptance_window_ms: 24 * HOUR_MS, threshold: 2, officers: []};
+  return h("fieldset", {class: "tender-terms", hidden: t.format !== "tender"}, h("legend", {}, "Tender (sealed bids)"),
+    h("div", {class: "grid-2"},
+      field("Bids open (your time; the viewing is before)", input("tender_bids_from", {type: "datetime-local",
+        value: localValue(s.bids_from_ms)})),
+      field("Consignor's acceptance window (hours)", input("tender_acceptance_hours", {type: "number", min: 1, max: 720,
+        value: String(s.acceptance_window_ms / HOUR_MS)}), "For a top bid below the reserve"),
+      field("Officers (account numbers, commas between)", input("tender_officers", {value: s.officers.join(", "),
+        inputmode: "numeric"}), "Each holds a share of the key: an operator with an officer key registered"),
+      field("Shares needed to reveal", input("tender_threshold", {type: "number", min: 2, max: 20, value: String(s.threshold)}))));
+}
+
+function readTender(form) {
+  const value = (name) => form.elements.namedItem(name).value.trim();
+  const officers = value("tender_officers").split(",").map((each) => each.trim()).filter(Boolean);
+  if (!officers.every((each) => /^[0-9]{1,15}$/.test(each))) {
+    throw new ApiError(400, "invalid", "tender.officers", "tender.officers: account numbers, commas between");
+  }
+  return {bids_from_ms: readTime(form, "tender_bids_from"), acceptance_window_ms: Number(value("tender_acceptance_hours")) * HOUR_MS,
+    threshold: Number(value("tender_threshold")), officers: officers.map(Number)};
+}
+
+// The house names a tender's settings `tender.officers[1]`; the form's fields are `tender_officers`: the field
+// named is marked here (run() marks the others by their own names).
+async function naming(form, work) {
+  try {
+    return await work();
+  } catch (exc) {
+    const part = exc instanceof ApiError && exc.field ? /^tender\.([a-z_]+)/.exec(exc.field) : null;
+    const names = {bids_from_ms: "tender_bids_from", acceptance_window_ms: "tender_acceptance_hours"};
+    const target = part ? form.elements.namedItem(names[part[1]] || `tender_${part[1]}`) : null;
+    if (target) {
+      fieldError(target, exc.message);
+      target.focus();
+    }
+    throw exc;
+  }
 }
 
 function readTerms(form, base = null) {
@@ -117,6 +165,7 @@ function readTerms(form, base = null) {
     soft_close: {...((base && base.soft_close) || {}), window_ms: number("window_s") * 1000, extension_ms: number("extension_s") * 1000},
     live: {auto_accept: form.elements.namedItem("auto_accept").checked, missed_bid_window_ms: number("missed_ms"),
       house_bids: form.elements.namedItem("house_bids").checked},
+    tender: value("format") === "tender" ? readTender(form) : null,
   };
 }
 
@@ -126,7 +175,7 @@ function newDraftForm(done) {
     h("fieldset", {}, h("legend", {}, "A new sale"), termsFields(), h("div", {class: "actions"}, submit)));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const made = await run(submit, () => api("POST", "/api/house/sales", {terms: readTerms(form)}),
+    const made = await run(submit, () => naming(form, () => api("POST", "/api/house/sales", {terms: readTerms(form)})),
       (d) => `Sale ${d.id} started: ${d.terms.name}.`);
     if (made) await done(made);
   });
@@ -138,8 +187,11 @@ function renderDraft(target, d, editable, refresh) {
   const draft = d.status !== "published";
   replace(target, h("section", {class: "panel", "aria-labelledby": "draft-title", dataset: {sale: d.id, status: d.status}},
     h("h2", {id: "draft-title", tabindex: "-1"}, `${d.terms.name} (sale ${d.id}) `, badge(d.status, draft ? "pending" : "open")),
-    h("p", {}, `${d.terms.format === "live" ? "A live sale" : "A timed sale"} in ${cur}, starting ${when(d.terms.starts_at_ms)}`
+    h("p", {}, `${KINDS[d.terms.format] || d.terms.format} in ${cur}, starting ${when(d.terms.starts_at_ms)}`
       + (d.published_ms ? `; published ${when(d.published_ms)}.` : ".")),
+    d.terms.tender ? h("p", {id: "draft-tender"}, `Bids open ${when(d.terms.tender.bids_from_ms)}; `
+      + `${d.terms.tender.threshold} of officers ${d.terms.tender.officers.join(", ")} reveal it`
+      + (draft ? ": its key is made and split among them when it is published." : ".")) : null,
     d.problems.length
       ? h("div", {class: "banner", id: "draft-problems"}, h("p", {}, "Publishing it now would be refused:"),
         h("ul", {}, d.problems.map((p) => h("li", {}, `${p.field}: ${p.message}`))))
@@ -162,6 +214,8 @@ function renderDraft(target, d, editable, refresh) {
     editable && draft ? [addLotForm(d, refresh), importForm(d, refresh), termsForm(d, refresh), publishButton(d, refresh)] : null,
     editable && !draft ? withdrawForm(d, refresh) : null));
 }
+
+const KINDS = {timed: "A timed sale", live: "A live sale", tender: "A sealed-bid tender"};
 
 function lotButtons(d, l, refresh) {
   const numbers = d.lots.map((x) => x.lot);
@@ -243,7 +297,8 @@ function termsForm(d, refresh) {
     h("fieldset", {}, h("legend", {}, "Terms"), termsFields(d.terms), h("div", {class: "actions"}, submit)));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const done = await run(submit, () => api("PUT", `/api/house/sales/${d.id}`, readTerms(form, d.terms)), "Terms saved.");
+    const done = await run(submit, () => naming(form, () => api("PUT", `/api/house/sales/${d.id}`, readTerms(form, d.terms))),
+      "Terms saved.");
     if (done) await refresh();
   });
   return form;
