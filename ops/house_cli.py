@@ -6,7 +6,8 @@ sales built, the catalogue file imported and exported, sales published and lots 
     auction stone photos STONE PHOTO... --by EMAIL        photos of a stone, all or none
     auction sale create FILE.json --by EMAIL              a draft (NewDraft: {"terms": {...}, "id": ...})
     auction sale show SALE                                a sale as built, and what would stop its publication
-    auction sale publish SALE --by EMAIL                  into the catalogue and the engine
+    auction sale publish SALE --by EMAIL                  into the catalogue and the engine (a tender: with its
+                                                          key, made then and split among its officers)
     auction sale withdraw SALE LOT --reason R --by EMAIL  a published lot, closed without a result
     auction catalogue import SALE FILE.csv --by EMAIL     the catalogue file: all or nothing, every bad cell named
     auction catalogue export SALE [--out FILE.csv]        the catalogue file

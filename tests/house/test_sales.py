@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -19,7 +23,7 @@ from auction import identity
 from auction.engine.ladder import Band, Ladder
 from tests.gateway.conftest import BidderMaker, Running
 from tests.gateway.tender_setup import officers, scheduled, until_status
-from tests.house.desk import USD, Desk, now_ms
+from tests.house.desk import USD, Desk, now_ms, sale_terms
 
 LADDER = [{"starts_at": 0, "increment": 100 * USD}, {"starts_at": 10_000 * USD, "increment": 500 * USD}]
 PREMIUM = [{"starts_at": 0, "rate_bp": 2_000}, {"starts_at": 1_000_000 * USD, "rate_bp": 1_500}]
@@ -220,6 +224,41 @@ async def test_a_tender_of_rough_built_published_and_bid_on(
     assert receipt["type"] == "tender_receipt" and len(receipt["commitment"]) == 64
     assert (await desk.publish(sale_id))["published_ms"] == published["published_ms"]  # again: only loaded again
     assert await pg.fetchval("SELECT count(*) FROM tenders WHERE sale_id = $1", sale_id) == 1
+
+
+async def test_the_command_line_builds_and_publishes_a_tender_naming_an_officer_without_a_key(
+    desk: Desk, pg: asyncpg.Pool, redis_url: str, database_url: str, tmp_path: Path, new_sale_id: Callable[[], int]
+) -> None:
+    consignor = (await desk.consignor("Okavango Rough"))["id"]
+    parcel = await desk.stone(consignor, **ROUGH)
+    crew = [officer.account.id for officer in await officers(pg, desk.http, 2)]
+    keyless = (await identity.create_account(pg, f"k-{now_ms()}@x.test", "No Key", None, "clerk")).id
+    sale_id = new_sale_id()
+    tender = {"bids_from_ms": now_ms() + 60_000, "threshold": 2, "officers": [crew[0], keyless]}
+    terms = sale_terms(format="tender", tender=tender)
+    (tmp_path / "tender.json").write_text(json.dumps({"id": sale_id, "terms": terms}))
+
+    async def auction(*argv: str) -> subprocess.CompletedProcess[str]:
+        env = {"AUCTION_REDIS_URL": redis_url, "AUCTION_DATABASE_URL": database_url, "AUCTION_STATE_DIR": str(tmp_path)}
+        clean = {name: value for name, value in os.environ.items() if not name.startswith("AUCTION_")}
+        return await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "auction", *argv], env={**clean, **env},
+                                       capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+
+    auctioneer = desk.people["auctioneer"].account
+    assert auctioneer is not None
+    made = await auction("sale", "create", str(tmp_path / "tender.json"), "--by", auctioneer.email)
+    assert made.returncode == 0 and '"format":"tender"' in made.stdout, made.stderr
+    await desk.put_lot(sale_id, 1, parcel["id"], opening=1)
+    refused = await auction("sale", "publish", str(sale_id), "--by", auctioneer.email)
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr.startswith(f"tender.officers[1]: account {keyless} has no officer key"), refused.stderr
+    await desk.call(
+        "PUT", f"/api/house/sales/{sale_id}", "auctioneer", 200, {**terms, "tender": {**tender, "officers": crew}}
+    )
+    published = await auction("sale", "publish", str(sale_id), "--by", auctioneer.email)
+    assert published.returncode == 0 and '"status":"published"' in published.stdout, published.stderr
+    assert await pg.fetchval("SELECT threshold FROM tenders WHERE sale_id = $1", sale_id) == 2
+    assert await pg.fetchval("SELECT count(*) FROM tender_shares WHERE sale_id = $1", sale_id) == 2
 
 
 async def _next_event(ws: Any) -> dict[str, Any]:
