@@ -41,6 +41,12 @@ RUNNABLE_FORMATS: frozenset[Format] = frozenset({"timed", "live", "tender"})
 MAX_MISSED_BID_WINDOW_MS = 60_000  # a "possible missed bid" a minute after the hammer would be a new bid
 MAX_OFFICERS = 20  # a tender's key holders: a board of a few in practice
 DAY_MS = 86_400_000
+# What a sale's creator sends is bounded (issue 12, finding 19): ids as JavaScript keeps them, instants before
+# the year 10000, a lot's free-form details a few dozen short fields.
+RowId = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
+Instant = Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799_999)]
+DetailName = Annotated[str, msgspec.Meta(max_length=64)]
+DetailText = Annotated[str, msgspec.Meta(max_length=2_000)]
 
 
 class SaleRefused(Exception):
@@ -67,7 +73,7 @@ class TenderSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     bids_from_ms: Annotated[int, msgspec.Meta(ge=0, le=2**53)] = 0
     acceptance_window_ms: Annotated[int, msgspec.Meta(ge=60_000, le=30 * DAY_MS)] = DAY_MS
     threshold: Annotated[int, msgspec.Meta(ge=2, le=MAX_OFFICERS)] = 2
-    officers: Annotated[tuple[int, ...], msgspec.Meta(max_length=MAX_OFFICERS)] = ()
+    officers: Annotated[tuple[RowId, ...], msgspec.Meta(max_length=MAX_OFFICERS)] = ()
 
 
 class SaleSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -77,7 +83,7 @@ class SaleSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ladder: Ladder = DIAMOND_LADDER_USD
     soft_close: SoftClose = SoftClose()
     premium: PremiumSchedule = CHRISTIES_2023_USD
-    stagger_ms: int = 60_000  # lots close one after another, this far apart
+    stagger_ms: Annotated[int, msgspec.Meta(ge=0, le=DAY_MS)] = 60_000  # lots close one after another, this far apart
     live: LiveTerms = LiveTerms()
     tender: TenderSettings = TenderSettings()
 
@@ -85,23 +91,23 @@ class SaleSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class NewLot(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     lot: Annotated[int, msgspec.Meta(ge=1, le=100_000)]
     title: ShortText
-    consignor_id: int
+    consignor_id: RowId
     diamond: Diamond
     low_estimate: Money
     high_estimate: Money
     reserve: Money
     opening: Annotated[int, msgspec.Meta(ge=1, le=10**13)]
-    details: dict[str, str] = {}
-    stone_id: int | None = None  # the consigned stone it is (auction/consignments.py), when the house built it
+    details: Annotated[dict[DetailName, DetailText], msgspec.Meta(max_length=50)] = {}
+    stone_id: RowId | None = None  # the consigned stone it is (auction/consignments.py), when the house built it
 
 
 class NewSale(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    id: Annotated[int, msgspec.Meta(ge=1)]
+    id: RowId
     name: ShortText
     currency: Currency
-    starts_at_ms: int
-    first_close_ms: int  # lot 1 closes here; lot k closes (k-1) * stagger later
-    lots: list[NewLot]
+    starts_at_ms: Instant
+    first_close_ms: Instant  # lot 1 closes here; lot k closes (k-1) * stagger later
+    lots: Annotated[list[NewLot], msgspec.Meta(max_length=100_000)]
     format: Format = "timed"
     settings: SaleSettings = SaleSettings()
 

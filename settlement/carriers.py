@@ -16,10 +16,11 @@ its own to report.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import msgspec
 
+from auction.httpkit.bounds import MAX_MS
 from settlement.shipping_rules import Purpose, TrackingState
 
 
@@ -39,10 +40,10 @@ class ParcelOrder(msgspec.Struct, frozen=True):
 class TrackingUpdate(msgspec.Struct, frozen=True):
     """One scan of one parcel, as a carrier reports it."""
 
-    tracking_no: str
+    tracking_no: Annotated[str, msgspec.Meta(max_length=200)]
     state: TrackingState
-    at_ms: int
-    note: str = ""
+    at_ms: Annotated[int, msgspec.Meta(ge=0, le=MAX_MS)]
+    note: Annotated[str, msgspec.Meta(max_length=2_000)] = ""
 
 
 class Carrier(Protocol):

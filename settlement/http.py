@@ -19,9 +19,11 @@ from auction.house_details import DEFAULT_HOUSE, HouseDetails
 from auction.httpkit import (
     HTML,
     WHO_REFUSALS,
+    Amount,
     ApiError,
     ErrorBody,
     Handler,
+    Line,
     Reply,
     Route,
     caller_of,
@@ -48,8 +50,8 @@ from settlement.unsold_rules import BAD_INPUT
 
 
 class PaymentBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    amount: int
-    reference: str
+    amount: Amount
+    reference: Line
 
 
 class ResolveBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

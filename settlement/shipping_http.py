@@ -12,13 +12,30 @@ removal without consent), `not_found` (404), each naming the field at fault.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import asyncpg
 import msgspec
 from aiohttp import web
 
-from auction.httpkit import OCTETS, ApiError, ErrorBody, Query, Reply, Route, int_param, json_body, raw_body, reply
+from auction.httpkit import (
+    OCTETS,
+    Amount,
+    ApiError,
+    ErrorBody,
+    Line,
+    Millis,
+    Note,
+    Query,
+    RecordId,
+    Reply,
+    Route,
+    Word,
+    int_param,
+    json_body,
+    raw_body,
+    reply,
+)
 from settlement import claims, custody, shipping
 from settlement.carriers import TrackingUpdate
 from settlement.claims import ClaimView
@@ -28,49 +45,55 @@ from settlement.service import wall_clock_ms
 from settlement.shipping import ShipmentView, TrackingApplied
 from settlement.shipping_rules import ClaimKind, EvidenceKind, PhotoStage, Purpose, TrackingState
 
+LotNo = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]  # a lot's number, a parcel's
+Currency = Annotated[str, msgspec.Meta(min_length=3, max_length=3)]  # ISO 4217; shipping checks the letters
+
 
 class NewShipment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     purpose: Purpose
-    sale: int
-    lot: int
-    party: int  # the buyer company, the consignor or the lab
-    declared_value: int
-    currency: str
-    idem_key: str
-    carrier: str = "manual"
+    sale: RecordId
+    lot: LotNo
+    party: RecordId  # the buyer company, the consignor or the lab
+    declared_value: Amount
+    currency: Currency
+    idem_key: Word
+    carrier: Word = "manual"
 
 
 class TrackingBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     state: TrackingState
-    note: str = ""
-    at_ms: int | None = None  # when the scan happened; default: now
+    note: Note = ""
+    at_ms: Millis | None = None  # when the scan happened; default: now
 
 
 class NewRemoval(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    sale: int
-    lot: int
-    declared_value: int  # insured while in custody
-    reason: str
-    idem_key: str
+    sale: RecordId
+    lot: LotNo
+    declared_value: Amount  # insured while in custody
+    reason: Note
+    idem_key: Word
 
 
 class RemovalConsent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    consented_by: str
+    consented_by: Line
 
 
 class NewClaim(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     kind: ClaimKind
-    idem_key: str
-    shipment: int | None = None
-    parcel: int | None = None
-    removal: int | None = None
-    description: str = ""
+    idem_key: Word
+    shipment: RecordId | None = None
+    parcel: LotNo | None = None
+    removal: RecordId | None = None
+    description: Note = ""
 
 
 class ClaimMove(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     to: Literal["documents_requested", "under_review", "approved", "paid", "denied"]
-    note: str = ""  # for a denial: the reason (required)
-    amount: int | None = None  # for an approval
+    note: Note = ""  # for a denial: the reason (required)
+    amount: Amount | None = None  # for an approval
+
+
+TrackingUpdates = Annotated[list[TrackingUpdate], msgspec.Meta(max_length=1_000)]  # one push of a carrier's scans
 
 
 class Created(msgspec.Struct, frozen=True):
@@ -112,7 +135,7 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
         return reply(await shipping.record_tracking(pg, shipment_id, parcel, body.state, at_ms, body.note))
 
     async def carrier_updates(request: web.Request) -> web.Response:
-        body: list[TrackingUpdate] = await json_body(request, list[TrackingUpdate])
+        body: list[TrackingUpdate] = await json_body(request, TrackingUpdates)
         return reply(await shipping.apply_updates(pg, request.match_info["carrier"], body))
 
     async def poll(request: web.Request) -> web.Response:
@@ -222,7 +245,7 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
               body=TrackingBody, secured=True, tags=tags),
         Route("POST", "/api/settlement/carriers/{carrier}/updates", carrier_updates,
               "A carrier's tracking updates, pushed", {200: Reply("Applied and refused", TrackingApplied), 400: bad},
-              body=list[TrackingUpdate], secured=True, tags=tags),
+              body=TrackingUpdates, secured=True, tags=tags, text_params=("carrier",)),
         Route("POST", "/api/settlement/carriers/poll", poll, "Poll every carrier for its parcels' tracking",
               {200: Reply("Applied and refused", TrackingApplied)}, secured=True, tags=tags),
         Route("POST", r, new_removal, "Ask to take a lot's stone out of its setting (idempotent by idem_key)",

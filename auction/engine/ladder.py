@@ -9,6 +9,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from functools import cache
 from itertools import pairwise
+from typing import Annotated
 
 import msgspec
 
@@ -16,12 +17,12 @@ import msgspec
 class Band(msgspec.Struct, frozen=True, array_like=True):
     """From this price upwards (inclusive) the increment is `increment`, until the next band starts."""
 
-    starts_at: int
-    increment: int
+    starts_at: Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+    increment: Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 
 
 class Ladder(msgspec.Struct, frozen=True):
-    bands: tuple[Band, ...]
+    bands: Annotated[tuple[Band, ...], msgspec.Meta(max_length=1_000)]
 
     def __post_init__(self) -> None:
         problem = ladder_problem(self.bands)

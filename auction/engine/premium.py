@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import functools
 from itertools import pairwise
+from typing import Annotated
 
 import msgspec
 
@@ -18,12 +19,12 @@ BASIS_POINTS = 10_000
 class PremiumBand(msgspec.Struct, frozen=True, array_like=True):
     """The slice of the hammer price from `starts_at` up to the next band is charged `rate_bp`."""
 
-    starts_at: int
-    rate_bp: int
+    starts_at: Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+    rate_bp: Annotated[int, msgspec.Meta(ge=0, le=100_000)]
 
 
 class PremiumSchedule(msgspec.Struct, frozen=True):
-    bands: tuple[PremiumBand, ...]
+    bands: Annotated[tuple[PremiumBand, ...], msgspec.Meta(max_length=1_000)]
 
     def __post_init__(self) -> None:
         if not self.bands or self.bands[0].starts_at != 0:

@@ -3,6 +3,8 @@ decides anything: the formats (auction.engine.formats) decide, `evolve` applies,
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from auction.engine import lifecycle
@@ -13,13 +15,18 @@ from auction.engine.premium import CHRISTIES_2023_USD, PremiumSchedule
 HOUSE = 0  # the bidder id of the house's own bids in a live sale (no company has id 0)
 
 
+# A span of time a sale's terms name, in ms: at most a year (bounds what an outside request may set; decoding
+# checks it, the rules never need it).
+Duration = Annotated[int, msgspec.Meta(ge=0, le=366 * 86_400_000)]
+
+
 class SoftClose(msgspec.Struct, frozen=True):
     """A visible bid with less than `window_ms` left moves the end to `extension_ms` after it.
     `cap_ms` (optional) limits how far past the scheduled end the lot may run in total."""
 
-    window_ms: int = 120_000
-    extension_ms: int = 120_000
-    cap_ms: int | None = None
+    window_ms: Duration = 120_000
+    extension_ms: Duration = 120_000
+    cap_ms: Duration | None = None
 
 
 class LiveTerms(msgspec.Struct, frozen=True):
@@ -30,7 +37,7 @@ class LiveTerms(msgspec.Struct, frozen=True):
     as a possible missed bid. `house_bids`: the clerk may take house bids, below the reserve only."""
 
     auto_accept: bool = True
-    missed_bid_window_ms: int = 1_500
+    missed_bid_window_ms: Duration = 1_500
     house_bids: bool = False
 
 

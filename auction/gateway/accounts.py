@@ -29,10 +29,13 @@ from auction.gateway.identities import SESSION_COOKIE, Identities
 from auction.gateway.revocations import Revocations
 from auction.httpkit import (
     OCTETS,
+    Amount,
     ApiError,
     Caller,
     ErrorBody,
+    MoneyOrZero,
     Principal,
+    RecordId,
     Reply,
     Route,
     caller_of,
@@ -47,7 +50,7 @@ from auction.store import LotStore
 T = TypeVar("T")
 
 Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=2000)]  # an operator's reason for a decision
-Minor = Annotated[int, msgspec.Meta(ge=1, le=10**15)]  # an amount in minor units
+Minor = Amount  # an amount in minor units, within the protocol's bound
 Paddle = Annotated[int, msgspec.Meta(ge=1, le=999_999)]
 
 
@@ -82,7 +85,7 @@ class AccountBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: vetting.Text
     password: vetting.Password
     role: Role
-    consignor_id: int | None = None
+    consignor_id: RecordId | None = None
     reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
@@ -111,7 +114,7 @@ class DecisionBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class LinkBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    consignor_id: Annotated[int, msgspec.Meta(ge=1)]
+    consignor_id: RecordId
     reason: Reason
 
 
@@ -120,7 +123,7 @@ class ApproveRegistration(msgspec.Struct, frozen=True, forbid_unknown_fields=Tru
 
     paddle: Paddle
     limit: Minor
-    deposit: Annotated[int, msgspec.Meta(ge=0, le=10**15)] | None = None
+    deposit: MoneyOrZero | None = None
     reason: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 

@@ -321,6 +321,13 @@ async def _photo_files(request: web.Request) -> list[PhotoFile]:
         raise ApiError("invalid", "files", "send the photos as multipart/form-data, one part per file")
     if (request.content_length or 0) > photos.MAX_UPLOAD_BYTES:
         raise ApiError("too_large", "files", f"an upload may be at most {photos.MAX_UPLOAD_BYTES} bytes")
+    try:
+        return await _read_photo_files(request)
+    except ValueError as exc:  # aiohttp's word for a multipart body it can't read: no boundary, a malformed part
+        raise ApiError("invalid", "files", f"not a readable multipart/form-data body: {exc}") from exc
+
+
+async def _read_photo_files(request: web.Request) -> list[PhotoFile]:
     reader = await request.multipart()
     files: list[PhotoFile] = []
     total = 0

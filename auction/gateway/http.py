@@ -54,6 +54,7 @@ from auction.httpkit import (
     caller_of,
     error_reply,
     int_param,
+    refuse_nul,
     reply,
     require_json,
 )
@@ -300,12 +301,14 @@ class HttpApi:
         if too_large or len(data) > MAX_FRAME_BYTES:
             raise ApiError("too_large", None, f"a bid body may be at most {MAX_FRAME_BYTES} bytes")
         try:
-            return _BID_DECODER.decode(data)
+            body = _BID_DECODER.decode(data)
         except msgspec.ValidationError as exc:
             error = validation_error(exc)
             raise ApiError("invalid", error.field, error.message) from exc
         except msgspec.DecodeError as exc:
             raise ApiError("invalid", None, str(exc)) from exc
+        refuse_nul(data)
+        return body
 
     # ---- the table ------------------------------------------------------------------------------------------
 

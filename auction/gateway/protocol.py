@@ -12,14 +12,15 @@ from typing import Annotated, Literal, get_args
 
 import msgspec
 
+from auction import httpkit
 from auction.engine.messages import AnyEvent, RejectReason, RoomSource
 from auction.engine.shill import BidderScore
 from auction.engine.views import AnyPublicEvent, LiveConsole, LotView
-from auction.httpkit import ErrorCode, Principal, error_field
+from auction.httpkit import ApiError, ErrorCode, Principal, error_field, refuse_nul
 
 # Limits of the edge; PROTOCOL.md "Limits" repeats them for clients.
 MAX_FRAME_BYTES = 4096
-MAX_AMOUNT = 10**13  # 100 billion in a currency's minor unit: far above any stone ever sold
+MAX_AMOUNT = httpkit.MAX_AMOUNT  # 100 billion in a currency's minor unit: far above any stone ever sold
 MAX_LOTS_PER_SUBSCRIBE = 10_000
 
 Amount = Annotated[int, msgspec.Meta(ge=1, le=MAX_AMOUNT)]
@@ -456,8 +457,11 @@ def decode_client(frame: bytes | str) -> AnyClientMessage | Error:
         return Error("too_large", None, f"a frame may be at most {MAX_FRAME_BYTES} bytes")
     try:
         message: AnyClientMessage = CLIENT_DECODER.decode(data)
+        refuse_nul(data)
         return message
     except msgspec.ValidationError as exc:
         return naming_the_bid(validation_error(exc), data)
     except msgspec.DecodeError as exc:
         return Error("invalid", None, str(exc))
+    except ApiError as exc:  # a NUL in a string
+        return naming_the_bid(Error(exc.info.code, exc.info.field, exc.info.message), data)

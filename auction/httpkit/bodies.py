@@ -11,11 +11,12 @@ from typing import TypeVar
 import msgspec
 from aiohttp import web
 
+from . import bounds
 from .errors import ApiError, error_field
 
 T = TypeVar("T")
 MAX_JSON_BYTES = 64 * 1024
-MAX_ID = 2**53  # ids survive a round trip through JavaScript numbers
+MAX_ID = bounds.MAX_ID
 
 
 async def json_body(request: web.Request, kind: type[T], limit: int = MAX_JSON_BYTES) -> T:
@@ -28,11 +29,50 @@ async def json_body(request: web.Request, kind: type[T], limit: int = MAX_JSON_B
     if len(data) > limit:
         raise ApiError("too_large", None, f"a body may be at most {limit} bytes")
     try:
-        return msgspec.json.decode(data, type=kind)
+        decoded = msgspec.json.decode(data, type=kind)
     except msgspec.ValidationError as exc:
         raise ApiError("invalid", error_field(str(exc)), str(exc)) from exc
     except msgspec.DecodeError as exc:
         raise ApiError("invalid", None, str(exc)) from exc
+    refuse_nul(data)
+    return decoded
+
+
+NUL_ESCAPE = b"\\u0000"  # the only way JSON text holds U+0000: msgspec refuses a raw NUL byte in a string
+
+
+def refuse_nul(data: bytes) -> None:
+    """400 `invalid` naming the field if a string of the JSON text `data` (a key or a value) holds U+0000, which
+    no field has a use for and PostgreSQL can't store in text. For every JSON body and websocket frame: the
+    bytes are searched first, so a body without the escape costs one scan of its bytes."""
+    if NUL_ESCAPE not in data:
+        return
+    try:
+        where = nul_path(msgspec.json.decode(data))
+    except msgspec.DecodeError:
+        return  # not JSON: the decoder that reads it says so
+    if where is not None:
+        raise ApiError("invalid", where or None, f"{where or 'the body'} must not contain the NUL character (U+0000)")
+
+
+def nul_path(value: object, path: str = "") -> str | None:
+    """Where in a decoded JSON value the first string holding U+0000 is ('' for the whole; a key holding it names
+    its object), or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = nul_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return path
+            found = nul_path(item, f"{path}.{key}" if path else key)
+            if found is not None:
+                return found
+    return None
 
 
 def require_json(request: web.Request) -> None:

@@ -15,9 +15,11 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from .bounds import MAX_ID
 from .routes import JSON, Reply, Route
 
 REF = "#/components/schemas/{name}"
+MAX_TEXT_PARAM = 512  # a page's path: the pages refuse longer ones (gateway.pages.MAX_PATH_CHARS is within it)
 
 
 def _types(routes: Sequence[Route]) -> list[Any]:
@@ -49,9 +51,7 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
         for name in re.findall(r"\{(\w+)\}", route.canonical)
     ]
     for q in route.query:
-        schema: dict[str, Any] = {"type": "integer", "minimum": q.minimum}
-        if q.maximum is not None:
-            schema["maximum"] = q.maximum
+        schema: dict[str, Any] = {"type": "integer", "minimum": q.minimum, "maximum": q.maximum or MAX_ID}
         if q.default is not None:
             schema["default"] = q.default
         params.append(
@@ -61,9 +61,10 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
 
 
 def _path_schema(route: Route, name: str) -> dict[str, Any]:
+    """A text parameter (a page's path) up to MAX_TEXT_PARAM characters, else an id (int_param's bounds)."""
     if name in route.text_params:
-        return {"type": "string"}
-    return {"type": "integer", "minimum": 1}
+        return {"type": "string", "maxLength": MAX_TEXT_PARAM}
+    return {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
 
 def _operation(route: Route, schemas: dict[Any, dict[str, Any]]) -> dict[str, Any]:
