@@ -239,8 +239,12 @@ function onFrame(frame) {
     entry.events.set(frame.event.seq, frame.event);
     apply(entry, frame.event);
     if (frame.event.type === "tender_result") loadOffers();
-    if (frame.event.type === "sold" || frame.event.type === "passed") {
-      setStatus(`Lot ${frame.lot}: ${eventText(frame.event, currencyOf(frame.sale))}`, "info");
+    // a tender's result is a tender_result, its outcome the sale or the pass (its card says it: no status line,
+    // which would cover the consignor's own answer's)
+    const tender = frame.event.type === "tender_result";
+    const outcome = tender ? frame.event.outcome : frame.event.type;
+    if (outcome === "sold" || outcome === "passed") {
+      if (!tender) setStatus(`Lot ${frame.lot}: ${eventText(frame.event, currencyOf(frame.sale))}`, "info");
       // a passed lot opens its post-sale window, a sold one reaches the statement: once settlement has it
       loadAfterSale();
       setTimeout(loadAfterSale, 3000);
