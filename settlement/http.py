@@ -24,6 +24,7 @@ from auction.httpkit import (
     ErrorBody,
     Handler,
     Line,
+    Query,
     Reply,
     Route,
     caller_of,
@@ -42,7 +43,7 @@ from settlement.errors import (
     ShippingRefused,
 )
 from settlement.invoice_document import InvoiceDocument, invoice_document
-from settlement.invoice_print import invoice_html, zone_named
+from settlement.invoice_print import MAX_ZONE_LENGTH, invoice_html, zone_named
 from settlement.owners import refuse_unless_own
 from settlement.reconcile import reconcile, settlement_summary
 from settlement.service import wall_clock_ms
@@ -180,7 +181,7 @@ def routes(pg: asyncpg.Pool, house: HouseDetails = DEFAULT_HOUSE) -> list[Route]
               tags=tags),
         Route("GET", f"{invoices}/print", printable, "The invoice, printable; ?tz=<IANA zone> for its dates (UTC)",
               {200: Reply("HTML", media=HTML), 400: bad, 403: not_yours, 404: missing}, secured=True,
-              tags=tags),
+              tags=tags, query=(Query("tz", "An IANA time zone, e.g. Europe/Antwerp", max_length=MAX_ZONE_LENGTH),)),
         Route("POST", "/api/settlement/invoices/{invoice}/payments", pay, "Record a cleared payment (partial ok)",
               {200: Reply("Invoice after it", billing.InvoiceView), 400: bad, 404: missing, 409: conflict},
               body=PaymentBody, secured=True, tags=tags),

@@ -12,7 +12,7 @@ removal without consent), `not_found` (404), each naming the field at fault.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import asyncpg
 import msgspec
@@ -258,7 +258,8 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
               secured=True, tags=tags),
         Route("POST", f"{r}/{{removal}}/photos", photo, "A photo before or after: the body is the image; ?stage=",
               {201: Reply("The removal", RemovalView), 400: bad, 404: missing, 409: refused, 413: big},
-              body_media="image/*", secured=True, tags=tags),
+              body_media="image/*", secured=True, tags=tags,
+              query=(Query("stage", "Before or after the work", choices=get_args(PhotoStage)),)),
         Route("POST", f"{r}/{{removal}}/start", start, "The work starts: needs consent and the photo before",
               {200: Reply("The removal", RemovalView), 400: bad, 404: missing, 409: refused}, secured=True,
               tags=tags),
@@ -274,7 +275,8 @@ def routes(pg: asyncpg.Pool) -> list[Route]:
               {200: Reply("The claim", ClaimView), 400: bad, 404: missing}, secured=True, tags=tags),
         Route("POST", f"{c}/{{claim}}/evidence", evidence, "Attach evidence: the body is the file; ?kind=",
               {201: Reply("The claim", ClaimView), 400: bad, 404: missing, 409: refused, 413: big},
-              body_media=OCTETS, secured=True, tags=tags),
+              body_media=OCTETS, secured=True, tags=tags,
+              query=(Query("kind", "What the evidence is", choices=get_args(EvidenceKind)),)),
         Route("POST", f"{c}/{{claim}}/status", move, "Move a claim: documents, review, approve, pay or deny",
               {200: Reply("The claim", ClaimView), 400: bad, 404: missing, 409: refused}, body=ClaimMove,
               secured=True, tags=tags),

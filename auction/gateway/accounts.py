@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
 import asyncpg
 import msgspec
@@ -35,6 +35,7 @@ from auction.httpkit import (
     ErrorBody,
     MoneyOrZero,
     Principal,
+    Query,
     RecordId,
     Reply,
     Route,
@@ -49,6 +50,7 @@ from auction.store import LotStore
 
 T = TypeVar("T")
 
+MAX_FILENAME = 255  # a document's file name, as the table keeps it
 Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=2000)]  # an operator's reason for a decision
 Minor = Amount  # an amount in minor units, within the protocol's bound
 Paddle = Annotated[int, msgspec.Meta(ge=1, le=999_999)]
@@ -289,6 +291,8 @@ class AccountsApi:
 
     async def companies(self, request: web.Request) -> web.Response:
         status = request.query.get("status")
+        if status is not None and status not in get_args(vetting.CompanyStatus):
+            raise ApiError("invalid", "status", f"status must be one of {', '.join(get_args(vetting.CompanyStatus))}")
         return reply(await vetting.list_companies(self.pg, status))
 
     async def company(self, request: web.Request) -> web.Response:
@@ -317,8 +321,9 @@ class AccountsApi:
         _own_company(caller, company)
         kind = request.query.get("kind", "")
         filename = request.query.get("filename", "")
-        if not filename:
-            raise ApiError("invalid", "filename", "filename is required (a query parameter)")
+        if not filename or len(filename) > MAX_FILENAME:
+            raise ApiError("invalid", "filename", f"filename is required (a query parameter), at most {MAX_FILENAME} "
+                           "characters")  # fmt: skip
         with translated():  # refused before the body is read: a closed file or a full quota costs no upload
             await vetting.check_room(self.pg, company, _account_of(caller), request.content_length or 0)
         content = await raw_body(request, vetting.MAX_DOCUMENT_BYTES)
@@ -483,8 +488,8 @@ class AccountsApi:
                    409: clash, 422: Reply("The country is sanctioned (code sanctioned, field country)", ErrorBody)},
                   body=vetting.Application, tags=("vetting",)),
             Route("GET", "/api/companies", self.companies, "Companies, optionally ?status=pending|... (operators)",
-                  {200: Reply("Companies", list[vetting.CompanyRow]), 401: who, 403: role}, secured=True,
-                  tags=("vetting",)),
+                  {200: Reply("Companies", list[vetting.CompanyRow]), 400: bad, 401: who, 403: role}, secured=True,
+                  tags=("vetting",), query=(Query("status", "Only these", choices=get_args(vetting.CompanyStatus)),)),
             Route("GET", c, self.company, "A company's file: application, documents, decisions",
                   {200: Reply("The file", vetting.CompanyFile), 401: who, 403: role, 404: missing}, secured=True,
                   tags=("vetting",)),
@@ -496,7 +501,9 @@ class AccountsApi:
                    404: missing, 409: Reply("The application is decided (field company) or the file holds its "
                                             "20 documents (field documents)", ErrorBody),
                    413: Reply("Over 5 MiB, or over the company's 25 MiB in all", ErrorBody)}, body_media=OCTETS,
-                  secured=True, tags=("vetting",)),
+                  secured=True, tags=("vetting",),
+                  query=(Query("kind", "What it is", choices=get_args(vetting.DocumentKind)),
+                         Query("filename", "Its file's name", max_length=MAX_FILENAME))),
             Route("GET", f"{c}/documents/{{document}}", self.get_document, "A document's content",
                   {200: Reply("The content", media=OCTETS), 401: who, 403: role, 404: missing}, secured=True,
                   tags=("vetting",)),

@@ -55,6 +55,7 @@ from auction.httpkit import (
     error_reply,
     int_param,
     refuse_nul,
+    refuse_nul_in_url,
     reply,
     require_json,
 )
@@ -165,6 +166,7 @@ def authorise_with(identities: Identities, edge: Edge) -> Middleware:
         if resource is None:  # no such route (404/405): the router answers, nothing to authorise
             return await handler(request)
         rule = http_rule(request.method, resource.canonical)
+        refuse_nul_in_url(request)  # before anything reads a parameter, the token's included
         try:
             caller = await identities.from_request(request)
         except BadToken as exc:

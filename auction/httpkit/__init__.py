@@ -9,7 +9,7 @@ bounds.py    the bounds of what a request carries (amounts, ids, instants, text)
 callers.py   Caller: who is on the other end, as the gateway's middleware resolved it
 """
 
-from .bodies import MAX_ID, MAX_JSON_BYTES, int_param, json_body, raw_body, refuse_nul, require_json
+from .bodies import MAX_ID, MAX_JSON_BYTES, int_param, json_body, raw_body, refuse_nul, refuse_nul_in_url, require_json
 from .bounds import MAX_AMOUNT, MAX_MS, Amount, Line, Millis, MoneyOrZero, Note, RecordId, Word
 from .callers import ANONYMOUS, CALLER_KEY, Caller, Principal, Via, caller_of
 from .errors import STATUS, WHO_REFUSALS, ApiError, ErrorBody, ErrorCode, ErrorInfo, error_field, error_reply, reply
@@ -56,6 +56,7 @@ __all__ = [
     "openapi_route",
     "raw_body",
     "refuse_nul",
+    "refuse_nul_in_url",
     "reply",
     "require_json",
 ]

@@ -55,6 +55,16 @@ def refuse_nul(data: bytes) -> None:
         raise ApiError("invalid", where or None, f"{where or 'the body'} must not contain the NUL character (U+0000)")
 
 
+def refuse_nul_in_url(request: web.Request) -> None:
+    """400 `invalid` naming the parameter if a path or query parameter holds U+0000 (sent as %00), checked once
+    for every route before its handler reads them."""
+    for name, value in [*request.match_info.items(), *request.query.items()]:
+        if "\x00" in name or "\x00" in value:
+            raise ApiError(
+                "invalid", name.replace("\x00", "") or None, f"{name!r} must not contain the NUL character (U+0000)"
+            )
+
+
 def nul_path(value: object, path: str = "") -> str | None:
     """Where in a decoded JSON value the first string holding U+0000 is ('' for the whole; a key holding it names
     its object), or None."""

@@ -52,7 +52,11 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
     ]
     for q in route.query:
         schema: dict[str, Any] = {"type": "integer", "minimum": q.minimum, "maximum": q.maximum or MAX_ID}
-        if q.default is not None:
+        if q.choices:
+            schema = {"type": "string", "enum": list(q.choices)}
+        elif q.max_length is not None:
+            schema = {"type": "string", "maxLength": q.max_length}
+        elif q.default is not None:
             schema["default"] = q.default
         params.append(
             {"name": q.name, "in": "query", "required": False, "description": q.description, "schema": schema}

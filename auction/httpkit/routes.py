@@ -23,11 +23,16 @@ OCTETS = "application/octet-stream"
 
 @dataclass(frozen=True)
 class Query:
+    """A query parameter: an int in [minimum, maximum], or text when `choices` (one of them) or `max_length` is
+    given. The document states it; the handler reads and checks it (int_param, or its own check)."""
+
     name: str
     description: str
     minimum: int = 0
     maximum: int | None = None
     default: int | None = None
+    choices: tuple[str, ...] = ()
+    max_length: int | None = None
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,9 @@ def _path_value(parameter: dict[str, Any], known: dict[str, list[int]]) -> st.Se
 
 def _query_value(parameter: dict[str, Any]) -> st.SearchStrategy[str]:
     schema = parameter["schema"]
+    if schema.get("type") == "string":
+        usual = st.sampled_from(schema["enum"]) if "enum" in schema else _string(schema)
+        return st.one_of(usual, st.sampled_from(["a\x00b", "x" * 300, ""]))
     ints = st.integers(schema.get("minimum"), schema.get("maximum")).map(str)
     return st.one_of(ints, st.sampled_from(EDGE_PATH))
 

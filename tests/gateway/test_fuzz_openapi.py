@@ -173,6 +173,12 @@ async def test_a_nul_in_any_string_of_a_body_or_frame_is_refused_naming_the_fiel
         answer = json.loads(await ws.recv())
     assert (answer["type"], answer["code"], answer["field"], answer["request_id"]) == ("error", "invalid", "reason",
                                                                                         "r-nul")  # fmt: skip
+    officer = await people["vetting_officer"].headers(pg)
+    async with aiohttp.ClientSession(gateway.http, headers=officer) as http:
+        for url, field in (("/api/companies?status=pending%00", "status"), ("/static/app%00.css", "path"),
+                           (f"/api/sales/{sale.id}%00", "sale")):  # fmt: skip
+            async with http.get(url) as reply:
+                assert reply.status == 400 and (await reply.json())["error"]["field"] == field, await reply.text()
 
 
 async def test_amounts_past_the_protocols_bound_are_refused_naming_the_field(
