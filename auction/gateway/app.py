@@ -80,7 +80,7 @@ class Gateway:
         self.bid_limits = BidLimits(redis, edge.bids_per_s)
         self.desk = BidDesk(store, self.identities, self.metrics, self.bid_limits)
         self.rostrum = RostrumDesk(store, self.identities, self.hub.terms)
-        self.tender = TenderDesk(store, pg, self.identities, self.hub.terms)
+        self.tender = TenderDesk(store, pg, self.identities, self.hub.terms, self.bid_limits)
         self.shills = ShillMonitor(pg, shill_threshold)
         self.live = LiveChannel(
             self.hub,

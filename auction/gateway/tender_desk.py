@@ -25,9 +25,11 @@ import secrets
 from dataclasses import dataclass, field
 
 import asyncpg
+import msgspec
 
 from auction.engine.formats.tender import commitment, total_of
 from auction.engine.messages import Rejected, RejectReason, SubmitTenderBid, TenderBidSubmitted
+from auction.gateway.bid_limits import BidLimits
 from auction.gateway.fanout import TermsCache
 from auction.gateway.identities import IDENTITY_TTL_S, Identities
 from auction.gateway.lookups import PG_OUT_OF_REACH, DatabaseUnavailable, TtlCache, ask_pg
@@ -83,17 +85,31 @@ class _Sealed:
 
 
 class TenderDesk:
-    def __init__(self, store: LotStore, pg: asyncpg.Pool, identities: Identities, terms: TermsCache) -> None:
+    def __init__(
+        self,
+        store: LotStore,
+        pg: asyncpg.Pool,
+        identities: Identities,
+        terms: TermsCache,
+        limits: BidLimits | None = None,
+    ) -> None:
         self._store = store
         self._pg = pg
         self._identities = identities
         self._terms = terms
+        self._limits = limits  # the company's bid rate, shared with its open bids (bid_limits.py); None: no limit
         self._keys: TtlCache[int, bytes | None] = TtlCache()
 
     async def submit(self, caller: Caller, ticket: TenderTicket) -> TenderAnswer:
         """The answer to one tender bid. Raises StoreError (other than the two answered here)."""
         if caller.role != "buyer" or caller.company is None:
             return ticket.rejected("not_allowed")
+        wait_s = await self._limits.take(caller.company) if self._limits is not None else 0
+        if wait_s:  # before the sealing, which is the costly part
+            limited = ticket.error(
+                "rate_limited", "company", f"your company is over its bid rate: try again in {wait_s} s"
+            )
+            return msgspec.structs.replace(limited, retry_after=wait_s)
         sealed = await self._sealed(caller, caller.company, ticket)
         if not isinstance(sealed, _Sealed):
             return sealed

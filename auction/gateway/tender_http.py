@@ -333,6 +333,8 @@ class TenderApi:
                               BidRejected), 404: missing,
                    409: Reply("Refused by the rules (too_late, lot_not_open), or not a tender", BidRejected),
                    413: Reply("Body over 4 KiB", ErrorBody),
+                   429: Reply("Your company is over its bid rate (shared with its open bids): retry after "
+                              "`retry_after` seconds", ErrorBody),
                    503: Reply("Outcome unknown; resend with the same client_id", ErrorBody)},
                   body=TenderBidBody, secured=True),
             Route("GET", "/api/sales/{sale}/tender/commitments", self.commitments,

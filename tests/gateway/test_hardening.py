@@ -521,3 +521,26 @@ def test_the_bid_rate_is_a_bounded_setting_handed_to_child_processes() -> None:
             settings_from_env({"AUCTION_BIDS_PER_S": bad})
     chosen = settings_from_env({"AUCTION_BIDS_PER_S": "7"})
     assert settings_from_env(environment_for(chosen, {})).bids_per_s == 7
+
+
+async def test_a_companys_sealed_tender_bids_share_its_bid_rate(
+    redis: Redis, pg: asyncpg.Pool, make_sale: SaleMaker, make_bidder: BidderMaker
+) -> None:
+    """Sealing a tender bid is the costly part: a company over its rate is refused before it."""
+    sale = await make_sale(lots=1, opening=1_000)
+    _, token = await make_bidder(sale.id, 34)
+    async with limited_gateway(redis, pg, 1) as base, aiohttp.ClientSession(base) as http:  # bursts of 3
+        bearer = {"Authorization": f"Bearer {token}"}
+        for n in range(4):
+            body = {"amount": 1_000 * 2**n, "client_id": f"t{n}", "kind": "max"}
+            async with http.post(f"/api/sales/{sale.id}/lots/1/bids", json=body, headers=bearer) as reply:
+                await reply.read()
+        ws = await http.ws_connect(f"/ws?token={token}")
+        assert (await ws.receive_json())["type"] == "welcome"
+        for n in range(4):
+            await ws.send_json({"type": "tender_bid", "sale": sale.id, "lot": 1, "amount": 5_000, "client_id": f"s{n}"})
+        answers = [await ws.receive_json() for _ in range(4)]
+        await ws.close()
+    limited = [a for a in answers if a.get("code") == "rate_limited"]
+    assert len(limited) >= 3, answers  # at most one token came back meanwhile
+    assert {(a["field"], a["client_id"]) for a in limited} <= {("company", f"s{n}") for n in range(4)}
