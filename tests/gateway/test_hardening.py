@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from auction import identity
 from auction.config import SettingsError, environment_for, settings_from_env
 from auction.gateway.edge import Edge
+from auction.record import load_lot_events
 from auction.store import LotStore
 from ops.app import make_app
 from ops.listening import DeadlineSite, listen
@@ -544,3 +545,25 @@ async def test_a_companys_sealed_tender_bids_share_its_bid_rate(
     limited = [a for a in answers if a.get("code") == "rate_limited"]
     assert len(limited) >= 3, answers  # at most one token came back meanwhile
     assert {(a["field"], a["client_id"]) for a in limited} <= {("company", f"s{n}") for n in range(4)}
+
+
+async def test_a_reused_client_id_records_nothing_under_the_other_lot_in_postgres_durability(
+    redis: Redis, pg: asyncpg.Pool, make_sale: SaleMaker, make_bidder: BidderMaker
+) -> None:
+    """In postgres durability a repeat's events are written to PostgreSQL before it is answered: they used to be
+    written under the lot the repeat named, which gave lot 2 lot 1's bid in the record."""
+    sale = await make_sale(lots=2, opening=1_000)
+    _, token = await make_bidder(sale.id, 35)
+    store = LotStore(redis, pg=pg, enforce_standing=True, durability="postgres")
+    try:
+        async with (
+            serving(make_app(redis, pg, store)) as base,
+            aiohttp.ClientSession(base, headers={"Authorization": f"Bearer {token}"}) as http,
+        ):
+            assert (await bid_json(http, f"/api/sales/{sale.id}/lots/1/bids", "pg-1"))["type"] == "ack"
+            again = await bid_json(http, f"/api/sales/{sale.id}/lots/2/bids", "pg-1")
+    finally:
+        await store.close()
+    assert (again["type"], again["reason"]) == ("rejected", "client_id_reused")
+    assert all(getattr(event, "client_id", None) != "pg-1" for event in await load_lot_events(pg, sale.id, 2))
+    assert any(getattr(event, "client_id", None) == "pg-1" for event in await load_lot_events(pg, sale.id, 1))
