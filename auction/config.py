@@ -172,6 +172,14 @@ def api_token(env: Mapping[str, str] | None = None) -> str | None:
     return token or None
 
 
+def environment_with_token(token: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child command that talks to a gateway as an operator: `env` (default: this
+    process's) with AUCTION_TOKEN set, which `api_token` reads there."""
+    child = dict(os.environ if env is None else env)
+    child["AUCTION_TOKEN"] = token
+    return child
+
+
 def _countries(env: Mapping[str, str], name: str) -> frozenset[str]:
     value = env.get(name)
     if value is None:

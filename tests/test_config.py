@@ -15,6 +15,7 @@ from auction.config import (
     admin_password,
     api_token,
     environment_for,
+    environment_with_token,
     settings_from_env,
 )
 
@@ -118,3 +119,8 @@ def test_the_api_token_is_read_bounded_and_never_required() -> None:
     for bad in ("x" * 513, "tok\x00en", "tok\nen"):
         with pytest.raises(SettingsError, match="AUCTION_TOKEN"):
             api_token({"AUCTION_TOKEN": bad})
+
+
+def test_a_child_command_gets_the_token_where_api_token_reads_it() -> None:
+    child = environment_with_token("tok-1", {"PATH": "/bin"})
+    assert child == {"PATH": "/bin", "AUCTION_TOKEN": "tok-1"} and api_token(child) == "tok-1"

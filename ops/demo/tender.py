@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ import asyncpg
 import websockets
 
 from auction import audit, identity, vetting
-from auction.config import DEFAULT_SANCTIONED
+from auction.config import DEFAULT_SANCTIONED, environment_with_token
 from auction.engine.formats.tender import total_of
 from auction.store import LotStore
 from auction.tender import records
@@ -310,7 +309,7 @@ def _cli_share(base_url: str, sale: int, officer: Officer) -> dict[str, Any]:
         path.touch(mode=0o600)
         path.write_text(officer.key_file)
         argv = [sys.executable, "-m", "auction", "tender", "share", str(sale), "--file", str(path), "--url", base_url]
-        done = subprocess.run(argv, env={**os.environ, "AUCTION_TOKEN": officer.token}, capture_output=True,
+        done = subprocess.run(argv, env=environment_with_token(officer.token), capture_output=True,
                               text=True, timeout=60, check=False)  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"auction tender share failed ({done.returncode}): {done.stderr or done.stdout}")
