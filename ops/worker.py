@@ -29,6 +29,7 @@ from settlement.service import SettlementService
 log = logging.getLogger(__name__)
 
 RESTART_PAUSE_S = 1.0
+STOP_WITHIN_S = 3.0  # after SIGTERM; the process runner waits 5 s (ops/runner.py) before SIGKILL
 PG_POOL_SIZE = 4
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]
@@ -53,11 +54,24 @@ async def run_worker(
         "janitor": Janitor(redis, pg).run,
     }
     try:
-        await asyncio.gather(*(supervised(name, run, stop) for name, run in loops.items()))
+        await _until_stopped(loops, stop)
     finally:
         await store.close()
         await pg.close()
         await redis.aclose()
+
+
+async def _until_stopped(loops: dict[str, Loop], stop: asyncio.Event) -> None:
+    """Run every loop until `stop`; then give them STOP_WITHIN_S to finish what they are doing and cancel the
+    late ones. Each loop's work is idempotent (a SIGKILL may cut it anywhere), so a cancelled pass is simply done
+    again by the next worker; a process runner's grace period is never outlived."""
+    tasks = [asyncio.create_task(supervised(name, run, stop), name=name) for name, run in loops.items()]
+    await stop.wait()
+    _, late = await asyncio.wait(tasks, timeout=STOP_WITHIN_S)
+    for task in late:
+        log.warning("worker: the %s did not stop within %.0f s; cancelled", task.get_name(), STOP_WITHIN_S)
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def supervised(name: str, run: Loop, stop: asyncio.Event) -> None:

@@ -25,6 +25,7 @@ from auction.catalog import NewLot, NewSale, SaleSettings
 from auction.diamonds import Diamond
 from auction.engine.lifecycle import FINAL
 from auction.store import LotStore
+from ops import worker
 from ops.embedded import EmbeddedPostgres, EmbeddedRedis
 from ops.worker import RESTART_PAUSE_S, supervised
 from settlement.service import SWEEP_EVERY_S
@@ -189,3 +190,24 @@ async def test_a_loop_that_dies_is_started_again_and_the_others_go_on() -> None:
     assert sorted(starts) == ["broken", "broken", "steady"]  # restarted once; the other never stopped
     stop.set()
     await asyncio.wait_for(loops, 5)
+
+
+async def test_a_loop_that_ignores_the_stop_is_cancelled_within_the_bound() -> None:
+    """A worker stops within STOP_WITHIN_S of SIGTERM even if a loop is deep in a pass, so the process runner's
+    grace is never outlived; a loop that stops promptly is left to finish."""
+    finished: list[str] = []
+
+    async def prompt(stop: asyncio.Event) -> None:
+        await stop.wait()
+        finished.append("prompt")
+
+    async def stubborn(stop: asyncio.Event) -> None:
+        await asyncio.sleep(3600)  # a pass that never looks at `stop`
+        finished.append("stubborn")
+
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.1, stop.set)
+    started = time.monotonic()
+    await worker._until_stopped({"prompt": prompt, "stubborn": stubborn}, stop)
+    assert finished == ["prompt"]
+    assert time.monotonic() - started < worker.STOP_WITHIN_S + 1.0
