@@ -345,10 +345,21 @@ async def test_window_passes_unsold_and_the_stone_is_returned(
 # ---- (d) relisted, with the consignor's consent, in a later sale ------------------------------------------------
 
 
+async def _relist_what_others_left(pg: asyncpg.Pool, drain_id: int) -> None:
+    """Stones other tests left waiting to be relisted (a consignor's standing consent queues them) go into a sale
+    of their own, so that the later sale below takes only this test's: relist_into takes every one waiting."""
+    drain = _sale(
+        drain_id, await catalog.add_consignor(pg, "Drain", "Drain Ltd"), 1, starts_at_ms=START + 3_650 * DAY_MS
+    )
+    await catalog.insert_sale(pg, drain)
+    await relist_into(pg, drain_id, START)
+
+
 async def test_relisted_with_consent_into_a_later_sale(
     redis: Redis, pg: asyncpg.Pool, new_sale_id: Callable[[], int], later_store: LotStore
 ) -> None:
     sale_id, later_id = new_sale_id(), new_sale_id()
+    await _relist_what_others_left(pg, new_sale_id())
     passed = await _passed_sale(redis, pg, sale_id, [[(0, 3_000 * USD)], [(1, 2_000 * USD)]])
     now = passed.closed_ms + HOUR_MS
     await _refused(consent_relist(pg, sale_id, 1, RESERVE, now), "reserve", "bad_reserve")
