@@ -90,25 +90,27 @@ class SettlementService:
         self._consumer = consumer
         self._clock = clock
         self._only_sales = only_sales
-        self._last_sweep = 0.0  # monotonic time of the last sweep; 0: sweep on the first pass
         self._streams = SaleStreamGroup(
             redis, keys.SETTLEMENT_GROUP, consumer, batch=batch, claim_idle_ms=claim_idle_ms, only_sales=only_sales
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Settle until `stop` is set; failures of Redis or PostgreSQL are retried, never fatal."""
+        """Settle until `stop` is set; failures of Redis or PostgreSQL are retried, never fatal. Closes are billed
+        as they come, and time's work (reminders, interest, defaults, payouts) runs every SWEEP_EVERY_S beside
+        it: a sweep over many open invoices takes a while, and a close must never wait for one to be billed."""
         name = f"settlement {self._consumer}"
-        await follow(stop, self._pass, retry_on=SettlementError, name=name, idle_s=IDLE_POLL_S)
+        async with asyncio.TaskGroup() as both:  # one failing for good stops the other: the caller restarts both
+            both.create_task(follow(stop, self.drain_once, retry_on=SettlementError, name=name, idle_s=IDLE_POLL_S))
+            both.create_task(
+                follow(stop, self._sweep, retry_on=SettlementError, name=f"{name} sweep", idle_s=SWEEP_EVERY_S)
+            )
 
-    async def _pass(self) -> int:
-        """Settle what closed; every few seconds also let time act: reminders, interest, defaults, payouts.
-        Raises SettlementError (the sweep's failures too, so that `run` retries it rather than dying of it)."""
-        settled = await self.drain_once()
-        if time.monotonic() - self._last_sweep >= SWEEP_EVERY_S:
-            with translate_errors("sweeping"):
-                await sweep(self._pg, self._redis, self._clock(), only_sales=self._only_sales)
-            self._last_sweep = time.monotonic()
-        return settled
+    async def _sweep(self) -> int:
+        """Let time act once; 0, so that `follow` waits SWEEP_EVERY_S before the next. Raises SettlementError (so
+        that `run` retries it rather than dying of it)."""
+        with translate_errors("sweeping"):
+            await sweep(self._pg, self._redis, self._clock(), only_sales=self._only_sales)
+        return 0
 
     async def drain_once(self) -> int:
         """Settle every close currently in the streams of active sales; returns the closes newly settled."""

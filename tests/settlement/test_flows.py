@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -233,3 +234,39 @@ async def test_the_ledger_refuses_unbalanced_transactions(pg: asyncpg.Pool) -> N
     assert (
         await pg.fetchval("SELECT count(*) FROM ledger_transactions WHERE idem_key IN ('bad', 'raw-unbalanced')") == 0
     )
+
+
+async def test_a_close_is_billed_while_a_sweep_waits(
+    redis: Redis, pg: asyncpg.Pool, new_sale_id: Callable[[], int]
+) -> None:
+    """Time's work (a sweep over every open invoice) runs beside the billing of closes: here the sweep waits on
+    an invoice row another transaction holds, and a close is billed all the same. It waited for the sweep before,
+    and under the whole suite a sweep over thousands of invoices held up every bill for many seconds."""
+    held_id, sale_id = new_sale_id(), new_sale_id()
+    held_sale, _ = await make_sale(pg, held_id, lots=1)
+    await publish(redis, pg, held_id, 1, run_lot(held_sale, 1, [bid(1, 2_000 * USD)]))
+    await SettlementService(redis, pg, only_sales=frozenset({held_id})).drain_once()
+    sale, _ = await make_sale(pg, sale_id, lots=1)
+    stop = asyncio.Event()
+    async with pg.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM invoices WHERE sale_id = $1 FOR UPDATE", held_id)  # the sweep waits here
+        service = asyncio.create_task(SettlementService(redis, pg, only_sales=frozenset({sale_id})).run(stop))
+        try:
+            await asyncio.sleep(0.5)  # the first sweep has started and waits on the row
+            await publish(redis, pg, sale_id, 1, run_lot(sale, 1, [bid(2, 3_000 * USD)]))
+            for _ in range(50):
+                if await _billed(pg, sale_id):
+                    break
+                await asyncio.sleep(0.1)
+            assert [(r["lot_no"], r["buyer_id"], r["hammer"]) for r in await _billed(pg, sale_id)] == [
+                (1, 2, 3_000 * USD)
+            ]
+        finally:
+            stop.set()
+            service.cancel()  # the sweep still has every other test's open invoices to go through
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await service
+    finally:
+        await forget(redis, held_id)
+        await forget(redis, sale_id)
