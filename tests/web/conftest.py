@@ -182,11 +182,15 @@ class Worker:
         self.tasks += [asyncio.create_task(loop(self.stop)) for loop in loops]
 
     async def close(self) -> None:
+        # A moment for the loops to stop by themselves, then cancelled: settlement's sweep goes over every open
+        # invoice of the session (other tests' too) and would hold each test's teardown for seconds. Every loop's
+        # work is idempotent, as a worker killed anywhere must be.
         self.stop.set()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*self.tasks, return_exceptions=True), 5)
+            await asyncio.wait_for(asyncio.gather(*self.tasks, return_exceptions=True), 0.5)
         for task in self.tasks:
             task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         for store in self.stores:
             await store.close()
 
