@@ -27,6 +27,7 @@ bids struck as well, and an acceptance is checked again.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Literal
 
 import asyncpg
@@ -43,10 +44,16 @@ from settlement.rules import Underbidder, forfeit, in_default, reaward, reminder
 Choice = Literal["second_chance", "reaward", "relist", "cancel"]
 
 
-async def sweep(pg: asyncpg.Pool, now_ms: int) -> dict[str, int]:
-    """Everything the passing of time causes, up to now_ms. Idempotent: run it as often as you like."""
+async def sweep(pg: asyncpg.Pool, now_ms: int, only_sales: Collection[int] | None = None) -> dict[str, int]:
+    """Everything the passing of time causes, up to now_ms (to the invoices of `only_sales`, or all).
+    Idempotent: run it as often as you like."""
     done = {"reminders": 0, "defaults": 0, "offers_expired": 0}
-    for inv_id in [r["id"] for r in await pg.fetch("SELECT id FROM invoices WHERE status = 'open' ORDER BY id")]:
+    sales = None if only_sales is None else list(only_sales)
+    open_invoices = await pg.fetch(
+        "SELECT id FROM invoices WHERE status = 'open' AND ($1::bigint[] IS NULL OR sale_id = any($1)) ORDER BY id",
+        sales,
+    )
+    for inv_id in [r["id"] for r in open_invoices]:
         async with pg.acquire() as conn, conn.transaction():
             inv = await conn.fetchrow("SELECT * FROM invoices WHERE id = $1 FOR UPDATE", inv_id)
             if inv is None or inv["status"] != "open":

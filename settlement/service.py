@@ -63,7 +63,7 @@ async def sweep(
     Defaults first, since a default may suspend a buyer (whose live bids are then cancelled in the engine) and
     may free a lot for a second chance; passed lots' windows next; then what follows payment: the stones
     shipped to their buyers, carriers asked about parcels, consignors paid once the hold is over."""
-    done = await defaults.sweep(pg, now_ms)
+    done = await defaults.sweep(pg, now_ms, only_sales)
     done["lots_revised_for_suspensions"] = await suspensions.apply_suspensions(pg, redis, now_ms, only_sales=only_sales)
     done |= {f"unsold_{k}": v for k, v in (await unsold_sweep.sweep(pg, now_ms)).items()}
     done["shipments_to_buyers"] = len(await shipping.ship_paid_invoices(pg, now_ms))

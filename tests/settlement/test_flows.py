@@ -250,7 +250,8 @@ async def test_a_close_is_billed_while_a_sweep_waits(
     stop = asyncio.Event()
     async with pg.acquire() as conn, conn.transaction():
         await conn.execute("SELECT 1 FROM invoices WHERE sale_id = $1 FOR UPDATE", held_id)  # the sweep waits here
-        service = asyncio.create_task(SettlementService(redis, pg, only_sales=frozenset({sale_id})).run(stop))
+        both = frozenset({held_id, sale_id})  # the held invoice is the sweep's to visit
+        service = asyncio.create_task(SettlementService(redis, pg, only_sales=both).run(stop))
         try:
             await asyncio.sleep(0.5)  # the first sweep has started and waits on the row
             await publish(redis, pg, sale_id, 1, run_lot(sale, 1, [bid(2, 3_000 * USD)]))
@@ -270,3 +271,20 @@ async def test_a_close_is_billed_while_a_sweep_waits(
     finally:
         await forget(redis, held_id)
         await forget(redis, sale_id)
+
+
+async def test_a_sweep_limited_to_some_sales_leaves_the_others_invoices_alone(
+    redis: Redis, pg: asyncpg.Pool, new_sale_id: Callable[[], int]
+) -> None:
+    mine, other = new_sale_id(), new_sale_id()
+    for sale_id in (mine, other):
+        sale, _ = await make_sale(pg, sale_id, lots=1)
+        await publish(redis, pg, sale_id, 1, run_lot(sale, 1, [bid(1, 2_000 * USD)]))
+        await SettlementService(redis, pg, only_sales=frozenset({sale_id})).drain_once()
+    try:
+        await defaults.sweep(pg, NOW + 365 * DAY_MS, only_sales={mine})  # long past due: in default
+        status = "SELECT status FROM invoices WHERE sale_id = $1"
+        assert (await pg.fetchval(status, mine), await pg.fetchval(status, other)) == ("defaulted", "open")
+    finally:
+        await forget(redis, mine)
+        await forget(redis, other)
