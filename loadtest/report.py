@@ -41,6 +41,7 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
     bench = raw["baseline"].get("redis_benchmark") or {}
     ten = raw.get("fanout_10000") or {}
     live = raw.get("live_sale") or {}
+    tender = raw.get("tender") or {}
     summary: dict[str, Any] = {
         "accepted_bids_per_s": accepted,
         "bare_redis_calls_per_s": bare,
@@ -68,6 +69,10 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
         "live_online_to_200_watchers_p99_ms": live.get("online_to_watchers_p99_median"),
         "live_floor_to_bidders_p99_ms": live.get("floor_to_bidders_p99_median"),
         "live_online_ack_p99_ms": live.get("online_ack_p99_median"),
+        # A sealed-bid tender (issue 16): bids sealed at the gateway per second, and the reveal of them all
+        "tender_sealed_bids_per_s": tender.get("bids_per_s_median"),
+        "tender_reveal_s": tender.get("reveal_s_median"),
+        "tender_recorded_s": tender.get("recorded_s_median"),
         "lost_acked_bids": raw["lost"]["lost_acked_bids"],
         "acked_bids_checked": raw["lost"]["acked_bids_checked"],
         "cores": raw["cores"],
@@ -185,6 +190,7 @@ def markdown(summary: dict[str, Any], raw: dict[str, Any]) -> str:
         "fanout_1000",
         "fanout_10000",
         "live_sale",
+        "tender",
         "baseline",
         "lost",
     ):

@@ -86,8 +86,11 @@ def test_report_writes_summary_markdown_and_chart(tmp_path: Path) -> None:
         "fanout_1000": fan,
         "fanout_10000": fan,
         "lost": {"lost_acked_bids": 0, "acked_bids_checked": 5},
+        "tender": {"runs": [], "bids_per_s_median": 1_616.0, "reveal_s_median": 1.09, "recorded_s_median": 1.17},
     }
     summary = report.write_all(raw, tmp_path)
+    assert (summary["tender_sealed_bids_per_s"], summary["tender_reveal_s"]) == (1_616.0, 1.09)
+    assert "### tender" in (tmp_path / "REPORT.md").read_text()
     assert summary["accepted_bids_per_s"] == 9000
     assert summary["ratios"]["accepted_over_bare"] == 0.9
     assert summary["knee_offered_per_s"] == 8000
