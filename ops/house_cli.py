@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import asyncpg
 import msgspec
 
-from auction import catalogue_file, consignments, consignors, identity, photos, sale_builder, withdrawals
+from auction import catalogue_file, consignments, consignors, identity, photos, sale_builder, vetting, withdrawals
 from auction.catalogue_file import CatalogueRefused
 from auction.gateway.access import HTTP_RULES
 from auction.house_errors import HouseError, HouseInvalid
@@ -180,7 +180,9 @@ def _bytes(path: Path) -> bytes:
 
 async def _create_consignor(desk: Desk) -> Any:
     new = _json(desk.args.file, consignors.NewConsignor)
-    return await consignors.create_consignor(desk.pg, new, desk.operator)
+    made = await consignors.create_consignor(desk.pg, new, desk.operator)
+    await vetting.publish_consignor_companies(desk.pg, desk.store, made.id)  # companies vetting found its own
+    return made
 
 
 async def _take_in(desk: Desk) -> Any:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -368,3 +371,42 @@ async def test_a_consignor_applying_with_their_own_accounts_email_is_linked(
     company = (await call(http, "POST", "/api/companies", {}, 201, json=form))["company"]
     file = await call(http, "GET", f"/api/companies/{company}", officer, 200)
     assert file["company"]["consignor_ids"] == [seller]
+
+
+async def test_a_consignor_entered_from_the_command_line_bars_their_company_at_once(
+    http: aiohttp.ClientSession,
+    gateway: Running,
+    pg: asyncpg.Pool,
+    make_people: PeopleMaker,
+    new_sale_id: Callable[[], int],
+    redis_url: str,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    """`auction consignor create` publishes the standings of the companies vetting links, as the route does: the
+    engine bars them from the consignor's lots at once, not at the next `auction vetting resync`."""
+    people = await make_people()
+    officer = await people["vetting_officer"].headers(pg)
+    tag = secrets.token_hex(4)
+    sale = await sale_of(pg, gateway, new_sale_id(), [await consignor_over_http(http, officer, name=f"Other {tag}")])
+    company, rep = await approved_company(http, officer, application(registration_number=f"GB-{tag}", country="GB"))
+    await call(http, "POST", f"/api/sales/{sale.id}/registrations", rep, 201)
+    await call(http, "POST", f"/api/sales/{sale.id}/registrations/{company}/approval", officer, 200,
+               json={"paddle": 11, "limit": 10**9, "deposit": 0})  # fmt: skip
+    file = tmp_path / "consignor.json"
+    file.write_text(json.dumps({"kind": "company", "name": f"Seller {tag} plc", "country": "GB",
+                                "registration_number": f"gb {tag}", "agreement": {"currency": "USD"}}))  # fmt: skip
+    env = {"AUCTION_REDIS_URL": redis_url, "AUCTION_DATABASE_URL": database_url, "AUCTION_STATE_DIR": str(tmp_path)}
+    by = people["vetting_officer"].account.email  # type: ignore[union-attr]
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "auction", "consignor", "create", str(file), "--by", by],
+        env={**clean_environment(), **env}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    seller = json.loads(done.stdout)["id"]
+    standing = await gateway.store.standing(sale.id, company)
+    assert standing is not None and seller in standing.consignor_ids  # the engine knows at once
+
+
+def clean_environment() -> dict[str, str]:
+    return {name: value for name, value in os.environ.items() if not name.startswith("AUCTION_")}
