@@ -202,6 +202,9 @@ async def test_two_buyers_bid_from_their_browsers_two_officers_reveal_and_the_co
         await expect(opened).to_have_count(2)
         await expect(second_officer.locator("#results tr[data-lot='1'][data-rank='1']")).to_contain_text("$19,000.01")
         await screenshot(second_officer, "console-tender", 1400)
+        # the first officer's page, left open since their share, shows the reveal and the results by itself
+        await expect(first_officer.locator("[data-field='share-state']")).to_contain_text("another officer's share")
+        await expect(first_officer.locator("#results tr[data-lot='1']")).to_have_count(2)
 
         # the buyers' results and ranks, without a reload
         await expect(ada1.locator("[data-field='result']")).to_have_text("Sold for $19,000.01 ($7,600.00 per carat)",

@@ -76,7 +76,29 @@ async function showKey(box, me) {
 
 // ---- one tender: the share, the reveal, the results -----------------------------------------------------------
 
+// While a tender waits for its shares, the page asks every few seconds whether another officer's share revealed
+// it, and shows the results when one did: an officer who gave the first share sees the reveal without a reload.
+const WATCH_MS = 3000;
+let watching = null;
+
+function watchForTheReveal(body, sale, me) {
+  clearInterval(watching);
+  watching = setInterval(async () => {
+    let info;
+    try {
+      info = await api("GET", `/api/sales/${sale}/tender`);
+    } catch {
+      return;  // asked again at the next tick
+    }
+    if (info.revealed_at_ms) {
+      clearInterval(watching);
+      await showTender(body, sale, me, "The tender was revealed with another officer's share.");
+    }
+  }, WATCH_MS);
+}
+
 async function showTender(body, sale, me, note = null) {
+  clearInterval(watching);
   let info;
   let lots;
   try {
@@ -97,8 +119,10 @@ async function showTender(body, sale, me, note = null) {
         info.revealed_at_ms ? new Date(info.revealed_at_ms).toLocaleString() : "Not yet"))),
     h("h3", {}, "Your share"), shareBox,
     h("h3", {}, "Results"), results);
-  if (!info.revealed_at_ms) shareSteps(shareBox, sale, me, (text) => showTender(body, sale, me, text));
-  else replace(shareBox, h("p", {dataset: {field: "share-state"}}, note || "The tender is revealed: the shares are no longer needed."));
+  if (!info.revealed_at_ms) {
+    shareSteps(shareBox, sale, me, (text) => showTender(body, sale, me, text));
+    watchForTheReveal(body, sale, me);
+  } else replace(shareBox, h("p", {dataset: {field: "share-state"}}, note || "The tender is revealed: the shares are no longer needed."));
   await showResults(results, sale, lots);
 }
 
