@@ -22,8 +22,8 @@ from auction import identity
 from auction.catalog import NewLot, NewSale
 from auction.catalogue_file import catalogue_text, cell_value
 from auction.consignments import StoneIntake
+from ops.demo.people import PASSWORD
 
-PASSWORD = "demo password, not for production"
 ROLES: tuple[identity.Role, ...] = ("vetting_officer", "auctioneer")
 
 

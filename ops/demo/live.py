@@ -29,9 +29,9 @@ from auction.engine.ladder import DIAMOND_LADDER_USD
 from auction.engine.state import LiveTerms
 from auction.store import LotStore
 from ops.demo.house import house_desk
+from ops.demo.people import PASSWORD, buyer_application
 from ops.demo.sale import demo_lot
 
-PASSWORD = "demo password, not for production"
 ANSWER_TIMEOUT_S = 10.0
 MISSED_BID_WINDOW_MS = 1_500
 BUYERS = 3  # paddles 201, 202, 203
@@ -137,12 +137,7 @@ async def _operator_token(pg: asyncpg.Pool, role: identity.Role, tag: str) -> st
 
 async def _buyer_token(pg: asyncpg.Pool, store: LotStore, sale: int, officer: identity.Account, paddle: int,
                        tag: str) -> str:  # fmt: skip
-    application = vetting.Application(
-        legal_name=f"Live Demo Buyer {paddle} Ltd", registration_number=f"LIVE-{tag}-{paddle}", country="BE",
-        trade_licence=f"TL-{paddle}", bank_reference=f"Bank {paddle}",
-        representatives=[vetting.Representative(f"live{paddle}", f"live{paddle}-{tag}@demo.invalid", PASSWORD)],
-        kp_declaration=True, aml_declaration=True, owners=[vetting.Owner(f"Owner {paddle}", 10_000)],
-    )  # fmt: skip
+    application = buyer_application(f"Live Demo Buyer {paddle}", f"live{paddle}", tag)
     company, (representative,) = await vetting.apply(pg, application, DEFAULT_SANCTIONED)
     await vetting.decide(pg, store, company, "approve", "documents in order", officer, DEFAULT_SANCTIONED)
     await vetting.request_registration(pg, sale, representative)

@@ -38,6 +38,7 @@ from ops.demo import shill
 from ops.demo import tender as tender_demo
 from ops.demo.bots import Bot, Temperament
 from ops.demo.house import house_desk
+from ops.demo.people import PASSWORD, buyer_application
 from ops.demo.sale import demo_sale, valuation
 from ops.demo.settlement import settle_demo_sale
 from ops.runner import process_group
@@ -82,7 +83,6 @@ async def _build(base_url: str, pg: asyncpg.Pool, rng: random.Random, options: D
     return sale
 
 
-DEMO_PASSWORD = "demo password, not for production"
 REJECTED_BOT = 1  # index of the bot whose company is rejected (with three or more bots)
 LIMITED_BOT = 2  # index of the bot with a small bidding limit (with three or more bots)
 LIMIT = 10**11  # a generous limit for the others (minor units, all-in)
@@ -90,28 +90,12 @@ LIMIT = 10**11  # a generous limit for the others (minor units, all-in)
 
 async def _operators(pg: asyncpg.Pool, tag: str) -> tuple[identity.Account, identity.Account]:
     officer = await identity.create_account(
-        pg, f"vetting-{tag}@demo.invalid", "Demo Vetting Officer", DEMO_PASSWORD, "vetting_officer"
+        pg, f"vetting-{tag}@demo.invalid", "Demo Vetting Officer", PASSWORD, "vetting_officer"
     )
     cashier = await identity.create_account(
-        pg, f"settlement-{tag}@demo.invalid", "Demo Settlement Officer", DEMO_PASSWORD, "settlement_officer"
+        pg, f"settlement-{tag}@demo.invalid", "Demo Settlement Officer", PASSWORD, "settlement_officer"
     )
     return officer, cashier
-
-
-def _application(index: int, tag: str) -> vetting.Application:
-    return vetting.Application(
-        legal_name=f"Demo Trading {index + 1} Ltd",
-        registration_number=f"DEMO-{tag}-{index + 1}",
-        country="BE",
-        trade_licence=f"TL-{index + 1}",
-        bank_reference=f"DEMO BANK {tag}-{index + 1}",  # its own: a shared one would tie the companies
-        representatives=[
-            vetting.Representative(f"bot{index + 1:02d}", f"bot{index + 1:02d}-{tag}@demo.invalid", DEMO_PASSWORD)
-        ],
-        kp_declaration=True,
-        aml_declaration=True,
-        owners=[vetting.Owner(f"Owner {index + 1}", 10_000)],
-    )
 
 
 async def _register_bots(
@@ -126,7 +110,7 @@ async def _register_bots(
     bots = []
     for index in range(count):
         name = f"bot{index + 1:02d}"
-        company, (rep,) = await vetting.apply(pg, _application(index, tag), sanctioned)
+        company, (rep,) = await vetting.apply(pg, buyer_application(f"Demo Trading {index + 1}", name, tag), sanctioned)
         paddle = 101 + index
         if count >= 3 and index == REJECTED_BOT:
             await vetting.decide(pg, store, company, "reject", "bank reference could not be verified", officer,

@@ -36,8 +36,8 @@ from auction.tender import records
 from auction.tender.officers import new_key_file, private_from_key_file
 from auction.tender.sealing import new_key_pair, open_browser_seal, public_of
 from ops.demo.house import house_desk
+from ops.demo.people import PASSWORD, buyer_application
 
-PASSWORD = "demo password, not for production"
 ANSWER_TIMEOUT_S = 10.0
 VIEWING_MS = 4_000  # from creation to the bid window: the buyers are vetted and registered meanwhile
 WINDOW_MS = 3_000  # the bid window: a few seconds, so the demo stays short
@@ -163,12 +163,7 @@ def _tender_body(sale: int, consignor: int, officers: list[Officer], start: int)
 
 async def _buyer(pg: asyncpg.Pool, store: LotStore, sale: int, officer: identity.Account, name: str,
                  tag: str) -> Buyer:  # fmt: skip
-    application = vetting.Application(
-        legal_name=f"Tender Buyer {name} Ltd", registration_number=f"TENDER-{tag}-{name}", country="BE",
-        trade_licence=f"TL-T{name}", bank_reference=f"Tender Bank {tag}-{name}",
-        representatives=[vetting.Representative(f"tender{name}", f"tender{name}-{tag}@demo.invalid", PASSWORD)],
-        kp_declaration=True, aml_declaration=True, owners=[vetting.Owner(f"Owner {name}", 10_000)],
-    )  # fmt: skip
+    application = buyer_application(f"Tender Buyer {name}", f"tender{name}", tag)
     company, (representative,) = await vetting.apply(pg, application, DEFAULT_SANCTIONED)
     await vetting.decide(pg, store, company, "approve", "documents in order", officer, DEFAULT_SANCTIONED)
     await vetting.request_registration(pg, sale, representative)
