@@ -48,6 +48,19 @@ async def approved_company(
     return company, await login(http, form["representatives"][0]["email"])
 
 
+async def register(
+    http: aiohttp.ClientSession,
+    officer: dict[str, str],
+    rep: dict[str, str],
+    sale: int,
+    company: int,
+    **approval: int,
+) -> None:
+    """The representative asks to bid in the sale and the officer approves it with `approval` (paddle, limit...)."""
+    await call(http, "POST", f"/api/sales/{sale}/registrations", rep, 201)
+    await call(http, "POST", f"/api/sales/{sale}/registrations/{company}/approval", officer, 200, json=approval)
+
+
 # ---- finding 3: deposits, once per payment reference, recorded by the settlement officer ----------------------------
 
 
@@ -59,9 +72,7 @@ async def test_a_deposit_is_recorded_once_per_reference_and_over_payment_shows(
     cashier = await people["settlement_officer"].headers(pg)
     sale = await make_sale(lots=1)
     company, rep = await approved_company(http, officer, application())
-    await call(http, "POST", f"/api/sales/{sale.id}/registrations", rep, 201)
-    await call(http, "POST", f"/api/sales/{sale.id}/registrations/{company}/approval", officer, 200,
-               json={"paddle": 12, "limit": 50_000_000})  # fmt: skip
+    await register(http, officer, rep, sale.id, company, paddle=12, limit=50_000_000)
     url = f"/api/sales/{sale.id}/registrations/{company}/deposit"
 
     refused = await call(http, "POST", url, officer, 403, json={"amount": 5_000_000, "reference": "W-1"})
@@ -97,9 +108,7 @@ async def test_one_deposit_sent_many_times_at_once_is_counted_once(
     cashier = await people["settlement_officer"].headers(pg)
     sale = await make_sale(lots=1)
     company, rep = await approved_company(http, officer, application())
-    await call(http, "POST", f"/api/sales/{sale.id}/registrations", rep, 201)
-    await call(http, "POST", f"/api/sales/{sale.id}/registrations/{company}/approval", officer, 200,
-               json={"paddle": 3, "limit": 1_000_000})  # fmt: skip
+    await register(http, officer, rep, sale.id, company, paddle=3, limit=1_000_000)
     url = f"/api/sales/{sale.id}/registrations/{company}/deposit"
     wire = {"amount": 100_000, "reference": "retried wire"}
     answers = await asyncio.gather(*(call(http, "POST", url, cashier, 200, json=wire) for _ in range(8)))
@@ -115,9 +124,7 @@ async def test_one_wire_cannot_pay_two_sales(
     company, rep = await approved_company(http, officer, application())
     sales = [await make_sale(lots=1), await make_sale(lots=1)]
     for paddle, sale in enumerate(sales, 1):
-        await call(http, "POST", f"/api/sales/{sale.id}/registrations", rep, 201)
-        await call(http, "POST", f"/api/sales/{sale.id}/registrations/{company}/approval", officer, 200,
-                   json={"paddle": paddle, "limit": 1_000_000})  # fmt: skip
+        await register(http, officer, rep, sale.id, company, paddle=paddle, limit=1_000_000)
     wire = {"amount": 100_000, "reference": "SWIFT 77"}
     await call(http, "POST", f"/api/sales/{sales[0].id}/registrations/{company}/deposit", cashier, 200, json=wire)
     clash = await call(http, "POST", f"/api/sales/{sales[1].id}/registrations/{company}/deposit", cashier, 409,
@@ -308,9 +315,7 @@ async def test_a_consignor_applying_as_a_buyer_is_linked_and_refused_on_their_ow
                               f"company:{company}")  # fmt: skip
     assert found["role"] == "system" and "bank reference" in found["details"]
 
-    await call(http, "POST", f"/api/sales/{sale.id}/registrations", rep, 201)
-    await call(http, "POST", f"/api/sales/{sale.id}/registrations/{company}/approval", officer, 200,
-               json={"paddle": 8, "limit": 10**9, "deposit": 0})  # fmt: skip
+    await register(http, officer, rep, sale.id, company, paddle=8, limit=10**9, deposit=0)
     own = await call(http, "POST", f"/api/sales/{sale.id}/lots/1/bids", rep, 403,
                      json={"amount": 10_000, "client_id": "own"})  # fmt: skip
     assert own["reason"] == "own_lot"
@@ -347,9 +352,7 @@ async def test_a_consignor_entered_later_is_linked_to_their_company_and_its_stan
     sale = await sale_of(pg, gateway, new_sale_id(), [stranger])
     form = application(owners=[{"name": f"Miriam  Katz {tag}", "share_bp": 10_000}])
     company, rep = await approved_company(http, officer, form)
-    await call(http, "POST", f"/api/sales/{sale.id}/registrations", rep, 201)
-    await call(http, "POST", f"/api/sales/{sale.id}/registrations/{company}/approval", officer, 200,
-               json={"paddle": 9, "limit": 10**9, "deposit": 0})  # fmt: skip
+    await register(http, officer, rep, sale.id, company, paddle=9, limit=10**9, deposit=0)
 
     # The company's owner is then entered as a consignor, in person: the company is hers.
     seller = await consignor_over_http(http, officer, kind="person", name=f"miriam katz {tag}")
@@ -390,9 +393,7 @@ async def test_a_consignor_entered_from_the_command_line_bars_their_company_at_o
     tag = secrets.token_hex(4)
     sale = await sale_of(pg, gateway, new_sale_id(), [await consignor_over_http(http, officer, name=f"Other {tag}")])
     company, rep = await approved_company(http, officer, application(registration_number=f"GB-{tag}", country="GB"))
-    await call(http, "POST", f"/api/sales/{sale.id}/registrations", rep, 201)
-    await call(http, "POST", f"/api/sales/{sale.id}/registrations/{company}/approval", officer, 200,
-               json={"paddle": 11, "limit": 10**9, "deposit": 0})  # fmt: skip
+    await register(http, officer, rep, sale.id, company, paddle=11, limit=10**9, deposit=0)
     file = tmp_path / "consignor.json"
     file.write_text(json.dumps({"kind": "company", "name": f"Seller {tag} plc", "country": "GB",
                                 "registration_number": f"gb {tag}", "agreement": {"currency": "USD"}}))  # fmt: skip
