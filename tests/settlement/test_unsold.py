@@ -329,6 +329,16 @@ async def test_window_passes_unsold_and_the_stone_is_returned(
     await _refused(make_offer(pg, sale_id, 1, buyer, 4_000 * USD, "b-2", closed + 2), "lot", "lot_not_open")
     assert (await settlement_summary(pg, sale_id))["returns"] == 1
     assert await reconciled(pg, sale_id) == []
+    # a return whose charges its posting does not match is named (then put back as it was)
+    fee_of = "UPDATE lot_returns SET unsold_fee = unsold_fee + $2 WHERE sale_id = $1 AND lot_no = 1"
+    await pg.execute(fee_of, sale_id, 1)
+    try:
+        assert [p for p in await reconciled(pg, sale_id) if p.startswith(f"return of sale {sale_id} lot 1:")] == [
+            f"return of sale {sale_id} lot 1: charges {(fee + 1 + 75 * USD, -fee - 1, -75 * USD)} (consignor, fees, "
+            f"shipping) but the ledger moved {(fee + 75 * USD, -fee, -75 * USD)}"
+        ]
+    finally:
+        await pg.execute(fee_of, sale_id, -1)
     # the stone is back once the consignor has signed for every parcel, not before
     at = closed + WINDOW + 10
     for state in ("collected", "in_transit"):
