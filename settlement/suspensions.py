@@ -34,7 +34,8 @@ import asyncpg
 from redis.asyncio import Redis
 
 from auction import keys, vetting
-from auction.engine.messages import AnyEvent, CancelBids
+from auction.cancellations import RETRIED, lot_record
+from auction.engine.messages import CancelBids
 from auction.engine.record import has_live_bids
 from auction.store import BACKGROUND_PRIORITY, Accepted, LotStore, Outcome, service_store
 from settlement.errors import translate_errors
@@ -42,7 +43,6 @@ from settlement.errors import translate_errors
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 5  # reads of a lot's record before a busy lot is left for the next pass (the row stays pending)
-PAGE = 1000  # events per read of a lot's stream
 
 
 async def apply_suspensions(
@@ -132,19 +132,9 @@ async def cancel_bids(store: LotStore, sale: int, lot: int, bidder: int, reason:
             return None
         command = CancelBids(at_ms=at_ms, bidder=bidder, reason=reason, record=tuple(record))
         outcome = await store.execute(sale, lot, command)
-        if isinstance(outcome, Accepted) or outcome.reason not in {"stale", "busy"}:
+        if isinstance(outcome, Accepted) or outcome.reason not in RETRIED:
             return outcome
     return outcome
 
 
-async def lot_record(store: LotStore, sale: int, lot: int) -> list[AnyEvent]:
-    """Every event of the lot, in order, from its stream in Redis (where the live state is made)."""
-    record: list[AnyEvent] = []
-    while True:
-        page = await store.events_after(sale, lot, record[-1].seq if record else 0, PAGE)
-        record += page
-        if len(page) < PAGE:
-            return record
-
-
-__all__ = ["apply_suspensions", "cancel_bids", "cancel_in_sale", "lot_record"]
+__all__ = ["apply_suspensions", "cancel_bids", "cancel_in_sale"]
